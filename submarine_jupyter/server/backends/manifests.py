@@ -1,0 +1,220 @@
+"""Pure: an experiment -> one Kubeflow training-operator ``kubeflow.org/v1`` job.
+
+``render`` turns a ``Submission`` into the TFJob / PyTorchJob / XGBoostJob the
+Kubernetes backend creates (and ``dryRun`` shows). Nothing here talks to a cluster.
+
+Choices the operator leaves open, and what this module does:
+
+- ``restartPolicy`` of every role is ``ManifestConfig.restart_policy``, ``OnFailure`` by
+  default: a crashed replica is restarted in place until the job's ``backoffLimit`` is
+  spent, then the job (and the experiment) is Failed.
+- ``runPolicy.cleanPodPolicy`` defaults to ``None`` so finished pods, and their logs,
+  stay until the experiment is deleted.
+- The image of a role is its own ``image``, else the experiment's environment image,
+  else ``ManifestConfig.default_image``; with none of them the submission is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ...spec import FRAMEWORK_NAMES, ExperimentSpec, TaskSpec
+from .base import BackendError, Submission, dns_name
+
+GROUP = "kubeflow.org"
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+LABEL_PREFIX = "submarine.apache.org"
+EXPERIMENT_ID_LABEL = f"{LABEL_PREFIX}/experiment-id"
+EXPERIMENT_NAME_LABEL = f"{LABEL_PREFIX}/experiment-name"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "submarine-jupyter"
+#: The label the training-operator puts on every pod of a job.
+JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+
+RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
+CLEAN_POD_POLICIES = ("None", "Running", "All")
+ANY_NAMESPACE = "*"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """How the training-operator names one framework's job."""
+
+    framework: str  # lower-case key of spec.FRAMEWORK_ROLES
+    kind: str
+    plural: str
+    replica_specs: str  # the spec field holding the roles
+    container: str  # the container name the operator looks for
+
+    def replica_key(self, role: str) -> str:
+        """A Submarine role name -> the key in ``<replica_specs>`` (TensorFlow ``Ps`` -> ``PS``)."""
+        return "PS" if self.framework == "tensorflow" and role == "Ps" else role
+
+    def role_name(self, key: str) -> str:
+        """Inverse of ``replica_key``."""
+        return "Ps" if self.framework == "tensorflow" and key == "PS" else key
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    "tensorflow": JobKind("tensorflow", "TFJob", "tfjobs", "tfReplicaSpecs", "tensorflow"),
+    "pytorch": JobKind("pytorch", "PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", "pytorch"),
+    "xgboost": JobKind("xgboost", "XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", "xgboost"),
+}
+KINDS_BY_NAME: dict[str, JobKind] = {kind.kind: kind for kind in JOB_KINDS.values()}
+
+
+@dataclass(frozen=True)
+class ManifestConfig:
+    """Site settings that shape every job (set by the server's configuration)."""
+
+    namespace: str = "default"
+    #: Namespaces users may name besides ``namespace``; ``"*"`` allows any.
+    allowed_namespaces: tuple[str, ...] = ()
+    image_pull_secrets: tuple[str, ...] = ()
+    service_account: str | None = None
+    restart_policy: str = "OnFailure"
+    clean_pod_policy: str = "None"
+    backoff_limit: int | None = 3
+    default_image: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.restart_policy not in RESTART_POLICIES:
+            raise ValueError(f"restart policy '{self.restart_policy}' is not one of {RESTART_POLICIES}")
+        if self.clean_pod_policy not in CLEAN_POD_POLICIES:
+            raise ValueError(f"cleanPodPolicy '{self.clean_pod_policy}' is not one of {CLEAN_POD_POLICIES}")
+        if self.backoff_limit is not None and self.backoff_limit < 0:
+            raise ValueError(f"backoff limit must be 0 or more, got {self.backoff_limit}")
+
+    @property
+    def any_namespace(self) -> bool:
+        return ANY_NAMESPACE in self.allowed_namespaces
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The namespaces jobs may live in (without ``"*"``), the default first."""
+        others = (ns for ns in self.allowed_namespaces if ns not in (ANY_NAMESPACE, self.namespace))
+        return (self.namespace, *dict.fromkeys(others))
+
+
+_LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def label_value(text: str) -> str:
+    """``text`` made a valid label value: allowed characters, at most 63, alphanumeric ends."""
+    value = _LABEL_BAD.sub("-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
+
+
+def job_kind(spec: ExperimentSpec) -> JobKind:
+    return JOB_KINDS[spec.meta.framework_key]
+
+
+def namespace_of(spec: ExperimentSpec, config: ManifestConfig) -> str:
+    """The namespace the experiment's job goes to; refuses one that is not allowed (403)."""
+    if "namespace" not in spec.meta.model_fields_set:
+        return config.namespace
+    namespace = spec.meta.namespace
+    if config.any_namespace or namespace in config.namespaces:
+        return namespace
+    allowed = ", ".join(config.namespaces)
+    raise BackendError(
+        f"namespace '{namespace}' is not allowed on this server (allowed: {allowed})", 403
+    )
+
+
+def labels_of(experiment_id: str, spec: ExperimentSpec) -> dict[str, str]:
+    return {
+        EXPERIMENT_ID_LABEL: label_value(experiment_id),
+        EXPERIMENT_NAME_LABEL: label_value(spec.meta.name),
+        MANAGED_BY_LABEL: MANAGED_BY,
+    }
+
+
+def _check_operator_rules(spec: ExperimentSpec) -> None:
+    """Refuse what the training-operator would fail the job for, before it is created."""
+    framework = FRAMEWORK_NAMES[spec.meta.framework_key]
+    for role in ("Master", "Chief"):
+        task = spec.spec.get(role)
+        if task is not None and task.replicas != 1:
+            raise BackendError(
+                f"spec.{role}.replicas: a {framework} job has exactly one {role}, got {task.replicas}"
+            )
+    if spec.meta.framework_key == "xgboost" and "Master" not in spec.spec:
+        raise BackendError("spec: an XGBoost job needs a Master role")
+
+
+def _resources(task: TaskSpec) -> dict[str, dict[str, str]]:
+    parsed = task.parsed_resources
+    requests = {key: parsed.raw[key] for key in ("cpu", "memory") if key in parsed.raw}
+    limits = dict(requests)
+    if parsed.gpu:
+        limits["nvidia.com/gpu"] = str(parsed.gpu)
+    resources = {"requests": requests, "limits": limits}
+    return {key: value for key, value in resources.items() if value}
+
+
+def _container(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
+               config: ManifestConfig) -> dict[str, Any]:
+    meta = submission.spec.meta
+    image = task.image or submission.image or config.default_image
+    if not image:
+        raise BackendError(
+            f"spec.{role}: no container image: give spec.{role}.image or an environment "
+            "(this server has no default image configured)"
+        )
+    container: dict[str, Any] = {
+        "name": kind.container,
+        "image": image,
+        "command": ["sh", "-c", task.cmd or meta.cmd],
+    }
+    env = {**meta.env_vars, **task.env_vars}
+    if env:
+        container["env"] = [{"name": name, "value": value} for name, value in env.items()]
+    resources = _resources(task)
+    if resources:
+        container["resources"] = resources
+    return container
+
+
+def _pod_template(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
+                  config: ManifestConfig) -> dict[str, Any]:
+    pod: dict[str, Any] = {"containers": [_container(submission, role, task, kind, config)]}
+    if config.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
+    if config.service_account:
+        pod["serviceAccountName"] = config.service_account
+    labels = labels_of(submission.experiment_id, submission.spec)
+    return {"metadata": {"labels": labels}, "spec": pod}
+
+
+def render(submission: Submission, config: ManifestConfig) -> dict[str, Any]:
+    """The job ``submission`` becomes; ``BackendError`` when it cannot be one."""
+    spec = submission.spec
+    kind = job_kind(spec)
+    namespace = namespace_of(spec, config)
+    _check_operator_rules(spec)
+    replica_specs = {
+        kind.replica_key(role): {
+            "replicas": task.replicas,
+            "restartPolicy": config.restart_policy,
+            "template": _pod_template(submission, role, task, kind, config),
+        }
+        for role, task in spec.spec.items()
+    }
+    run_policy: dict[str, Any] = {"cleanPodPolicy": config.clean_pod_policy}
+    if config.backoff_limit is not None:
+        run_policy["backoffLimit"] = config.backoff_limit
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind.kind,
+        "metadata": {
+            "name": dns_name(submission.experiment_id),
+            "namespace": namespace,
+            "labels": labels_of(submission.experiment_id, spec),
+        },
+        "spec": {"runPolicy": run_policy, kind.replica_specs: replica_specs},
+    }
