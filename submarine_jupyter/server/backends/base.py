@@ -1,0 +1,143 @@
+"""The Backend protocol: what the service asks of a backend and what it hears back.
+
+A backend runs experiments (local processes, Kubeflow jobs). It never writes the
+store: it reports ``BackendEvent``s to the sink the service gives it, and the service
+decides what the experiment's status is. Whatever a backend must remember across
+server restarts (pids, ports, resource versions) travels in ``BackendEvent.state``;
+the service stores it opaquely and hands it back in ``Adoption.state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ...spec import ExperimentSpec
+
+ReplicaState = Literal["Pending", "Running", "Succeeded", "Failed", "Stopped"]
+Status = Literal["Accepted", "Created", "Running", "Succeeded", "Failed"]
+TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed"})
+
+
+class BackendError(Exception):
+    """A backend refusal the user can act on; becomes an envelope with ``code``."""
+
+    def __init__(self, message: str, code: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def dns_name(experiment_id: str) -> str:
+    """``experiment_1592057447228_0001`` -> ``experiment-1592057447228-0001``."""
+    return experiment_id.replace("_", "-")
+
+
+def replica_name(experiment_id: str, role: str, index: int) -> str:
+    """The replica's name, shared by both backends: the logs API's ``podName``."""
+    return f"{dns_name(experiment_id)}-{role.lower()}-{index}"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An experiment as the backend must run it."""
+
+    experiment_id: str
+    spec: ExperimentSpec
+    image: str | None = None  # resolved from the inline or stored environment
+
+
+@dataclass
+class ReplicaStatus:
+    name: str
+    role: str
+    index: int
+    state: ReplicaState = "Pending"
+    restarts: int = 0
+    exit_code: int | None = None
+    message: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "role": self.role, "index": self.index, "state": self.state,
+            "restarts": self.restarts, "exitCode": self.exit_code, "message": self.message,
+        }
+
+
+@dataclass
+class BackendEvent:
+    """A change a backend observed. ``None`` fields mean "unchanged"."""
+
+    experiment_id: str
+    status: Status | None = None
+    message: str | None = None
+    replicas: list[ReplicaStatus] | None = None
+    state: dict[str, Any] | None = None
+
+
+EventSink = Callable[[BackendEvent], Awaitable[None]]
+
+
+@dataclass
+class Adoption:
+    """A stored, unfinished experiment handed back to the backend at server start."""
+
+    submission: Submission
+    status: Status
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PodLog:
+    pod_name: str
+    text: str | None  # None: the replica has not started, so there is no log yet
+
+
+@dataclass(frozen=True)
+class LogLine:
+    pod_name: str
+    line: str
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    patch_running: bool = True
+    dry_run: bool = True
+
+
+class Backend(Protocol):
+    """What every backend implements; one file per backend under ``backends/``."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
+        """Begin reporting to ``sink``; take over the experiments still running."""
+
+    async def stop(self) -> None:
+        """Server shutdown: stop watching. Running experiments keep running."""
+
+    async def submit(self, submission: Submission) -> None:
+        """Run a new experiment (it may wait for capacity). Raise ``BackendError`` to refuse."""
+
+    async def patch(self, submission: Submission) -> None:
+        """Replace the spec of an unfinished experiment."""
+
+    async def delete(self, experiment_id: str) -> None:
+        """Stop every replica and forget the experiment; nothing may keep running."""
+
+    async def dry_run(self, submission: Submission) -> dict[str, Any]:
+        """What ``submit`` would run, without running anything."""
+
+    async def logs(
+        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
+    ) -> list[PodLog]:
+        """A snapshot of each replica's log (all replicas the spec names)."""
+
+    def follow(
+        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
+    ) -> AsyncIterator[list[LogLine]]:
+        """Batches of lines as they are written (each batch is sent with one flush);
+        waits for replicas not yet started; ends when the experiment has ended and
+        every log is drained."""

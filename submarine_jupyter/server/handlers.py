@@ -1,0 +1,218 @@
+"""Tornado handlers: authentication, the JSON envelope, and error mapping (in one place).
+
+Every route answers with Submarine's envelope, errors included (403 without a token,
+400 for a malformed body, 404 for an unknown id, 405 for a wrong method); nothing
+here ever answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+from typing import Any
+
+import tornado.web
+import yaml
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado.iostream import StreamClosedError
+
+from .service import ApiError, ExperimentService
+
+MAX_BODY_BYTES = 1 << 20
+ID = r"(?P<experiment_id>[^/]+)"
+NAME = r"(?P<name>[^/]+)"
+
+
+def envelope(code: int, result: Any = None, message: str | None = None) -> dict[str, Any]:
+    ok = 200 <= code < 300
+    return {
+        "status": "OK" if ok else http.HTTPStatus(code).name,
+        "code": code,
+        "success": True if ok else None,
+        "message": message,
+        "result": result,
+        "attributes": {},
+    }
+
+
+class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of every route: envelope out, JSON or YAML in, ``ApiError`` -> envelope."""
+
+    @property
+    def service(self) -> ExperimentService:
+        return self.settings["submarine_service"]
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.current_user:
+            await self.service.ensure_started()
+
+    def reply(self, result: Any, code: int = 200) -> None:
+        self.set_status(code)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(envelope(code, result)))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info and isinstance(exc_info[1], tornado.web.HTTPError) and exc_info[1].log_message:
+            message = exc_info[1].log_message % exc_info[1].args if exc_info[1].args else exc_info[1].log_message
+        if status_code >= 500:
+            message = "Internal error in submarine-jupyter; the server log has the details."
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(envelope(status_code, message=message)))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ApiError):
+            if self._finished:
+                return
+            self.clear()
+            self.set_status(e.code)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json.dumps(envelope(e.code, message=e.message)))
+            return
+        super()._handle_request_exception(e)
+
+    def body(self) -> Any:
+        """The request body as data: YAML when the Content-Type says so, else JSON."""
+        raw = self.request.body
+        if len(raw) > MAX_BODY_BYTES:
+            raise ApiError(413, f"body: larger than {MAX_BODY_BYTES} bytes")
+        if not raw.strip():
+            raise ApiError(400, "body: empty; send the spec as JSON (or YAML with Content-Type: application/yaml)")
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "body: not UTF-8 text") from None
+        if content_type in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"):
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as error:
+                raise ApiError(400, f"body: not valid YAML ({_one_line(error)})") from None
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ApiError(400, f"body: not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "body: must be an object (a mapping of meta, environment, spec)")
+        return data
+
+    def flag(self, name: str) -> bool:
+        value = self.get_query_argument(name, "false").strip().lower()
+        if value in ("true", "1", "yes"):
+            return True
+        if value in ("false", "0", "no", ""):
+            return False
+        raise ApiError(400, f"{name}: must be true or false, got '{value}'")
+
+    def positive_int(self, name: str) -> int | None:
+        value = self.get_query_argument(name, None)
+        if value is None:
+            return None
+        if not value.strip().isdigit():
+            raise ApiError(400, f"{name}: must be a non-negative integer, got '{value}'")
+        return int(value)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+class PingHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply("Pong")
+
+
+class ExperimentsHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        dry_run = self.flag("dryRun")
+        self.reply(await self.service.create(self.body(), dry_run=dry_run))
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.service.list(self.get_query_argument("status", None)))
+
+
+class ExperimentHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def get(self, experiment_id: str) -> None:
+        self.reply(await self.service.get(experiment_id))
+
+    @tornado.web.authenticated
+    async def patch(self, experiment_id: str) -> None:
+        self.reply(await self.service.patch(experiment_id, self.body()))
+
+    @tornado.web.authenticated
+    async def delete(self, experiment_id: str) -> None:
+        self.reply(await self.service.delete(experiment_id))
+
+
+class AllLogsHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.service.all_logs())
+
+
+class LogsHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def get(self, experiment_id: str) -> None:
+        pod_name = self.get_query_argument("podName", None)
+        tail_lines = self.positive_int("tailLines")
+        if not self.flag("follow"):
+            self.reply(await self.service.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines))
+            return
+        stream = await self.service.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
+        self.set_header("Content-Type", "application/x-ndjson; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            async for batch in stream:
+                self.write("".join(
+                    json.dumps({"podName": item.pod_name, "line": item.line}) + "\n" for item in batch
+                ))
+                await self.flush()
+        except StreamClosedError:
+            return
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        self.finish()
+
+
+class EnvironmentsHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        self.reply(await self.service.create_environment(self.body()))
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.service.list_environments())
+
+
+class EnvironmentHandler(SubmarineHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        self.reply(await self.service.get_environment(name))
+
+    @tornado.web.authenticated
+    async def patch(self, name: str) -> None:
+        self.reply(await self.service.patch_environment(name, self.body()))
+
+    @tornado.web.authenticated
+    async def delete(self, name: str) -> None:
+        self.reply(await self.service.delete_environment(name))
+
+
+ROUTES: list[tuple[str, type[SubmarineHandler]]] = [
+    (r"/api/v1/experiment/ping", PingHandler),
+    (r"/api/v1/experiment/logs", AllLogsHandler),
+    (rf"/api/v1/experiment/logs/{ID}", LogsHandler),
+    (r"/api/v1/experiment", ExperimentsHandler),
+    (rf"/api/v1/experiment/{ID}", ExperimentHandler),
+    (r"/api/v1/environment", EnvironmentsHandler),
+    (rf"/api/v1/environment/{NAME}", EnvironmentHandler),
+]

@@ -1,0 +1,276 @@
+"""SQLite persistence of experiments and environments.
+
+All access goes through one connection owned by one worker thread, so the event loop
+never blocks on disk and concurrent requests are applied one after another (no lost
+writes). WAL mode and ``BEGIN IMMEDIATE`` keep the file consistent even if a second
+server process opens the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_message TEXT,
+    accepted_time TEXT,
+    created_time TEXT,
+    running_time TEXT,
+    finished_time TEXT,
+    spec TEXT NOT NULL,
+    image TEXT,
+    replicas TEXT NOT NULL DEFAULT '[]',
+    backend_state TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS environments (
+    name TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    spec TEXT NOT NULL
+);
+"""
+
+_JSON_COLUMNS = ("spec", "replicas", "backend_state")
+
+
+@dataclass
+class ExperimentRecord:
+    id: str
+    name: str
+    uid: str
+    status: str
+    spec: dict[str, Any]
+    accepted_time: str | None = None
+    created_time: str | None = None
+    running_time: str | None = None
+    finished_time: str | None = None
+    status_message: str | None = None
+    image: str | None = None
+    replicas: list[dict[str, Any]] = field(default_factory=list)
+    backend_state: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The experiment object of the API document (plus status message and replicas)."""
+        return {
+            "experimentId": self.id,
+            "name": self.name,
+            "uid": self.uid,
+            "status": self.status,
+            "acceptedTime": self.accepted_time,
+            "createdTime": self.created_time,
+            "runningTime": self.running_time,
+            "finishedTime": self.finished_time,
+            "statusMessage": self.status_message,
+            "replicas": self.replicas,
+            "spec": self.spec,
+        }
+
+
+@dataclass
+class EnvironmentRecord:
+    id: str
+    name: str
+    spec: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"environmentId": self.id, "environmentSpec": self.spec}
+
+
+class Conflict(Exception):
+    """A row with that key already exists."""
+
+
+class Store:
+    """Experiments and environments in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submarine-store")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
+
+    @staticmethod
+    def _next(conn: sqlite3.Connection, counter: str) -> int:
+        conn.execute(
+            "INSERT INTO counters(name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (counter,),
+        )
+        return int(conn.execute("SELECT value FROM counters WHERE name = ?", (counter,)).fetchone()[0])
+
+    # experiments
+
+    async def insert_experiment(self, make: Callable[[int], ExperimentRecord]) -> ExperimentRecord:
+        """Take the next sequence number, build the record with it and store it."""
+
+        def _insert(conn: sqlite3.Connection) -> ExperimentRecord:
+            seq = self._next(conn, "experiment")
+            record = make(seq)
+            row = _experiment_row(record)
+            row["seq"] = seq
+            columns = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            conn.execute(f"INSERT INTO experiments ({columns}) VALUES ({marks})", tuple(row.values()))
+            return record
+
+        return await self._run(_insert)
+
+    async def get_experiment(self, experiment_id: str) -> ExperimentRecord | None:
+        def _get(conn: sqlite3.Connection) -> ExperimentRecord | None:
+            row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            return _experiment(row) if row else None
+
+        return await self._run(_get)
+
+    async def list_experiments(self, status: str | None = None) -> list[ExperimentRecord]:
+        def _list(conn: sqlite3.Connection) -> list[ExperimentRecord]:
+            if status is None:
+                rows = conn.execute("SELECT * FROM experiments ORDER BY seq").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)
+                ).fetchall()
+            return [_experiment(row) for row in rows]
+
+        return await self._run(_list)
+
+    async def update_experiment(
+        self, experiment_id: str, change: Callable[[ExperimentRecord], None]
+    ) -> ExperimentRecord | None:
+        """Read, apply ``change`` to the record and write it back, in one transaction."""
+
+        def _update(conn: sqlite3.Connection) -> ExperimentRecord | None:
+            row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            if row is None:
+                return None
+            record = _experiment(row)
+            change(record)
+            values = _experiment_row(record)
+            values.pop("id")
+            assignments = ", ".join(f"{column} = ?" for column in values)
+            conn.execute(
+                f"UPDATE experiments SET {assignments} WHERE id = ?",
+                (*values.values(), experiment_id),
+            )
+            return record
+
+        return await self._run(_update)
+
+    async def delete_experiment(self, experiment_id: str) -> bool:
+        def _delete(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,)).rowcount > 0
+
+        return await self._run(_delete)
+
+    # environments
+
+    async def insert_environment(self, name: str, make_id: Callable[[int], str], spec: dict[str, Any]) -> EnvironmentRecord:
+        def _insert(conn: sqlite3.Connection) -> EnvironmentRecord:
+            if conn.execute("SELECT 1 FROM environments WHERE name = ?", (name,)).fetchone():
+                raise Conflict(name)
+            record = EnvironmentRecord(id=make_id(self._next(conn, "environment")), name=name, spec=spec)
+            conn.execute(
+                "INSERT INTO environments (name, id, spec) VALUES (?, ?, ?)",
+                (name, record.id, json.dumps(spec)),
+            )
+            return record
+
+        return await self._run(_insert)
+
+    async def get_environment(self, name: str) -> EnvironmentRecord | None:
+        def _get(conn: sqlite3.Connection) -> EnvironmentRecord | None:
+            row = conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone()
+            return _environment(row) if row else None
+
+        return await self._run(_get)
+
+    async def list_environments(self) -> list[EnvironmentRecord]:
+        def _list(conn: sqlite3.Connection) -> list[EnvironmentRecord]:
+            return [_environment(r) for r in conn.execute("SELECT * FROM environments ORDER BY id")]
+
+        return await self._run(_list)
+
+    async def update_environment(self, name: str, spec: dict[str, Any]) -> EnvironmentRecord | None:
+        def _update(conn: sqlite3.Connection) -> EnvironmentRecord | None:
+            cursor = conn.execute(
+                "UPDATE environments SET spec = ? WHERE name = ?", (json.dumps(spec), name)
+            )
+            if cursor.rowcount == 0:
+                return None
+            return _environment(conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone())
+
+        return await self._run(_update)
+
+    async def delete_environment(self, name: str) -> EnvironmentRecord | None:
+        def _delete(conn: sqlite3.Connection) -> EnvironmentRecord | None:
+            row = conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM environments WHERE name = ?", (name,))
+            return _environment(row)
+
+        return await self._run(_delete)
+
+
+def _experiment_row(record: ExperimentRecord) -> dict[str, Any]:
+    row = dict(record.__dict__)
+    for column in _JSON_COLUMNS:
+        row[column] = json.dumps(row[column])
+    return row
+
+
+def _experiment(row: sqlite3.Row) -> ExperimentRecord:
+    values = {key: row[key] for key in row.keys() if key != "seq"}
+    for column in _JSON_COLUMNS:
+        values[column] = json.loads(values[column])
+    return ExperimentRecord(**values)
+
+
+def _environment(row: sqlite3.Row) -> EnvironmentRecord:
+    return EnvironmentRecord(id=row["id"], name=row["name"], spec=json.loads(row["spec"]))

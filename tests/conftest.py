@@ -1,0 +1,129 @@
+"""Shared fixtures: an in-process Jupyter server with the extension, and a small API client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+REPO = Path(__file__).resolve().parents[1]
+TERMINAL = ("Succeeded", "Failed")
+
+
+@pytest.fixture
+def work_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def submarine_config() -> dict[str, Any]:
+    """Extra ``SubmarineJupyter`` settings for a test; override in a module to change them."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(work_dir: Path, tmp_path: Path, submarine_config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyterlab": True, "submarine_jupyter": True}},
+        "SubmarineJupyter": {
+            "state_dir": str(tmp_path / "state"),
+            "working_dir": str(work_dir),
+            "grace_period": 3.0,
+            **submarine_config,
+        },
+        "LabServerApp": {
+            "extra_labextensions_path": [os.path.join(sys.prefix, "share", "jupyter", "labextensions")]
+        },
+        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+    }
+
+
+class Api:
+    """Calls the REST API of the in-process server; returns (HTTP code, decoded body)."""
+
+    def __init__(self, fetch: Callable[..., Awaitable[Any]]) -> None:
+        self._fetch = fetch
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, raw: str | bytes | None = None,
+        headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"method": method, "headers": headers or {}}
+        if params:
+            kwargs["params"] = params
+        if raw is not None:
+            kwargs["body"] = raw
+        elif body is not None:
+            kwargs["body"] = json.dumps(body)
+        elif method in ("POST", "PATCH", "PUT"):
+            kwargs["body"] = ""
+        try:
+            response = await self._fetch(*path.strip("/").split("/"), **kwargs)
+        except HTTPClientError as error:
+            assert error.response is not None, error
+            response = error.response
+        text = response.body.decode()
+        try:
+            return response.code, json.loads(text)
+        except json.JSONDecodeError:
+            return response.code, text
+
+    async def ok(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        code, data = await self.call(method, path, body, **kwargs)
+        assert code == 200, (code, data)
+        assert data["success"] is True and data["code"] == 200, data
+        return data["result"]
+
+    async def wait(self, experiment_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
+        """Poll until the experiment reaches one of ``statuses``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            experiment = await self.ok("GET", f"api/v1/experiment/{experiment_id}")
+            if experiment["status"] in statuses:
+                return experiment
+            assert time.monotonic() < deadline, f"still {experiment['status']}: {experiment}"
+            await asyncio.sleep(0.1)
+
+    async def log_of(self, experiment_id: str, pod: str) -> str:
+        result = await self.ok("GET", f"api/v1/experiment/logs/{experiment_id}", params={"podName": pod})
+        return result["logContent"][0]["podLog"] or ""
+
+
+@pytest.fixture
+def api(jp_fetch: Callable[..., Awaitable[Any]], jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """The API client; afterwards, deletes what is still running so no process outlives a test."""
+    yield Api(jp_fetch)
+    service = jp_serverapp.web_app.settings["submarine_service"]
+
+    async def cleanup() -> None:
+        for item in await service.list():
+            if item["status"] not in TERMINAL:
+                await service.delete(item["experimentId"])
+
+    jp_asyncio_loop.run_until_complete(cleanup())
+
+
+def experiment(
+    cmd: str = "echo hello", *, name: str = "demo", framework: str = "TensorFlow",
+    roles: dict[str, int] | None = None, env: dict[str, str] | None = None, **extra: Any,
+) -> dict[str, Any]:
+    """A valid experiment spec for tests."""
+    return {
+        "meta": {"name": name, "namespace": "default", "framework": framework, "cmd": cmd,
+                 "envVars": env or {}},
+        "environment": {"image": "apache/submarine:test"},
+        "spec": {role: {"replicas": n, "resources": "cpu=0.1,memory=64M"} for role, n in (roles or {"Worker": 1}).items()},
+        **extra,
+    }
