@@ -1,0 +1,239 @@
+"""Replica logs from pods, through the API server's ``pods/log``: snapshots and follow.
+
+Follow reads each replica's container log as a stream in a thread of its own pool (long
+reads never occupy the event loop's default executor). It waits for pods that are not
+created or still Pending, picks up a restarted container's new log, resumes a dropped
+stream without repeating lines, and ends when every replica has finished (or the job
+ended before a replica started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from kubernetes.client.exceptions import ApiException
+
+from .base import TERMINAL, BackendError, LogLine, PodLog
+from .k8s_client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis, Connector, call
+from .k8s_status import JobRef, job_status, pod_finished, pod_started, restart_count
+from .k8s_watch import iter_lines
+from .manifests import GROUP, JOB_NAME_LABEL, VERSION
+
+T = TypeVar("T")
+#: Seconds between looks at a pod that has not started, or whose stream ended.
+FOLLOW_POLL_S = 1.0
+
+
+class _Stream:
+    """The response a thread is reading, so another thread can cut it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response: Any = None
+        self.cancelled = False
+
+    def attach(self, response: Any) -> None:
+        with self._lock:
+            self._response = response
+            if self.cancelled:
+                response.shutdown()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._response is not None:
+                self._response.shutdown()
+
+
+def _not_found_is_none(error: ApiException) -> bool:
+    """A pod that is gone (404) or whose container has not started (400) has no log."""
+    return error.status in (400, 404)
+
+
+class LogReader:
+    def __init__(self, connector: Connector, max_streams: int = 64) -> None:
+        self._connector = connector
+        self._streams = ThreadPoolExecutor(max_workers=max_streams, thread_name_prefix="k8s-log")
+
+    def close(self) -> None:
+        self._streams.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, fn: Callable[[Apis], T], job: JobRef) -> T:
+        return await call(self._connector, fn, kind=job.kind, namespace=job.namespace, name=job.name)
+
+    async def pods(self, job: JobRef) -> dict[str, dict[str, Any]]:
+        """The job's pods by name (found by the operator's job-name label)."""
+        def list_pods(apis: Apis) -> dict[str, dict[str, Any]]:
+            response = apis.core.list_namespaced_pod(
+                job.namespace, label_selector=f"{JOB_NAME_LABEL}={job.name}",
+                _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
+            )
+            items = json.loads(response.data).get("items") or []
+            return {item["metadata"]["name"]: item for item in items}
+
+        return await self._call(list_pods, job)
+
+    async def _read(self, job: JobRef, pod: str, tail_lines: int | None = None) -> str | None:
+        def read(apis: Apis) -> str | None:
+            try:
+                response = apis.core.read_namespaced_pod_log(
+                    pod, job.namespace, container=job.kind.container, tail_lines=tail_lines,
+                    _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
+                )
+            except ApiException as error:
+                if _not_found_is_none(error):
+                    return None
+                raise
+            return response.data.decode("utf-8", errors="replace")
+
+        return await self._call(read, job)
+
+    async def snapshot(self, job: JobRef, names: list[str], tail_lines: int | None) -> list[PodLog]:
+        """Each named replica's log; ``None`` for one whose pod has not started."""
+        pods = await self.pods(job)
+
+        async def one(name: str) -> PodLog:
+            pod = pods.get(name)
+            if pod is None or not pod_started(pod):
+                return PodLog(name, None)
+            if tail_lines == 0:
+                return PodLog(name, "")
+            return PodLog(name, await self._read(job, name, tail_lines))
+
+        return list(await asyncio.gather(*(one(name) for name in names)))
+
+    async def follow(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncIterator[list[LogLine]]:
+        """Batches of lines from every named replica until all of them have ended."""
+        queue: asyncio.Queue[LogLine | None] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._follow_one(job, name, tail_lines, queue)) for name in names]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                item: LogLine | None = await queue.get()
+                batch: list[LogLine] = []
+                while True:
+                    if item is None:
+                        remaining -= 1
+                    else:
+                        batch.append(item)
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                if batch:
+                    yield batch
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow_one(self, job: JobRef, name: str, tail_lines: int | None,
+                          queue: asyncio.Queue[LogLine | None]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def deliver(line: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, LogLine(name, line))
+
+        try:
+            container: int | None = None  # restart count of the container being read
+            consumed = 0  # complete lines of that container already delivered or skipped
+            while True:
+                pod = await self._started_pod(job, name)
+                if pod is None:
+                    return
+                restarts = restart_count(pod, job.kind.container)
+                if container is not None and restarts != container:
+                    consumed, tail_lines = 0, None
+                container = restarts
+                if tail_lines is not None:
+                    consumed = await self._tail(job, name, tail_lines, deliver)
+                    tail_lines = None
+                finished = pod_finished(pod)
+                consumed = await self._stream(job, name, consumed, deliver, follow=not finished)
+                if finished:
+                    return
+                await asyncio.sleep(FOLLOW_POLL_S)
+        finally:
+            queue.put_nowait(None)
+
+    async def _tail(self, job: JobRef, name: str, tail_lines: int, deliver: Callable[[str], None]) -> int:
+        """Deliver the last ``tail_lines`` complete lines; the number of complete lines."""
+        text = await self._read(job, name) or ""
+        complete = text.split("\n")[:-1]
+        for line in complete[len(complete) - tail_lines:] if tail_lines else []:
+            deliver(line)
+        return len(complete)
+
+    async def _started_pod(self, job: JobRef, name: str) -> dict[str, Any] | None:
+        """The pod once it has started; ``None`` when the job ended (or went) before that."""
+        def probe(apis: Apis) -> tuple[dict[str, Any] | None, bool]:
+            try:
+                response = apis.core.read_namespaced_pod(
+                    name, job.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+                pod = json.loads(response.data)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                pod = None
+            if pod is not None and pod_started(pod):
+                return pod, False
+            try:
+                found = apis.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, job.namespace, job.kind.plural, job.name,
+                    _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                return None, True
+            return None, job_status(found)[0] in TERMINAL
+
+        while True:
+            try:
+                pod, over = await self._call(probe, job)
+            except BackendError:
+                pod, over = None, False
+            if pod is not None or over:
+                return pod
+            await asyncio.sleep(FOLLOW_POLL_S)
+
+    async def _stream(self, job: JobRef, name: str, consumed: int, deliver: Callable[[str], None],
+                      *, follow: bool) -> int:
+        """Read the container's log, skipping ``consumed`` complete lines; the new count."""
+        stream = _Stream()
+
+        def run() -> int:
+            apis = self._connector.apis()
+            seen = 0
+            try:
+                response = apis.core.read_namespaced_pod_log(
+                    name, job.namespace, container=job.kind.container, follow=follow,
+                    _preload_content=False,
+                    _request_timeout=(REQUEST_TIMEOUT[0], None) if follow else REQUEST_TIMEOUT,
+                )
+                stream.attach(response)
+                try:
+                    for line, complete in iter_lines(response):
+                        if seen >= consumed:
+                            deliver(line)
+                        seen += complete
+                finally:
+                    response.close()
+            except ApiException as error:
+                if not _not_found_is_none(error):
+                    raise
+            except TRANSPORT_ERRORS:
+                pass  # a dropped stream: the caller looks at the pod again and resumes
+            return max(seen, consumed)
+
+        future = asyncio.get_running_loop().run_in_executor(self._streams, run)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            stream.cancel()
+            raise
+        except (ApiException, BackendError):
+            return consumed

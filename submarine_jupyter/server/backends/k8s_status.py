@@ -1,0 +1,125 @@
+"""Pure: what a Kubeflow job and its pods say, in Submarine's terms.
+
+Job conditions -> experiment status (the training-operator's ``Restarting`` is Submarine's
+``Running``), pods -> per-replica states with restarts, exit codes and reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ...spec import FRAMEWORK_ROLES, ExperimentSpec
+from .base import ReplicaState, ReplicaStatus, Status, replica_name
+from .manifests import JobKind
+
+_CONDITION_STATUS: dict[str, Status] = {
+    "Created": "Created", "Running": "Running", "Restarting": "Running",
+    "Succeeded": "Succeeded", "Failed": "Failed",
+}
+_POD_PHASE: dict[str, ReplicaState] = {
+    "Pending": "Pending", "Running": "Running", "Succeeded": "Succeeded", "Failed": "Failed",
+}
+_FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Stopped"})
+
+
+def job_status(job: dict[str, Any]) -> tuple[Status | None, str | None]:
+    """The experiment status a job's conditions say (``None``: not reconciled yet) and why."""
+    conditions = [
+        c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+    ]
+    for final in ("Succeeded", "Failed"):
+        for condition in conditions:
+            if condition.get("type") == final:
+                return final, condition.get("message")  # type: ignore[return-value]
+    for condition in reversed(conditions):
+        status = _CONDITION_STATUS.get(str(condition.get("type")))
+        if status is not None:
+            return status, condition.get("message")
+    return None, None
+
+
+@dataclass(frozen=True)
+class Replica:
+    name: str  # == the pod name
+    role: str
+    index: int
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """Where an experiment's job is, and the replicas it names."""
+
+    experiment_id: str
+    kind: JobKind
+    namespace: str
+    name: str
+    replicas: tuple[Replica, ...]
+
+
+def replicas_of(experiment_id: str, kind: JobKind, counts: dict[str, int]) -> tuple[Replica, ...]:
+    """Every replica of ``counts`` (role -> replicas), roles in the framework's order."""
+    order = FRAMEWORK_ROLES[kind.framework]
+    return tuple(
+        Replica(replica_name(experiment_id, role, index), role, index)
+        for role in sorted(counts, key=lambda role: order.index(role) if role in order else len(order))
+        for index in range(counts[role])
+    )
+
+
+def job_counts(job: dict[str, Any], kind: JobKind) -> dict[str, int]:
+    """Role -> replicas, as the job's spec says."""
+    specs = (job.get("spec") or {}).get(kind.replica_specs) or {}
+    return {kind.role_name(key): int((spec or {}).get("replicas", 1)) for key, spec in specs.items()}
+
+
+def spec_counts(spec: ExperimentSpec) -> dict[str, int]:
+    return {role: task.replicas for role, task in spec.spec.items()}
+
+
+def pod_started(pod: dict[str, Any]) -> bool:
+    """Has the pod left ``Pending`` (so it has, or had, a log)?"""
+    return (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
+
+
+def pod_finished(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def container_status(pod: dict[str, Any], container: str) -> dict[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((s for s in statuses if s.get("name") == container), statuses[0] if statuses else {})
+
+
+def restart_count(pod: dict[str, Any], container: str) -> int:
+    return int(container_status(pod, container).get("restartCount") or 0)
+
+
+def replica_from_pod(replica: Replica, pod: dict[str, Any] | None, container: str,
+                     previous: ReplicaStatus | None) -> ReplicaStatus:
+    """The replica as its pod shows it; without a pod, the last known state (a pod that
+    went away while running counts as ``Stopped``)."""
+    if pod is None:
+        if previous is None:
+            return ReplicaStatus(replica.name, replica.role, replica.index)
+        if previous.state in _FINAL or previous.state == "Pending":
+            return previous
+        return replace(previous, state="Stopped", message="the pod was deleted")
+    status = pod.get("status") or {}
+    state = _POD_PHASE.get(str(status.get("phase")), "Pending")
+    current = container_status(pod, container)
+    terminated = (current.get("state") or {}).get("terminated")
+    waiting = (current.get("state") or {}).get("waiting")
+    exit_code = terminated.get("exitCode") if terminated else None
+    message = None
+    if terminated and (exit_code or terminated.get("message")):
+        message = terminated.get("message") or terminated.get("reason")
+    elif waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+        message = ": ".join(filter(None, (waiting.get("reason"), waiting.get("message"))))
+    elif status.get("reason") or status.get("message"):
+        message = status.get("message") or status.get("reason")
+    return ReplicaStatus(
+        replica.name, replica.role, replica.index, state=state,
+        restarts=int(current.get("restartCount") or 0),
+        exit_code=exit_code, message=message,
+    )
