@@ -1,0 +1,439 @@
+"""``%submarine`` / ``%%submarine``: launch, watch, resize and stop experiments from a notebook.
+
+Every sub-command has ``--help``. User mistakes (bad flags, an unknown id, an error answer
+of the server) end in a one-line ``UsageError`` and never a traceback. ``run`` returns at
+once and shows a live widget; ``--wait`` streams replica-prefixed logs and ends with the
+final status (Ctrl-C stops waiting, never the experiment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from . import render
+from .client import Experiment, SubmarineClient, SubmarineError, replica_label
+from .spec_builder import build_spec, default_name, parse_pairs, patch_spec, script_command
+from .widgets import ExperimentWidget
+
+STATUS_CHOICES = ("Accepted", "Created", "Running", "Succeeded", "Failed")
+
+
+class _HelpShown(Exception):
+    """argparse printed help (``--help``) and wanted to exit."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so the kernel survives ``--help`` and typos."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise _HelpShown
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _variable(text: str) -> str:
+    if not text.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python variable name")
+    return text
+
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """Argument groups shared between sub-commands."""
+    ident = _Parser(add_help=False)
+    ident.add_argument("id", metavar="ID", help="experiment id (experiment_<millis>_<seq>)")
+
+    output = _Parser(add_help=False)
+    output.add_argument(
+        "-o", "--output", metavar="VAR", type=_variable,
+        help="also store the result in this notebook variable",
+    )
+
+    counts = _Parser(add_help=False)
+    group = counts.add_argument_group("replicas")
+    group.add_argument(
+        "--workers", type=_positive, metavar="N",
+        help="Worker replicas (default: 0 with a Master or Chief, else 1)",
+    )
+    group.add_argument("--ps", type=_positive, metavar="N", help="Ps replicas (TensorFlow)")
+    group.add_argument(
+        "--resources", metavar="cpu=..,memory=..,gpu=..", help="resources of every replica"
+    )
+    group.add_argument(
+        "--env", action="append", default=[], metavar="K=V",
+        help="environment variable of every replica (repeatable)",
+    )
+    group.add_argument("--image", metavar="IMAGE", help="container image")
+
+    spec = _Parser(add_help=False)
+    group = spec.add_argument_group("experiment")
+    group.add_argument("--name", help="experiment name (DNS-1123 label; default: from the command)")
+    group.add_argument(
+        "--framework", help="TensorFlow, PyTorch or XGBoost (default: PyTorch)"
+    )
+    group.add_argument("--chief", action="store_true", help="add one Chief (TensorFlow)")
+    group.add_argument(
+        "--master", action=argparse.BooleanOptionalAction, default=None,
+        help="one Master (default: yes for PyTorch and XGBoost, no for TensorFlow)",
+    )
+    group.add_argument("--environment", metavar="NAME", help="a stored environment (not with --image)")
+    group.add_argument("--tag", action="append", default=[], metavar="T", help="tag (repeatable)")
+    group.add_argument("--namespace", help="Kubernetes namespace (default: default)")
+
+    launch = _Parser(add_help=False)
+    group = launch.add_argument_group("launch")
+    group.add_argument(
+        "--wait", action=argparse.BooleanOptionalAction, default=False,
+        help="stream the logs and block until the experiment ends (default: --no-wait)",
+    )
+    group.add_argument(
+        "--dry-run", action="store_true", help="show what would be submitted; start nothing"
+    )
+    return {"id": ident, "output": output, "counts": counts, "spec": spec, "launch": launch}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``%submarine`` command line."""
+    p = _parents()
+    parser = _Parser(
+        prog="%submarine",
+        description="Run and manage Submarine experiments on this Jupyter server.",
+        epilog="%submarine COMMAND --help shows a command's options.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def add(name: str, help: str, *parents: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(  # argparse %-formats help texts, not descriptions
+            name, help=help.replace("%", "%%"), description=help,
+            parents=[p[x] for x in parents], **kwargs,
+        )
+
+    run = add(
+        "run", "Launch an experiment: %submarine run [flags] -- CMD ..., or %%submarine run "
+        "[flags] with the training script as the cell (arguments after -- go to it).",
+        "counts", "spec", "launch", "output",
+    )
+    run.epilog = "Example: %submarine run --workers 2 --wait -- python train.py --epochs 3"
+    create = add(
+        "create", "Submit a full experiment spec: the cell (YAML or JSON) or FILE.",
+        "launch", "output",
+    )
+    create.add_argument("file", nargs="?", metavar="FILE", help="a YAML or JSON spec file")
+    listing = add("list", "List experiments (a table with coloured statuses).", "output")
+    listing.add_argument("--status", type=str.capitalize, choices=STATUS_CHOICES)
+    add("get", "Show an experiment (live widget).", "id", "output")
+    add("watch", "Show a live widget for an experiment.", "id")
+    logs = add("logs", "Print an experiment's logs, each line prefixed by its replica.", "id")
+    logs.add_argument("-f", "--follow", action="store_true", help="stream until it ends")
+    logs.add_argument("--replica", metavar="NAME", help="only this replica (e.g. worker-1)")
+    logs.add_argument("--tail", type=_positive, metavar="N", help="only the last N lines")
+    add("patch", "Change a running experiment (replicas, resources, variables, image).",
+        "id", "counts", "output")
+    wait = add("wait", "Block until an experiment ends; print its final status.", "id", "output")
+    wait.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    add("delete", "Stop and delete an experiment.", "id")
+    add("ping", "Check the API and show which server this kernel talks to.")
+    connect = add("connect", "Talk to another server serving this API from now on.")
+    connect.add_argument("url", metavar="URL", help="the Jupyter server URL, base_url included")
+    connect.add_argument("--token", default="", help="its token")
+
+    env = add("env", "Manage stored environments.")
+    env_commands = env.add_subparsers(dest="env_command", metavar="ACTION", parser_class=_Parser)
+    env_commands.required = True
+    env_commands.add_parser("list", help="list environments", parents=[p["output"]])
+    for action, text in (("get", "show an environment"), ("delete", "delete an environment")):
+        env_commands.add_parser(action, help=text).add_argument("name", metavar="NAME")
+    env_create = env_commands.add_parser(
+        "create", help="store an environment: NAME --image IMG, or the cell's EnvironmentSpec"
+    )
+    env_create.add_argument("name", nargs="?", metavar="NAME")
+    env_create.add_argument("--image", metavar="IMAGE", help="its docker image")
+    env_create.add_argument("--description")
+    env_create.add_argument("--pip", action="append", default=[], metavar="PKG")
+    env_create.add_argument("--conda", action="append", default=[], metavar="PKG")
+    env_create.add_argument("--channel", action="append", default=[], metavar="CHANNEL")
+    return parser
+
+
+_SEPARATOR = re.compile(r"(?:^|\s)--(?:\s+|$)")
+
+
+def split_command(line: str) -> tuple[str, str]:
+    """``"--workers 2 -- python t.py"`` -> ``("--workers 2", "python t.py")``; the part after
+    the first lone ``--`` is kept verbatim, as the shell command line it is."""
+    parts = _SEPARATOR.split(line, maxsplit=1)
+    return parts[0].strip(), (parts[1].strip() if len(parts) > 1 else "")
+
+
+@magics_class
+class SubmarineMagics(Magics):
+    """``%submarine COMMAND ...``; see ``%submarine --help``."""
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        self._client: SubmarineClient | None = None
+        self.parser = build_parser()
+
+    @property
+    def client(self) -> SubmarineClient:
+        """The client of this session, found on first use (see ``SubmarineClient``)."""
+        if self._client is None:
+            self._client = SubmarineClient()
+        return self._client
+
+    @line_cell_magic
+    def submarine(self, line: str, cell: str | None = None) -> None:
+        """Run and manage Submarine experiments; ``%submarine --help`` lists the commands."""
+        flags, rest = split_command(line)
+        try:
+            args = self.parser.parse_args(shlex.split(flags) or ["--help"])
+        except _HelpShown:
+            return
+        except ValueError as error:  # unbalanced quotes in shlex.split
+            raise UsageError(f"%submarine: {error}") from None
+        args.rest = rest
+        handler: Callable[[argparse.Namespace, str | None], None] = getattr(
+            self, f"_{args.command}"
+        )
+        if rest and args.command != "run":
+            raise UsageError(f"%submarine {args.command}: takes no command after --")
+        if cell is not None and args.command not in ("run", "create", "env"):
+            raise UsageError(f"%%submarine {args.command}: takes no cell body")
+        try:
+            handler(args, cell)
+        except (SubmarineError, ValueError) as error:
+            raise UsageError(str(error)) from None
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _store(self, args: argparse.Namespace, value: Any) -> None:
+        if getattr(args, "output", None):
+            self.shell.user_ns[args.output] = value
+
+    def _show(self, experiment: Experiment) -> None:
+        """A live widget in a kernel with a front-end; the text summary anywhere else."""
+        if getattr(self.shell, "kernel", None) is not None:
+            display(ExperimentWidget(self.client, experiment))
+        else:
+            print(render.summary_text(experiment))
+
+    def _launch(self, args: argparse.Namespace, spec: dict[str, Any] | str) -> None:
+        if args.dry_run:
+            plan = self.client.create(spec, dry_run=True)
+            self._store(args, plan)
+            print(f"Dry run on the {plan['backend']} backend (nothing was started):")
+            print(yaml.safe_dump(plan["plan"], sort_keys=False).rstrip())
+            return
+        experiment = self.client.create(spec)
+        self._store(args, experiment)
+        if args.wait:
+            self._follow(args, experiment)
+        else:
+            self._show(experiment)
+
+    def _follow(self, args: argparse.Namespace, experiment: Experiment) -> None:
+        """Stream logs with replica prefixes until the end, then print the final status."""
+        experiment_id = experiment["experimentId"]
+        print(f"{experiment_id} ({experiment.get('name')}): {experiment.get('status')}; "
+              "streaming logs (interrupt the kernel to stop waiting)", flush=True)
+        try:
+            for pod, line in self.client.logs(experiment_id, follow=True):
+                print(f"[{replica_label(experiment_id, pod)}] {line}", flush=True)
+            final = self.client.wait(experiment_id)
+        except KeyboardInterrupt:
+            print(f"\nStopped waiting; {experiment_id} goes on "
+                  f"(%submarine delete {experiment_id} stops it).")
+            return
+        self._report_final(args, final)
+
+    def _report_final(self, args: argparse.Namespace, experiment: Experiment) -> None:
+        self._store(args, experiment)
+        text = f"{experiment['experimentId']} {experiment.get('status')}"
+        if experiment.get("status") == "Failed":
+            reason = experiment.get("statusMessage")
+            raise UsageError(f"{text}: {reason}" if reason else text)
+        print(text)
+
+    # -- experiments ----------------------------------------------------------------
+
+    def _run(self, args: argparse.Namespace, cell: str | None) -> None:
+        if cell is None and not args.rest:
+            raise UsageError(
+                "%submarine run: give the command after --, e.g. "
+                "%submarine run --workers 2 -- python train.py (or use %%submarine run "
+                "with the training script as the cell)"
+            )
+        if cell is not None:
+            name = args.name or default_name(self._notebook_name())
+            cmd = script_command(cell, name, Path.cwd(), args.rest)
+        else:
+            name, cmd = args.name, args.rest
+        spec = build_spec(
+            cmd=cmd, name=name, framework=args.framework, workers=args.workers, ps=args.ps,
+            chief=args.chief, master=args.master, resources=args.resources, image=args.image,
+            environment=args.environment, env=parse_pairs(args.env, "--env"), tags=args.tag,
+            namespace=args.namespace,
+        )
+        self._launch(args, spec)
+
+    @staticmethod
+    def _notebook_name() -> str:
+        """The notebook's file name when the server told the kernel, else ``cell``."""
+        session = os.environ.get("JPY_SESSION_NAME", "")
+        return f"{Path(session).stem}.py" if session else "cell.py"
+
+    def _create(self, args: argparse.Namespace, cell: str | None) -> None:
+        if args.file:
+            try:
+                text = Path(args.file).read_text()
+            except OSError as error:
+                raise UsageError(f"%submarine create: {error.strerror}: {args.file}") from None
+        elif cell and cell.strip():
+            text = cell
+        else:
+            raise UsageError(
+                "%submarine create: give a spec FILE, or use %%submarine create with the "
+                "spec (YAML or JSON) as the cell"
+            )
+        self._launch(args, text)
+
+    def _list(self, args: argparse.Namespace, cell: str | None) -> None:
+        experiments = self.client.list(args.status)
+        self._store(args, experiments)
+        table_html, table_text = render.experiments_table(experiments)
+        display({"text/html": table_html, "text/plain": table_text}, raw=True)
+
+    def _get(self, args: argparse.Namespace, cell: str | None) -> None:
+        experiment = self.client.get(args.id)
+        self._store(args, experiment)
+        self._show(experiment)
+
+    def _watch(self, args: argparse.Namespace, cell: str | None) -> None:
+        self._show(self.client.get(args.id))
+
+    def _logs(self, args: argparse.Namespace, cell: str | None) -> None:
+        if args.follow:
+            try:
+                for pod, line in self.client.logs(
+                    args.id, follow=True, replica=args.replica, tail=args.tail
+                ):
+                    print(f"[{replica_label(args.id, pod)}] {line}", flush=True)
+            except KeyboardInterrupt:
+                print("\nStopped following.")
+            return
+        logs = self.client.logs(args.id, replica=args.replica, tail=args.tail)
+        lines = [
+            f"[{replica_label(args.id, pod)}] {line}"
+            for pod, text in logs.items()
+            for line in text.splitlines()
+        ]
+        print("\n".join(lines) if lines else f"No log lines yet for {args.id}.")
+
+    def _patch(self, args: argparse.Namespace, cell: str | None) -> None:
+        current = self.client.get(args.id)["spec"]
+        spec = patch_spec(
+            current, workers=args.workers, ps=args.ps, resources=args.resources,
+            env=parse_pairs(args.env, "--env"), image=args.image,
+        )
+        result = self.client.patch(args.id, spec)
+        self._store(args, result)
+        print(f"Patched {args.id}: {render.roles_summary(result)}")
+
+    def _wait(self, args: argparse.Namespace, cell: str | None) -> None:
+        try:
+            final = self.client.wait(args.id, timeout=args.timeout)
+        except KeyboardInterrupt:
+            print(f"\nStopped waiting; {args.id} goes on.")
+            return
+        self._report_final(args, final)
+
+    def _delete(self, args: argparse.Namespace, cell: str | None) -> None:
+        deleted = self.client.delete(args.id)
+        print(f"Deleted {deleted['experimentId']} ({deleted.get('name')}).")
+
+    def _ping(self, args: argparse.Namespace, cell: str | None) -> None:
+        answer = self.client.ping()
+        print(f"{answer} from {self.client.url} (found via {self.client.source})")
+
+    def _connect(self, args: argparse.Namespace, cell: str | None) -> None:
+        client = SubmarineClient(args.url, args.token)
+        client.ping()
+        self._client = client
+        print(f"Connected to {client.url}")
+
+    # -- environments ---------------------------------------------------------------
+
+    def _env(self, args: argparse.Namespace, cell: str | None) -> None:
+        if cell is not None and args.env_command != "create":
+            raise UsageError(f"%%submarine env {args.env_command}: takes no cell body")
+        if args.env_command == "list":
+            environments = self.client.list_environments()
+            self._store(args, environments)
+            rows = [
+                [
+                    e["environmentSpec"].get("name", ""),
+                    e["environmentSpec"].get("dockerImage") or e["environmentSpec"].get("image") or "",
+                    e["environmentSpec"].get("description") or "",
+                ]
+                for e in environments
+            ]
+            headers = ("NAME", "IMAGE", "DESCRIPTION")
+            print(render.text_table(headers, rows) if rows else "No environments.")
+        elif args.env_command == "get":
+            environment = self.client.get_environment(args.name)
+            print(json.dumps(environment, indent=2))
+        elif args.env_command == "delete":
+            self.client.delete_environment(args.name)
+            print(f"Deleted environment {args.name}.")
+        else:
+            spec = self._environment_spec(args, cell)
+            created = self.client.create_environment(spec)
+            print(f"Created environment {created['environmentSpec']['name']} "
+                  f"({created['environmentId']}).")
+
+    @staticmethod
+    def _environment_spec(args: argparse.Namespace, cell: str | None) -> dict[str, Any] | str:
+        if cell and cell.strip():
+            return cell
+        if not args.name:
+            raise UsageError(
+                "%submarine env create: give NAME --image IMAGE, or use %%submarine env create "
+                "with an EnvironmentSpec (YAML or JSON) as the cell"
+            )
+        spec: dict[str, Any] = {"name": args.name}
+        if args.image:
+            spec["dockerImage"] = args.image
+        if args.description:
+            spec["description"] = args.description
+        if args.pip or args.conda or args.channel:
+            spec["kernelSpec"] = {
+                "name": args.name, "channels": args.channel,
+                "condaDependencies": args.conda, "pipDependencies": args.pip,
+            }
+        return spec

@@ -1,0 +1,151 @@
+"""How experiments look in a notebook: status badges, tables and text summaries.
+
+Every view comes as HTML (for rich front-ends) and as plain text (terminals, logs, tests);
+the magics and the widget share these so a status looks the same everywhere.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .client import Experiment, replica_label
+
+STATUS_COLOURS = {
+    "Accepted": "#757575",
+    "Created": "#00838f",
+    "Running": "#1565c0",
+    "Succeeded": "#2e7d32",
+    "Failed": "#c62828",
+    "Deleted": "#424242",
+    "Pending": "#757575",
+    "Stopped": "#424242",
+}
+
+
+def status_badge(status: str | None) -> str:
+    """A coloured pill with the status (replica states too) as HTML."""
+    text = status or "Unknown"
+    colour = STATUS_COLOURS.get(text, "#616161")
+    return (
+        f'<span class="submarine-status" style="background:{colour};color:#fff;'
+        f'border-radius:8px;padding:1px 8px;font-size:90%">{html.escape(text)}</span>'
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def elapsed(experiment: Experiment, now: datetime | None = None) -> timedelta | None:
+    """Time from acceptance to the end (or to ``now`` while it runs)."""
+    start = _parse_time(experiment.get("acceptedTime"))
+    if start is None:
+        return None
+    end = _parse_time(experiment.get("finishedTime")) or now or datetime.now(timezone.utc)
+    return max(end - start, timedelta(0))
+
+
+def format_elapsed(delta: timedelta | None) -> str:
+    """``1:02:03`` style, whole seconds; ``-`` when unknown."""
+    if delta is None:
+        return "-"
+    return str(timedelta(seconds=int(delta.total_seconds())))
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, a header underline, one row per line."""
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    lines = [headers, ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An HTML table; cells are HTML already (escape text before passing it)."""
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{cell}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table class='submarine-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def roles_summary(spec: Mapping[str, Any] | None) -> str:
+    """``Master x1, Worker x2`` for an experiment spec (``meta``/``environment``/``spec``)."""
+    roles = (spec or {}).get("spec") or {}
+    return ", ".join(f"{role} x{task.get('replicas', 1)}" for role, task in roles.items())
+
+
+EXPERIMENT_HEADERS = ("ID", "NAME", "STATUS", "FRAMEWORK", "ROLES", "ELAPSED")
+
+
+def experiment_row(experiment: Experiment) -> list[str]:
+    meta = (experiment.get("spec") or {}).get("meta") or {}
+    return [
+        experiment.get("experimentId", ""),
+        experiment.get("name", ""),
+        experiment.get("status", ""),
+        str(meta.get("framework", "")),
+        roles_summary(experiment.get("spec")),
+        format_elapsed(elapsed(experiment)),
+    ]
+
+
+def experiments_table(experiments: Sequence[Experiment]) -> tuple[str, str]:
+    """The ``%submarine list`` table as (HTML with coloured statuses, plain text)."""
+    if not experiments:
+        return "<i>No experiments.</i>", "No experiments."
+    rows = [experiment_row(e) for e in experiments]
+    html_rows = [
+        [html.escape(c) if i != 2 else status_badge(c) for i, c in enumerate(row)] for row in rows
+    ]
+    return html_table(EXPERIMENT_HEADERS, html_rows), text_table(EXPERIMENT_HEADERS, rows)
+
+
+REPLICA_HEADERS = ("REPLICA", "STATE", "RESTARTS", "EXIT CODE")
+
+
+def replica_rows(experiment: Experiment) -> list[list[str]]:
+    """One row per replica: short name, state, restarts, exit code."""
+    experiment_id = experiment.get("experimentId", "")
+    return [
+        [
+            replica_label(experiment_id, replica["name"]),
+            replica.get("state") or "",
+            str(replica.get("restarts") or 0),
+            "" if replica.get("exitCode") is None else str(replica["exitCode"]),
+        ]
+        for replica in experiment.get("replicas") or []
+    ]
+
+
+def replicas_html(experiment: Experiment) -> str:
+    rows = replica_rows(experiment)
+    if not rows:
+        return "<i>No replicas started yet.</i>"
+    cells = [
+        [html.escape(r[0]), status_badge(r[1]), html.escape(r[2]), html.escape(r[3])] for r in rows
+    ]
+    return html_table(REPLICA_HEADERS, cells)
+
+
+def summary_text(experiment: Experiment) -> str:
+    """A few lines that say what the widget shows, for front-ends without widgets."""
+    lines = [
+        f"{experiment.get('name', '')} ({experiment.get('experimentId', '')}): "
+        f"{experiment.get('status', '')}, elapsed {format_elapsed(elapsed(experiment))}"
+    ]
+    if experiment.get("statusMessage"):
+        lines.append(f"  {experiment['statusMessage']}")
+    rows = replica_rows(experiment)
+    if rows:
+        lines.extend("  " + line for line in text_table(REPLICA_HEADERS, rows).splitlines())
+    return "\n".join(lines)

@@ -1,0 +1,258 @@
+"""The kernel-side HTTP client: discovery, and every route against the in-process server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.kernel_helpers import STEPS_CMD, client, job_spec, server_token, server_url, stop_leftovers  # noqa: F401
+
+from submarine_jupyter.kernel.client import (
+    ExperimentFailed,
+    SubmarineClient,
+    SubmarineError,
+    WaitTimeout,
+    discover_server,
+    pod_name,
+    replica_label,
+)
+
+DISCOVERY_ENV = (
+    "SUBMARINE_JUPYTER_URL", "SUBMARINE_JUPYTER_TOKEN", "JUPYTER_TOKEN", "JPY_PARENT_PID"
+)
+
+
+@pytest.fixture
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Jupyter runtime dir and no discovery variables."""
+    for name in DISCOVERY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    return tmp_path
+
+
+def write_server_file(runtime: Path, pid: int, url: str, token: str) -> None:
+    info = {"url": url, "base_url": "/", "token": token, "pid": pid, "port": 1}
+    (runtime / f"jpserver-{pid}.json").write_text(json.dumps(info))
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# -- discovery -------------------------------------------------------------------------
+
+
+def test_explicit_arguments_win(runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUBMARINE_JUPYTER_URL", "http://env:1/")
+    found = discover_server("http://arg:2/base/", "t0k")
+    assert (found.url, found.token, found.source) == ("http://arg:2/base/", "t0k", "argument")
+
+
+def test_environment_variables(runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_server_file(runtime_dir, os.getpid(), "http://file:3/", "file-token")
+    monkeypatch.setenv("SUBMARINE_JUPYTER_URL", "http://env:1/x/")
+    monkeypatch.setenv("JUPYTER_TOKEN", "jupyter-token")
+    assert discover_server().token == "jupyter-token"
+    monkeypatch.setenv("SUBMARINE_JUPYTER_TOKEN", "sub-token")
+    found = discover_server()
+    assert (found.url, found.token, found.source) == ("http://env:1/x/", "sub-token", "SUBMARINE_JUPYTER_URL")
+
+
+def test_runtime_file_of_the_parent_server(runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel's parent is the server that started it; other running servers don't matter."""
+    write_server_file(runtime_dir, os.getpid(), "http://other:1/", "other")
+    write_server_file(runtime_dir, os.getppid(), "http://parent:8888/lab/", "parent-token")
+    found = discover_server()
+    assert (found.url, found.token) == ("http://parent:8888/lab/", "parent-token")
+    assert "started this kernel" in found.source
+    monkeypatch.setenv("JPY_PARENT_PID", str(os.getpid()))  # jupyter_client names the parent
+    assert discover_server().url == "http://other:1/"
+
+
+def test_the_single_running_server(runtime_dir: Path) -> None:
+    write_server_file(runtime_dir, dead_pid(), "http://stale:1/", "stale")
+    write_server_file(runtime_dir, os.getpid(), "http://alive:2/", "alive")
+    found = discover_server()
+    assert (found.url, found.token, found.source) == (
+        "http://alive:2/", "alive", "the only running Jupyter server"
+    )
+
+
+def test_no_server_or_several(runtime_dir: Path) -> None:
+    with pytest.raises(SubmarineError, match="no running Jupyter server found.*SUBMARINE_JUPYTER_URL"):
+        SubmarineClient()
+    write_server_file(runtime_dir, os.getpid(), "http://a:1/", "a")
+    init = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        write_server_file(runtime_dir, init.pid, "http://b:2/", "b")
+        with pytest.raises(SubmarineError, match="2 Jupyter servers are running"):
+            discover_server()
+    finally:
+        init.kill()
+        init.wait()
+
+
+def test_replica_names() -> None:
+    assert pod_name("experiment_17_0001", "worker-1") == "experiment-17-0001-worker-1"
+    assert pod_name("experiment_17_0001", "experiment-17-0001-master-0") == "experiment-17-0001-master-0"
+    assert replica_label("experiment_17_0001", "experiment-17-0001-ps-0") == "ps-0"
+    assert replica_label("experiment_17_0001", "elsewhere-0") == "elsewhere-0"
+
+
+def test_unreachable_server() -> None:
+    with pytest.raises(SubmarineError, match="cannot reach the Jupyter server at http://127.0.0.1:9/"):
+        SubmarineClient("http://127.0.0.1:9", "x").ping()
+
+
+# -- against the in-process server ------------------------------------------------------
+
+
+async def test_ping_and_auth(client: SubmarineClient, server_url: str) -> None:
+    assert await asyncio.to_thread(client.ping) == "Pong"
+    with pytest.raises(SubmarineError, match="token is missing or wrong") as info:
+        await asyncio.to_thread(SubmarineClient(server_url, "wrong").ping)
+    assert info.value.code == 403
+
+
+async def test_experiment_lifecycle(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("life", "sleep 30"))
+    experiment_id = created["experimentId"]
+    assert created["status"] in ("Accepted", "Created", "Running")
+    assert created["spec"]["spec"]["Worker"]["replicas"] == 1
+
+    listed = await asyncio.to_thread(client.list)
+    assert experiment_id in [e["experimentId"] for e in listed]
+    got = await asyncio.to_thread(client.get, experiment_id)
+    assert got["name"] == "life"
+
+    resized = await asyncio.to_thread(client.resize, experiment_id, {"Worker": 3})
+    assert resized["spec"]["Worker"] == {"replicas": 3, "resources": "cpu=100m,memory=64Mi"}
+    assert resized["meta"]["cmd"] == "sleep 30"
+
+    deleted = await asyncio.to_thread(client.delete, experiment_id)
+    assert deleted["status"] == "Deleted"
+    with pytest.raises(SubmarineError, match="Not found experiment") as info:
+        await asyncio.to_thread(client.get, experiment_id)
+    assert (info.value.code, info.value.status) == (404, "NOT_FOUND")
+
+
+async def test_list_by_status(client: SubmarineClient) -> None:
+    running = await asyncio.to_thread(client.create, job_spec("long", "sleep 30"))
+    try:
+        done = await asyncio.to_thread(client.create, job_spec("short", "true"))
+        await asyncio.to_thread(client.wait, done["experimentId"], 60)
+        succeeded = await asyncio.to_thread(client.list, "Succeeded")
+        assert [e["experimentId"] for e in succeeded] == [done["experimentId"]]
+    finally:
+        await asyncio.to_thread(client.delete, running["experimentId"])
+
+
+async def test_create_from_yaml_text_and_invalid_specs(client: SubmarineClient) -> None:
+    text = (
+        "meta:\n  name: from-yaml\n  framework: PyTorch\n  cmd: 'true'\n"
+        "spec:\n  Worker:\n    replicas: 1\n"
+    )
+    created = await asyncio.to_thread(client.create, text)
+    assert created["name"] == "from-yaml"
+    json_text = json.dumps(job_spec("from-json", "true"))
+    assert (await asyncio.to_thread(client.create, json_text))["name"] == "from-json"
+
+    bad = job_spec("Bad_Name")
+    with pytest.raises(SubmarineError, match="meta.name") as info:
+        await asyncio.to_thread(client.create, bad)
+    assert info.value.code == 400
+    with pytest.raises(SubmarineError) as info:
+        await asyncio.to_thread(client.create, "meta: [unclosed")
+    assert info.value.code == 400
+
+
+async def test_dry_run(client: SubmarineClient) -> None:
+    plan = await asyncio.to_thread(client.create, job_spec("plan-only"), dry_run=True)
+    assert plan["dryRun"] is True and plan["backend"] in ("local", "kubernetes")
+    names = [e["name"] for e in await asyncio.to_thread(client.list)]
+    assert "plan-only" not in names
+
+
+async def test_wait_logs_and_follow(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("logs"))
+    experiment_id = created["experimentId"]
+
+    followed = await asyncio.to_thread(lambda: list(client.logs(experiment_id, follow=True)))
+    by_replica = {pod: [line for p, line in followed if p == pod] for pod, _ in followed}
+    assert sorted(replica_label(experiment_id, pod) for pod in by_replica) == ["master-0", "worker-0"]
+    assert by_replica[pod_name(experiment_id, "worker-0")] == [
+        f"step {i} of rank 1/2" for i in (1, 2, 3)
+    ]
+
+    final = await asyncio.to_thread(client.wait, experiment_id, 30)
+    assert final["status"] == "Succeeded"
+    assert {r["state"] for r in final["replicas"]} == {"Succeeded"}  # workers ended first
+
+    logs = await asyncio.to_thread(client.logs, experiment_id)
+    assert logs[pod_name(experiment_id, "master-0")].splitlines() == [
+        f"step {i} of rank 0/2" for i in (1, 2, 3)
+    ]
+    tail = await asyncio.to_thread(client.logs, experiment_id, replica="worker-0", tail=1)
+    assert tail == {pod_name(experiment_id, "worker-0"): "step 3 of rank 1/2\n"}
+
+    everything = await asyncio.to_thread(client.all_logs)
+    assert set(everything[experiment_id]) == set(logs)
+
+
+async def test_wait_returns_on_failure_and_can_raise(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("fails", "echo boom; exit 3"))
+    final = await asyncio.to_thread(client.wait, created["experimentId"], 30)
+    assert final["status"] == "Failed"
+    assert 3 in [replica["exitCode"] for replica in final["replicas"]]
+    with pytest.raises(ExperimentFailed, match="Failed") as info:
+        await asyncio.to_thread(
+            lambda: client.wait(created["experimentId"], 5, raise_on_failure=True)
+        )
+    assert info.value.experiment["status"] == "Failed"
+
+
+async def test_wait_timeout(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("slow", "sleep 30"))
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout, match="still") as info:
+        await asyncio.to_thread(client.wait, created["experimentId"], 0.6)
+    assert time.monotonic() - started < 5
+    assert isinstance(info.value, TimeoutError)
+    await asyncio.to_thread(client.delete, created["experimentId"])
+
+
+async def test_follow_unknown_experiment_raises_at_once(client: SubmarineClient) -> None:
+    with pytest.raises(SubmarineError, match="Not found experiment"):
+        await asyncio.to_thread(client.logs, "experiment_1_9999", follow=True)
+
+
+async def test_environments(client: SubmarineClient) -> None:
+    spec = {
+        "name": "my-env",
+        "dockerImage": "python:3.11-slim",
+        "description": "plain python",
+        "kernelSpec": {"name": "my-env", "channels": ["defaults"], "condaDependencies": [],
+                       "pipDependencies": ["numpy"]},
+    }
+    created = await asyncio.to_thread(client.create_environment, spec)
+    assert created["environmentSpec"]["name"] == "my-env" and created["environmentId"]
+    assert [e["environmentSpec"]["name"] for e in await asyncio.to_thread(client.list_environments)] == ["my-env"]
+    patched = await asyncio.to_thread(
+        client.patch_environment, "my-env", {**spec, "description": "changed"}
+    )
+    assert patched["environmentSpec"]["description"] == "changed"
+    got = await asyncio.to_thread(client.get_environment, "my-env")
+    assert got["environmentSpec"]["dockerImage"] == "python:3.11-slim"
+    await asyncio.to_thread(client.delete_environment, "my-env")
+    with pytest.raises(SubmarineError, match="Environment not found") as info:
+        await asyncio.to_thread(client.get_environment, "my-env")
+    assert info.value.code == 404
