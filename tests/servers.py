@@ -1,0 +1,103 @@
+"""A real ``jupyter server`` subprocess with the extension enabled by its installed drop-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+TOKEN = "subprocess-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class JupyterProcess:
+    """``python -m jupyter_server`` on a free port, its state in ``home``."""
+
+    def __init__(self, home: Path, *args: str) -> None:
+        self.home = home
+        self.args = args
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        for sub in ("root", "config", "data", "runtime", "state"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+
+    def start(self, timeout: float = 60) -> JupyterProcess:
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+            "JUPYTER_DATA_DIR": str(self.home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+        }
+        log = open(self.home / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+             f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
+             f"--ServerApp.root_dir={self.home / 'root'}",
+             f"--SubmarineJupyter.state_dir={self.home / 'state'}", *self.args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.call("GET", "/api/v1/experiment/ping")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{self.log_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def log_text(self) -> str:
+        return (self.home / "server.log").read_text(errors="replace")
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = TOKEN) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if token:
+            request.add_header("Authorization", f"token {token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        code, data = self.call(method, path, body)
+        assert code == 200, (code, data)
+        return data["result"]
+
+    def wait(self, experiment_id: str, statuses: tuple[str, ...] = ("Succeeded", "Failed"), timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            item = self.ok("GET", f"/api/v1/experiment/{experiment_id}")
+            if item["status"] in statuses:
+                return item
+            assert time.monotonic() < deadline, item
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM), as Ctrl-C would do."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
