@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
+from urllib.parse import urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -53,8 +55,36 @@ def jp_server_config(work_dir: Path, tmp_path: Path, submarine_config: dict[str,
 class Api:
     """Calls the REST API of the in-process server; returns (HTTP code, decoded body)."""
 
-    def __init__(self, fetch: Callable[..., Awaitable[Any]]) -> None:
+    def __init__(self, fetch: Callable[..., Awaitable[Any]], base: str = "", token: str = "") -> None:
         self._fetch = fetch
+        self.base = base
+        self.token = token
+
+    async def follow(
+        self, experiment_id: str, on_line: Callable[[dict[str, str]], None] | None = None,
+        timeout: float = 120, **params: str,
+    ) -> list[dict[str, str]]:
+        """Stream ``logs/{id}?follow=true`` and return every ``{podName, line}`` it sent."""
+        received: list[dict[str, str]] = []
+        pending = b""
+
+        def chunk(data: bytes) -> None:
+            nonlocal pending
+            *lines, pending = (pending + data).split(b"\n")
+            for raw in lines:
+                item = json.loads(raw)
+                received.append(item)
+                if on_line:
+                    on_line(item)
+
+        query = urlencode({"follow": "true", **params})
+        await AsyncHTTPClient().fetch(
+            f"{self.base}api/v1/experiment/logs/{experiment_id}?{query}",
+            headers={"Authorization": f"token {self.token}"},
+            streaming_callback=chunk, request_timeout=timeout,
+        )
+        assert pending == b""
+        return received
 
     async def call(
         self, method: str, path: str, body: Any = None, *, raw: str | bytes | None = None,
@@ -102,9 +132,13 @@ class Api:
 
 
 @pytest.fixture
-def api(jp_fetch: Callable[..., Awaitable[Any]], jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+def api(
+    jp_fetch: Callable[..., Awaitable[Any]], jp_serverapp: Any, jp_asyncio_loop: Any,
+    jp_http_port: int, jp_base_url: str,
+) -> Any:
     """The API client; afterwards, deletes what is still running so no process outlives a test."""
-    yield Api(jp_fetch)
+    base = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    yield Api(jp_fetch, base, jp_serverapp.identity_provider.token)
     service = jp_serverapp.web_app.settings["submarine_service"]
 
     async def cleanup() -> None:

@@ -66,13 +66,10 @@ def _xgboost(roles: Mapping[str, int], role: str, index: int, ports: Mapping[str
     masters = roles.get("Master", 0)
     rank = index + masters if role == "Worker" else index
     total = replica_count(roles)
-    env = {
-        "MASTER_ADDR": HOST,
-        "MASTER_PORT": str(ports["Master"][0]) if "Master" in ports else "",
-        "WORLD_SIZE": str(total),
-        "RANK": str(rank),
-        "PYTHONUNBUFFERED": "0",
-    }
+    env = {"MASTER_ADDR": HOST}
+    if "Master" in roles:
+        env["MASTER_PORT"] = str(ports["Master"][0])
+    env.update({"WORLD_SIZE": str(total), "RANK": str(rank), "PYTHONUNBUFFERED": "0"})
     if total > 1 and "Worker" in roles:
         env["WORKER_PORT"] = str(ports["Worker"][0])
         env["WORKER_ADDRS"] = ",".join([HOST] * (total - 1))
