@@ -26,3 +26,14 @@ def pids_with(marker: str) -> list[int]:
         if needle in environ.split(b"\0") and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def groups_with(marker: str) -> set[int]:
+    """The process groups (one per replica) of the processes carrying ``marker``."""
+    groups = set()
+    for pid in pids_with(marker):
+        try:
+            groups.add(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2]))
+        except OSError:
+            continue
+    return groups
