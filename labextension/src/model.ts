@@ -1,0 +1,100 @@
+import { ApiError, Experiment, ExperimentSpec, SubmarineClient } from './api';
+import { BackoffPoller, IBackoff } from './poller';
+
+export type View =
+  | { kind: 'list' }
+  | { kind: 'detail'; id: string }
+  | { kind: 'create'; from?: ExperimentSpec };
+
+export const LIST_BACKOFF: IBackoff = {
+  min: 1000,
+  max: 15000,
+  factor: 1.5,
+  hidden: 60000
+};
+
+/**
+ * The panel's state: the experiments (one polled list feeds both the list and
+ * the detail view), the last polling error and which view is shown.
+ */
+export class PanelModel {
+  constructor(readonly client: SubmarineClient = new SubmarineClient()) {
+    this.poller = new BackoffPoller(() => this.poll(), LIST_BACKOFF);
+    this.poller.refresh();
+  }
+
+  readonly poller: BackoffPoller;
+  experiments: Experiment[] = [];
+  loaded = false;
+  error: string | null = null;
+  view: View = { kind: 'list' };
+  /** The list's filters, kept while the detail or the form is shown. */
+  filter = { status: '', text: '' };
+  /** Bumped on every change, for useSyncExternalStore. */
+  version = 0;
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getVersion = (): number => this.version;
+
+  show(view: View): void {
+    this.view = view;
+    this.emit();
+  }
+
+  setFilter(change: Partial<PanelModel['filter']>): void {
+    this.filter = { ...this.filter, ...change };
+    this.emit();
+  }
+
+  find(id: string): Experiment | undefined {
+    return this.experiments.find(e => e.experimentId === id);
+  }
+
+  refresh(): void {
+    this.poller.refresh();
+  }
+
+  dispose(): void {
+    this.poller.dispose();
+    this.listeners.clear();
+  }
+
+  /** One tick: fetch the list; true when anything differs from last time. */
+  private async poll(): Promise<boolean> {
+    let snapshot: string;
+    try {
+      const experiments = await this.client.list();
+      snapshot = JSON.stringify(experiments);
+      if (snapshot !== this.snapshot || this.error !== null || !this.loaded) {
+        this.experiments = experiments;
+        this.error = null;
+        this.loaded = true;
+      } else {
+        return false;
+      }
+    } catch (error) {
+      const message =
+        error instanceof ApiError ? error.message : String(error);
+      if (message === this.error) {
+        return false;
+      }
+      this.error = message;
+      snapshot = this.snapshot;
+    }
+    this.snapshot = snapshot;
+    this.emit();
+    return true;
+  }
+
+  private emit(): void {
+    this.version++;
+    this.listeners.forEach(listener => listener());
+  }
+
+  private listeners = new Set<() => void>();
+  private snapshot = '';
+}

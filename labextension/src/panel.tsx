@@ -1,0 +1,66 @@
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import { ExperimentDetail } from './detail';
+import { CreateForm } from './form';
+import { ExperimentList } from './list';
+import { PanelModel } from './model';
+
+function Root(props: { model: PanelModel }): JSX.Element {
+  const { model } = props;
+  React.useSyncExternalStore(model.subscribe, model.getVersion);
+  const { view } = model;
+  return (
+    <div className="jp-SubmarinePanel-root">
+      <header className="jp-SubmarinePanel-header">
+        <h2>Submarine experiments</h2>
+        <button
+          className="jp-mod-styled"
+          title="Poll the server now"
+          onClick={() => model.refresh()}
+        >
+          Refresh
+        </button>
+        <button
+          className="jp-mod-styled jp-mod-accept"
+          onClick={() => model.show({ kind: 'create' })}
+        >
+          New
+        </button>
+      </header>
+      <div className="jp-SubmarinePanel-body">
+        {view.kind === 'list' && <ExperimentList model={model} />}
+        {view.kind === 'detail' && <ExperimentDetail key={view.id} model={model} id={view.id} />}
+        {view.kind === 'create' && <CreateForm model={model} from={view.from} />}
+      </div>
+    </div>
+  );
+}
+
+/** The left-sidebar widget; polling slows down while it is out of sight. */
+export class SubmarinePanel extends ReactWidget {
+  constructor(readonly model: PanelModel = new PanelModel()) {
+    super();
+    this.addClass('jp-SubmarinePanel');
+  }
+
+  protected render(): JSX.Element {
+    return <Root model={this.model} />;
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.model.poller.ownerHidden = false;
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.model.poller.ownerHidden = true;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    super.dispose();
+  }
+}

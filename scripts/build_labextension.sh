@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build the JupyterLab panel into submarine_jupyter/labextension/ (committed) and stamp
+# the source hash that tests/test_prebuilt.py checks. Needs Node.js and the npm registry;
+# installing the Python package never runs this.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${VIRTUAL_ENV:-$root/.venv}"
+export PATH="$venv/bin:$PATH"   # jlpm and jupyter-builder come with jupyterlab
+python="$venv/bin/python"
+cd "$root/labextension"
+jlpm install --immutable
+jlpm build:prod
+"$python" "$root/scripts/labext_hash.py" --write

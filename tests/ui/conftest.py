@@ -1,0 +1,139 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against the in-process server.
+
+The server is pytest-jupyter's (same process, same pytest run as the API tests); the
+page is opened with the server's token. Playwright's async API runs on pytest-jupyter's
+loop, so nothing here is an async fixture: ``lab.open()`` is an async context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("SUBMARINE_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO / "docs" / "screenshots"
+PANEL = "#submarine-jupyter-panel"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # tests run as root in CI
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path; its absence fails the test under CI=true and skips it elsewhere."""
+    if not shutil.which(CHROMIUM) or importlib.util.find_spec("playwright") is None:
+        reason = f"browser tests need {CHROMIUM} (apt-get install chromium) and the playwright package"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A labextensions folder holding this checkout's committed bundle.
+
+    A copy, not a symlink (Lab's static handler refuses files resolving outside its
+    roots), and one per session: jupyter_server caches where a static file was found,
+    across the servers of one process.
+    """
+    extensions = tmp_path_factory.mktemp("labextensions")
+    shutil.copytree(REPO / "submarine_jupyter" / "labextension", extensions / "submarine-jupyter")
+    return extensions
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], bundle_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """Serve this checkout's committed bundle, ahead of any installed copy, and keep
+    Lab's news opt-in toast out of the screenshots."""
+    settings = tmp_path / "lab-settings"
+    settings.mkdir()
+    (settings / "overrides.json").write_text(
+        json.dumps({"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}})
+    )
+    lab = dict(jp_server_config.get("LabServerApp", {}))
+    lab["extra_labextensions_path"] = [str(bundle_dir), *lab.get("extra_labextensions_path", [])]
+    lab["app_settings_dir"] = str(settings)
+    return {**jp_server_config, "LabServerApp": lab}
+
+
+class Lab:
+    """Opens JupyterLab from the in-process server in a headless Chromium."""
+
+    def __init__(self, executable: str, url: str) -> None:
+        self.executable = executable
+        self.url = url
+        self.page_errors: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def open(self) -> AsyncIterator[Any]:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=self.executable, args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 860})
+                page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+                await page.goto(self.url)
+                await page.wait_for_selector(".jp-Launcher", timeout=90_000)
+                yield page
+            finally:
+                await browser.close()
+
+    @staticmethod
+    async def open_panel(page: Any) -> Any:
+        """Click the panel's icon in the left sidebar; return the panel locator."""
+        await page.click('.jp-SideBar [data-id="submarine-jupyter-panel"]')
+        panel = page.locator(PANEL)
+        await panel.wait_for(state="visible", timeout=10_000)
+        return panel
+
+    @staticmethod
+    async def run_command(page: Any, label: str) -> None:
+        """Run a command through Lab's command palette, found by its label."""
+        await page.keyboard.press("Control+Shift+C")
+        await page.fill(".lm-CommandPalette-input", label)
+        await page.click(f".lm-CommandPalette-item:has-text('{label}')")
+
+    @staticmethod
+    async def widen_sidebar(page: Any, width: int) -> None:
+        """Drag the left sidebar's splitter so the panel is `width` pixels wide."""
+        handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+        box = await handle.bounding_box()
+        panel_box = await page.locator(PANEL).bounding_box()
+        y = box["y"] + box["height"] / 2
+        await page.mouse.move(box["x"] + box["width"] / 2, y)
+        await page.mouse.down()
+        await page.mouse.move(panel_box["x"] + width, y, steps=5)
+        await page.mouse.up()
+
+    @staticmethod
+    async def screenshot(page: Any, name: str) -> Path:
+        """Save the whole Lab window, panel included, under docs/screenshots/."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        await page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def lab(chromium: str, jp_serverapp: Any, http_server: Any, jp_http_port: int, jp_base_url: str) -> Lab:
+    token = jp_serverapp.identity_provider.token
+    # ?reset: start from the default layout, whatever an earlier test left in the workspace.
+    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}lab?reset&token={token}")
