@@ -222,6 +222,10 @@ async def test_wait_returns_on_failure_and_can_raise(client: SubmarineClient) ->
 
 async def test_wait_timeout(client: SubmarineClient) -> None:
     created = await asyncio.to_thread(client.create, job_spec("slow", "sleep 30"))
+    running = await asyncio.to_thread(
+        lambda: client.wait(created["experimentId"], 60, until=["Running"])
+    )
+    assert running["status"] == "Running"
     started = time.monotonic()
     with pytest.raises(WaitTimeout, match="still") as info:
         await asyncio.to_thread(client.wait, created["experimentId"], 0.6)

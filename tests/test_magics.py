@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
+from jupyter_client.manager import AsyncKernelManager
 from tests.kernel_helpers import (  # noqa: F401
     STEPS_CMD,
     Shell,
@@ -260,6 +262,8 @@ async def test_get_logs_patch_delete(shell: Shell, client: SubmarineClient) -> N
     created = await asyncio.to_thread(client.create, job_spec("ops", long_cmd, 2))
     experiment_id = created["experimentId"]
 
+    running = await shell.run(f"%submarine wait {experiment_id} --until running --timeout 60")
+    assert running.stdout.strip() == f"{experiment_id} Running"
     got = await shell.run(f"%submarine get {experiment_id} -o g")
     assert got.stdout.startswith(f"ops ({experiment_id}): ") and shell.ns["g"]["name"] == "ops"
 
@@ -313,3 +317,64 @@ async def test_environments(shell: Shell) -> None:
     assert missing.stderr.strip() == "UsageError: Environment not found. (404)"
     bad = await shell.run("%submarine env create 'bad name' --image x")
     assert isinstance(bad.error, UsageError) and "(400)" in bad.stderr
+
+
+# -- in a real kernel -------------------------------------------------------------------
+
+
+async def test_in_a_kernel_widget_updates_flow_and_interrupt_only_stops_waiting(
+    server_env: dict[str, str], client: SubmarineClient, tmp_path: Path
+) -> None:
+    manager = AsyncKernelManager(kernel_name="python3")
+    await manager.start_kernel(cwd=str(tmp_path))
+    kernel = manager.client()
+    kernel.start_channels()
+    try:
+        await kernel.wait_for_ready(timeout=60)
+
+        async def execute(code: str, on_message: Any = None) -> list[dict[str, Any]]:
+            msg_id = kernel.execute(code)
+            messages = []
+            while True:
+                message = await kernel.get_iopub_msg(timeout=60)
+                messages.append(message)
+                if on_message is not None:
+                    await on_message(message)
+                if (message["parent_header"].get("msg_id") == msg_id
+                        and message["msg_type"] == "status"
+                        and message["content"]["execution_state"] == "idle"):
+                    return messages
+
+        def stdout(messages: list[dict[str, Any]]) -> str:
+            return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+
+        shown = await execute("%load_ext submarine_jupyter\n%submarine run --name bg -- sleep 60")
+        [display] = [m for m in shown if m["msg_type"] == "display_data"]
+        assert "application/vnd.jupyter.widget-view+json" in display["content"]["data"]
+        assert display["content"]["data"]["text/plain"].startswith("bg (experiment_")
+
+        busy = await execute("import time; time.sleep(3)")  # the widget's thread keeps going
+        updates = [m for m in busy if m["msg_type"] == "comm_msg"
+                   and m["content"]["data"].get("method") == "update"]
+        assert len(updates) >= 2
+
+        interrupted = False
+
+        async def interrupt_when_started(message: dict[str, Any]) -> None:
+            nonlocal interrupted
+            if (not interrupted and message["msg_type"] == "stream"
+                    and "[master-0] started" in message["content"]["text"]):
+                interrupted = True
+                await manager.interrupt_kernel()
+
+        waited = await execute(
+            "%submarine run --wait --name fg -o fg -- echo started; sleep 60", interrupt_when_started
+        )
+        assert interrupted
+        assert "Stopped waiting; experiment_" in stdout(waited)
+        assert not [m for m in waited if m["msg_type"] == "error"]
+        statuses = {e["name"]: e["status"] for e in await asyncio.to_thread(client.list)}
+        assert statuses == {"bg": "Running", "fg": "Running"}
+    finally:
+        kernel.stop_channels()
+        await manager.shutdown_kernel(now=True)

@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict, overload
@@ -349,17 +349,20 @@ class SubmarineClient:
         timeout: float | None = None,
         *,
         raise_on_failure: bool = False,
+        until: Iterable[str] = (),
         poll_interval: float = 0.5,
     ) -> Experiment:
-        """Block until the experiment is terminal (Succeeded or Failed) and return it.
+        """Block until the experiment is terminal (Succeeded or Failed), or has one of the
+        statuses in ``until`` (e.g. ``("Running",)``), and return it.
 
         Raises :class:`WaitTimeout` after ``timeout`` seconds and, with ``raise_on_failure``,
         :class:`ExperimentFailed` when it failed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        wanted = TERMINAL_STATUSES.union(until)
         while True:
             experiment = self.get(experiment_id)
-            if experiment.get("status") in TERMINAL_STATUSES:
+            if experiment.get("status") in wanted:
                 if raise_on_failure and experiment.get("status") == "Failed":
                     raise ExperimentFailed(experiment)
                 return experiment

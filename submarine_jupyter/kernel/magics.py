@@ -155,8 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=_positive, metavar="N", help="only the last N lines")
     add("patch", "Change a running experiment (replicas, resources, variables, image).",
         "id", "counts", "output")
-    wait = add("wait", "Block until an experiment ends; print its final status.", "id", "output")
+    wait = add(
+        "wait", "Block until an experiment ends (or reaches --until); print its status.",
+        "id", "output",
+    )
     wait.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    wait.add_argument(
+        "--until", type=str.capitalize, choices=STATUS_CHOICES[1:3], action="append", default=[],
+        help="also return at this status (Created or Running; repeatable)",
+    )
     add("delete", "Stop and delete an experiment.", "id")
     add("ping", "Check the API and show which server this kernel talks to.")
     connect = add("connect", "Talk to another server serving this API from now on.")
@@ -367,7 +374,7 @@ class SubmarineMagics(Magics):
 
     def _wait(self, args: argparse.Namespace, cell: str | None) -> None:
         try:
-            final = self.client.wait(args.id, timeout=args.timeout)
+            final = self.client.wait(args.id, timeout=args.timeout, until=args.until)
         except KeyboardInterrupt:
             print(f"\nStopped waiting; {args.id} goes on.")
             return

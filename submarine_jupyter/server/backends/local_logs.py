@@ -11,7 +11,10 @@ from typing import BinaryIO
 from .base import LogLine
 
 CHUNK = 1 << 16
-FOLLOW_POLL_SECONDS = 0.1
+FOLLOW_CHUNK = 1 << 20
+#: Follow polls quickly right after new output and backs off while a log is quiet.
+POLL_MIN_SECONDS = 0.01
+POLL_MAX_SECONDS = 0.2
 
 
 def read_log(path: Path, tail_lines: int | None = None) -> str | None:
@@ -69,6 +72,7 @@ async def follow_files(
     """
     offsets: dict[str, int] = {}
     partial: dict[str, bytes] = {}
+    pause = POLL_MIN_SECONDS
     while True:
         done = finished()
         batch: list[LogLine] = []
@@ -80,7 +84,7 @@ async def follow_files(
                 partial[name] = b""
             with open(path, "rb") as handle:
                 handle.seek(offsets[name])
-                data = handle.read(CHUNK)
+                data = handle.read(FOLLOW_CHUNK)
             if not data:
                 continue
             offsets[name] += len(data)
@@ -88,6 +92,7 @@ async def follow_files(
             *complete, partial[name] = text.split(b"\n")
             batch.extend(LogLine(name, line.decode("utf-8", "replace")) for line in complete)
         if batch:
+            pause = POLL_MIN_SECONDS
             yield batch
             continue
         if done:
@@ -95,4 +100,5 @@ async def follow_files(
             if rest:
                 yield rest
             return
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, POLL_MAX_SECONDS)
