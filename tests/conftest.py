@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
+pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.k8s.fixtures")
 
 REPO = Path(__file__).resolve().parents[1]
 TERMINAL = ("Succeeded", "Failed")
