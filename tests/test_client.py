@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+import jupyter_client
 import pytest
 from tests.kernel_helpers import STEPS_CMD, client, job_spec, server_token, server_url, stop_leftovers  # noqa: F401
 
@@ -260,3 +264,85 @@ async def test_environments(client: SubmarineClient) -> None:
     with pytest.raises(SubmarineError, match="Environment not found") as info:
         await asyncio.to_thread(client.get_environment, "my-env")
     assert info.value.code == 404
+
+
+def wait_until_iopub_flows(kernel: jupyter_client.BlockingKernelClient) -> None:
+    """Ask for kernel_info until its status messages reach us (a client without its kernel's
+    manager cannot use ``wait_for_ready``, which needs the heartbeat)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kernel.kernel_info()
+        try:
+            kernel.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        while True:  # drain the rest of that request's messages
+            try:
+                kernel.get_iopub_msg(timeout=0.5)
+            except queue.Empty:
+                return
+    raise AssertionError("the kernel did not answer")
+
+
+def test_a_kernel_started_by_jupyter_finds_its_server(tmp_path: Path) -> None:
+    """No configuration: a kernel that a real ``jupyter server`` started reads that server's
+    runtime file (its parent's pid) and reaches the API with its token."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in DISCOVERY_ENV}
+    env.update(
+        PYTHONPATH=str(repo), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+    )
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+         "--ip=127.0.0.1", f"--port={number}", "--ServerApp.port_retries=0",
+         "--ServerApp.base_url=/base/", "--IdentityProvider.token=secret-token",
+         f"--ServerApp.root_dir={tmp_path}",
+         "--ServerApp.jpserver_extensions={'submarine_jupyter': True, 'jupyterlab': False, "
+         "'jupyter_lsp': False, 'notebook_shim': False, 'jupyter_server_terminals': False}",
+         f"--SubmarineJupyter.state_dir={tmp_path / 'state'}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        api = SubmarineClient(f"http://127.0.0.1:{number}/base/", "secret-token")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                api.ping()
+                break
+            except SubmarineError:
+                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+                time.sleep(0.3)
+        request = urllib.request.Request(  # Jupyter's own API starts the kernel
+            f"http://127.0.0.1:{number}/base/api/kernels", data=b'{"name": "python3"}',
+            headers={"Authorization": "token secret-token"}, method="POST",
+        )
+        with urllib.request.urlopen(request) as response:
+            started = json.load(response)
+        manager = jupyter_client.BlockingKernelClient()
+        manager.load_connection_file(tmp_path / "runtime" / f"kernel-{started['id']}.json")
+        manager.start_channels()
+        try:
+            wait_until_iopub_flows(manager)
+            lines: list[str] = []
+            reply = manager.execute_interactive(
+                "from submarine_jupyter.kernel import SubmarineClient\n"
+                "client = SubmarineClient()\n"
+                "print(client.url, client.token, client.source, client.ping())",
+                timeout=60,
+                output_hook=lambda m: lines.append(m["content"].get("text", "")),
+            )
+        finally:
+            manager.stop_channels()
+        assert reply["content"]["status"] == "ok"
+        assert "".join(lines).strip() == (
+            f"http://127.0.0.1:{number}/base/ secret-token "
+            "the Jupyter server that started this kernel Pong"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
