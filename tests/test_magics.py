@@ -120,7 +120,7 @@ def test_help(bare_shell: Shell) -> None:
     for flag in ("--workers N", "--ps N", "--chief", "--master", "--resources", "--image",
                  "--environment", "--env K=V", "--tag", "--namespace", "--wait, --no-wait", "-o VAR"):
         assert flag in run.stdout
-    assert "replicas:" in run.stdout and "launch:" in run.stdout
+    assert "replicas and what they run:" in run.stdout and "launch:" in run.stdout
     env = bare_shell.run_sync("%submarine env create --help")
     assert "--image IMAGE" in env.stdout and env.error is None
 

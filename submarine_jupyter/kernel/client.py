@@ -238,16 +238,9 @@ class SubmarineClient:
         headers = {"Accept": "application/json", "User-Agent": "submarine-jupyter-kernel"}
         if self.token:
             headers["Authorization"] = f"token {self.token}"
-        data = None
-        if isinstance(body, str):
-            try:
-                body = json.loads(body)
-            except ValueError:
-                headers["Content-Type"] = "application/yaml"
-                data = body.encode()
-        if isinstance(body, Mapping):
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body).encode()
+        data, content_type = _encode(body)
+        if content_type:
+            headers["Content-Type"] = content_type
         request = urllib.request.Request(
             self._url(path, params), data=data, headers=headers, method=method
         )
@@ -391,6 +384,19 @@ class SubmarineClient:
 
     def delete_environment(self, name: str) -> Environment:
         return self._call("DELETE", f"environment/{_quote(name)}")
+
+
+def _encode(body: Mapping[str, Any] | str | None) -> tuple[bytes | None, str | None]:
+    """A request body and its type: JSON for dicts and JSON text, else YAML text as is."""
+    if body is None:
+        return None, None
+    if isinstance(body, str):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return body.encode(), "application/yaml"
+        return json.dumps(parsed).encode(), "application/json"
+    return json.dumps(body).encode(), "application/json"
 
 
 def _quote(segment: str) -> str:

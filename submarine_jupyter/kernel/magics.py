@@ -63,7 +63,7 @@ def _variable(text: str) -> str:
     return text
 
 
-def _parents() -> dict[str, argparse.ArgumentParser]:
+def _parents() -> dict[str, _Parser]:
     """Argument groups shared between sub-commands."""
     ident = _Parser(add_help=False)
     ident.add_argument("id", metavar="ID", help="experiment id (experiment_<millis>_<seq>)")
@@ -75,7 +75,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     )
 
     counts = _Parser(add_help=False)
-    group = counts.add_argument_group("replicas")
+    group = counts.add_argument_group("replicas and what they run")
     group.add_argument(
         "--workers", type=_positive, metavar="N",
         help="Worker replicas (default: 0 with a Master or Chief, else 1)",
@@ -240,7 +240,7 @@ class SubmarineMagics(Magics):
     # -- helpers --------------------------------------------------------------------
 
     def _store(self, args: argparse.Namespace, value: Any) -> None:
-        if getattr(args, "output", None):
+        if getattr(args, "output", None) and self.shell is not None:
             self.shell.user_ns[args.output] = value
 
     def _show(self, experiment: Experiment) -> None:
