@@ -14,7 +14,7 @@ function Root(props: { model: PanelModel }): JSX.Element {
   return (
     <div className="jp-SubmarinePanel-root">
       <header className="jp-SubmarinePanel-header">
-        <h2>Submarine experiments</h2>
+        <h2>Submarine</h2>
         <button
           className="jp-mod-styled"
           title="Poll the server now"

@@ -23,6 +23,9 @@ export function curlCommand(spec: ExperimentSpec, endpoint: string): string {
   ].join(' \\\n');
 }
 
+/** Frameworks for which `%submarine run` adds a Master unless told `--no-master`. */
+const MASTER_BY_DEFAULT = ['pytorch', 'xgboost'];
+
 /**
  * The `%submarine run` line that submits this spec, or why none can: the magic
  * has one resources flag for every role and no flag for an Evaluator or for
@@ -43,6 +46,10 @@ export function magicCommand(
   if (meta.namespace && meta.namespace !== 'default') {
     args.push(`--namespace ${shellQuote(meta.namespace)}`);
   }
+  const masterByDefault = MASTER_BY_DEFAULT.includes(meta.framework.toLowerCase());
+  if (masterByDefault && !('Master' in spec.spec)) {
+    args.push('--no-master');
+  }
   const resources = new Set<string>();
   for (const [role, task] of Object.entries(spec.spec)) {
     const replicas = task.replicas ?? 1;
@@ -54,8 +61,10 @@ export function magicCommand(
       args.push(`--workers ${replicas}`);
     } else if (role === 'Ps') {
       args.push(`--ps ${replicas}`);
-    } else if ((role === 'Chief' || role === 'Master') && replicas === 1) {
-      args.push(`--${role.toLowerCase()}`);
+    } else if (role === 'Master' && replicas === 1) {
+      args.push(...(masterByDefault ? [] : ['--master']));
+    } else if (role === 'Chief' && replicas === 1) {
+      args.push('--chief');
     } else {
       return { reason: `the magic has no flag for ${replicas} × ${role}` };
     }

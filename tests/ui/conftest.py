@@ -76,9 +76,10 @@ def jp_server_config(jp_server_config: dict[str, Any], bundle_dir: Path, tmp_pat
 class Lab:
     """Opens JupyterLab from the in-process server in a headless Chromium."""
 
-    def __init__(self, executable: str, url: str) -> None:
+    def __init__(self, executable: str, url: str, token: str) -> None:
         self.executable = executable
         self.url = url
+        self.token = token
         self.page_errors: list[str] = []
 
     @contextlib.asynccontextmanager
@@ -88,7 +89,10 @@ class Lab:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=self.executable, args=CHROMIUM_ARGS)
             try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 860})
+                context = await browser.new_context(
+                    viewport={"width": 1280, "height": 860}, permissions=["clipboard-read", "clipboard-write"]
+                )
+                page = await context.new_page()
                 page.on("pageerror", lambda error: self.page_errors.append(str(error)))
                 await page.goto(self.url)
                 await page.wait_for_selector(".jp-Launcher", timeout=90_000)
@@ -110,6 +114,10 @@ class Lab:
         await page.keyboard.press("Control+Shift+C")
         await page.fill(".lm-CommandPalette-input", label)
         await page.click(f".lm-CommandPalette-item:has-text('{label}')")
+
+    @staticmethod
+    async def clipboard(page: Any) -> str:
+        return await page.evaluate("navigator.clipboard.readText()")
 
     @staticmethod
     async def widen_sidebar(page: Any, width: int) -> None:
@@ -136,4 +144,4 @@ class Lab:
 def lab(chromium: str, jp_serverapp: Any, http_server: Any, jp_http_port: int, jp_base_url: str) -> Lab:
     token = jp_serverapp.identity_provider.token
     # ?reset: start from the default layout, whatever an earlier test left in the workspace.
-    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}lab?reset&token={token}")
+    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}lab?reset&token={token}", token)

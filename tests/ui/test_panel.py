@@ -8,11 +8,17 @@ Screenshots land in docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shlex
 import time
 from typing import Any
 from urllib.parse import urlparse
 
-from playwright.async_api import expect
+try:
+    from playwright.async_api import expect
+except ImportError:  # then the `chromium` fixture fails the tests (CI=true) or skips them
+    expect = None
 
 LIST_PATH_SUFFIX = "/api/v1/experiment"
 PANEL = "#submarine-jupyter-panel"
@@ -23,6 +29,22 @@ def spec(name: str, cmd: str) -> dict[str, Any]:
         "meta": {"name": name, "framework": "TensorFlow", "cmd": cmd},
         "spec": {"Worker": {"replicas": 1, "resources": "cpu=0.1,memory=64M"}},
     }
+
+
+def spec_of_magic(line: str) -> dict[str, Any]:
+    """What ``%submarine run`` submits for this line, by the magic's own parser and builder."""
+    from submarine_jupyter.kernel.magics import build_parser, split_command
+    from submarine_jupyter.kernel.spec_builder import build_spec, parse_pairs
+
+    flags, cmd = split_command(line.removeprefix("%submarine "))
+    args = build_parser().parse_args(shlex.split(flags))
+    assert args.command == "run", line
+    return build_spec(
+        cmd=cmd, name=args.name, framework=args.framework, workers=args.workers, ps=args.ps,
+        chief=args.chief, master=args.master, resources=args.resources, image=args.image,
+        environment=args.environment, env=parse_pairs(args.env, "--env"), tags=args.tag,
+        namespace=args.namespace,
+    )
 
 
 async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
@@ -81,16 +103,37 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await expect(detail.locator(".jp-SubmarinePanel-logState")).to_have_attribute("data-state", "ended")
         await lab.screenshot(page, "detail")
 
-        # Two more experiments, submitted elsewhere, show up live with their statuses.
+        # "Copy as %submarine": the magic's own parser turns the line back into this spec.
+        await detail.get_by_role("button", name="Copy as %submarine").click()
+        magic = await lab.clipboard(page)
+        assert magic.startswith("%submarine run --name panel-demo"), magic
+        assert spec_of_magic(magic) == patched["spec"]
+
+        # "Copy as curl": run as copied, it submits the same spec again.
+        await detail.get_by_role("button", name="Copy as curl").click()
+        curl = await lab.clipboard(page)
+        process = await asyncio.create_subprocess_shell(
+            curl, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "JUPYTER_TOKEN": lab.token},
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err
+        resubmitted = json.loads(out)["result"]
+        assert resubmitted["spec"] == patched["spec"]
+        await expect(page.locator(".Toastify__toast", has_text="Copied the curl command")).to_be_visible()
+
+        # More experiments, submitted elsewhere, show up live with their statuses.
         failed = await api.ok("POST", "api/v1/experiment", spec("bad-exit", "echo oops >&2; exit 3"))
         running = await api.ok("POST", "api/v1/experiment", spec("long-train", "sleep 60"))
         await panel.get_by_role("button", name="← Experiments").click()
         items = panel.locator(".jp-SubmarinePanel-item")
-        await expect(items).to_have_count(3)
+        await expect(items).to_have_count(4)
+        await expect(panel.locator(f"[data-experiment-id='{resubmitted['experimentId']}']")).to_be_visible()
         failed_item = panel.locator(f"[data-experiment-id='{failed['experimentId']}']")
         await expect(failed_item).to_have_attribute("data-status", "Failed", timeout=30_000)
         running_item = panel.locator(f"[data-experiment-id='{running['experimentId']}']")
         await expect(running_item).to_have_attribute("data-status", "Running", timeout=30_000)
+        await expect(page.locator(".Toastify__toast")).to_have_count(0, timeout=10_000)
         await lab.screenshot(page, "list")
 
         # Filters: by status, then by text.
@@ -98,17 +141,17 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await expect(items).to_have_count(1)
         await expect(items.first.locator(".jp-SubmarinePanel-name")).to_have_text("bad-exit")
         await panel.get_by_label("Status").select_option("")
-        await panel.get_by_label("Filter experiments").fill("demo")
+        await panel.get_by_label("Filter experiments").fill("long")
         await expect(items).to_have_count(1)
-        await expect(items.first.locator(".jp-SubmarinePanel-name")).to_have_text("panel-demo")
+        await expect(items.first.locator(".jp-SubmarinePanel-name")).to_have_text("long-train")
+        await panel.get_by_label("Filter experiments").fill("")
 
         # Delete with confirmation; it disappears from the panel and from the server.
         await item.click()
         await detail.get_by_role("button", name="Delete", exact=True).click()
         await page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
         await expect(panel.locator(f"[data-experiment-id='{experiment_id}']")).to_have_count(0)
-        await panel.get_by_label("Filter experiments").fill("")
-        await expect(items).to_have_count(2)
+        await expect(items).to_have_count(3)
         code, body = await api.call("GET", f"api/v1/experiment/{experiment_id}")
         assert code == 404, body
     assert lab.page_errors == []
@@ -139,6 +182,12 @@ async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
         await form.get_by_role("button", name="Create", exact=True).click()
         await expect(form.get_by_role("alert")).to_have_text("Environment not found.")
         assert await api.ok("GET", "api/v1/experiment") == []
+
+        # The panel follows Lab's theme (only Lab's CSS variables): the same form, dark.
+        await lab.run_command(page, "Use Theme: JupyterLab Dark")
+        await page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+        await expect(form.get_by_role("alert")).to_be_visible()
+        await lab.screenshot(page, "form-refused-dark")
 
         # A dry run of a valid spec is accepted and creates nothing.
         await form.get_by_label("Image", exact=True).check()
