@@ -10,6 +10,7 @@ from IPython.lib.pretty import pretty
 from tests.kernel_helpers import client, job_spec, poll_until, server_token, server_url, stop_leftovers  # noqa: F401
 
 from submarine_jupyter.kernel.client import Experiment, SubmarineClient
+from submarine_jupyter.kernel.render import CELL_STYLE as CELL
 from submarine_jupyter.kernel.widgets import ExperimentWidget
 
 EXP_ID = "experiment_1764268605123_0007"
@@ -42,10 +43,10 @@ def offline() -> SubmarineClient:
 
 def test_layout_and_state(offline: SubmarineClient) -> None:
     w = ExperimentWidget(offline, experiment(), autostart=False)
-    assert [type(c).__name__ for c in w.children] == ["HTML", "HTML", "Dropdown", "Textarea", "HBox", "HBox", "HTML"]
+    assert [type(c).__name__ for c in w.children] == ["HTML", "HTML", "Dropdown", "HTML", "HBox", "HBox", "HTML"]
     assert "<b>mnist</b>" in w.header.value and EXP_ID in w.header.value
     assert ">Running</span>" in w.header.value and "elapsed " in w.header.value
-    assert "<td style='text-align:left'>worker-1</td>" in w.replicas.value
+    assert f"<td style='{CELL}'>worker-1</td>" in w.replicas.value
     assert w.replica_select.options == (
         ("all replicas", ""), ("worker-0", f"{PREFIX}-worker-0"), ("worker-1", f"{PREFIX}-worker-1"),
     )
@@ -61,14 +62,19 @@ def test_log_tail_is_bounded_and_selectable(offline: SubmarineClient) -> None:
         f"{PREFIX}-worker-1": "w1 only line\n",
     }
     w.apply(experiment(), logs)
-    shown = w.log_view.value.splitlines()
+    shown = w.log_text.splitlines()
     assert len(shown) <= 20
     assert shown[-1] == "[worker-1] w1 only line" and "[worker-0] w0 line 99" in shown
+    assert "[worker-1] w1 only line</pre>" in w.log_view.value
     w.replica_select.value = f"{PREFIX}-worker-0"
-    assert w.log_view.value.splitlines() == [f"w0 line {i}" for i in range(80, 100)]
+    assert w.log_text.splitlines() == [f"w0 line {i}" for i in range(80, 100)]
+    w.apply(experiment(), {f"{PREFIX}-worker-0": "<b>not markup</b>\n"})
+    assert "&lt;b&gt;not markup&lt;/b&gt;</pre>" in w.log_view.value
     w.apply(experiment(), {**logs, f"{PREFIX}-worker-0": "w0 line 100\n"})
     assert w.replica_select.value == f"{PREFIX}-worker-0"  # kept across updates
-    assert w.log_view.value == "w0 line 100"
+    assert w.log_text == "w0 line 100"
+    w.apply(experiment("Deleted"), {})  # an empty snapshot (replicas gone) keeps the last lines
+    assert w.log_text == "w0 line 100"
 
 
 def test_terminal_state_disables_resize(offline: SubmarineClient) -> None:
@@ -79,7 +85,7 @@ def test_terminal_state_disables_resize(offline: SubmarineClient) -> None:
     assert w.terminal and w.resize_button.disabled and w.workers.disabled
     assert w.stop_button.description == "Delete"
     assert "elapsed 0:01:05" in w.header.value
-    assert "<td style='text-align:left'>0</td></tr>" in w.replicas.value  # exit code column
+    assert f"<td style='{CELL}'>0</td></tr>" in w.replicas.value  # exit code column
 
 
 def test_text_fallback(offline: SubmarineClient) -> None:
@@ -104,8 +110,8 @@ async def test_live_updates_resize_and_stop(client: SubmarineClient) -> None:
     w = await asyncio.to_thread(ExperimentWidget, client, created["experimentId"], interval=0.2)
     try:
         assert w.polling
-        await poll_until(lambda: w.status == "Running" and "[worker-1] hi 2" in w.log_view.value)
-        assert "[master-0] hi 0" in w.log_view.value
+        await poll_until(lambda: w.status == "Running" and "[worker-1] hi 2" in w.log_text)
+        assert "[master-0] hi 0" in w.log_text
 
         w.workers.value = 3
         await asyncio.to_thread(w.resize_button.click)
@@ -133,10 +139,10 @@ async def test_updates_stop_when_the_experiment_ends(client: SubmarineClient) ->
     w = await asyncio.to_thread(ExperimentWidget, client, created, interval=0.2)
     await poll_until(lambda: not w.polling)
     assert w.status == "Succeeded" and ">Succeeded</span>" in w.header.value
-    assert "[master-0] done 0" in w.log_view.value
+    assert "[master-0] done 0" in w.log_text
     master_row = w.replicas.value.split("<tr>")[2]  # the Master completing decides the job
-    assert master_row.startswith("<td style='text-align:left'>master-0</td>")
-    assert ">Succeeded</span>" in master_row and master_row.endswith("<td style='text-align:left'>0</td></tr>")
+    assert master_row.startswith(f"<td style='{CELL}'>master-0</td>")
+    assert ">Succeeded</span>" in master_row and master_row.endswith(f"<td style='{CELL}'>0</td></tr>")
 
 
 async def test_errors_show_in_the_widget(client: SubmarineClient) -> None:

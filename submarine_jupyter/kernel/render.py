@@ -68,11 +68,14 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
 
+CELL_STYLE = "text-align:left;padding:2px 16px 2px 0"
+
+
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An HTML table; cells are HTML already (escape text before passing it)."""
-    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f"<th style='{CELL_STYLE}'>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{cell}</td>" for cell in row) + "</tr>"
+        "<tr>" + "".join(f"<td style='{CELL_STYLE}'>{cell}</td>" for cell in row) + "</tr>"
         for row in rows
     )
     return f"<table class='submarine-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -135,6 +138,15 @@ def replicas_html(experiment: Experiment) -> str:
         [html.escape(r[0]), status_badge(r[1]), html.escape(r[2]), html.escape(r[3])] for r in rows
     ]
     return html_table(REPLICA_HEADERS, cells)
+
+
+def log_html(text: str, height: str = "220px") -> str:
+    """A scrolling log box that stays scrolled to its newest (last) line."""
+    return (
+        f"<div style='max-height:{height};overflow:auto;display:flex;flex-direction:column-reverse;"
+        "border:1px solid var(--jp-border-color2,#ccc);padding:4px'>"
+        f"<pre style='margin:0;font-size:12px;white-space:pre-wrap'>{html.escape(text)}</pre></div>"
+    )
 
 
 def summary_text(experiment: Experiment) -> str:

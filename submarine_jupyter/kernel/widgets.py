@@ -53,9 +53,8 @@ class ExperimentWidget(widgets.VBox):
         self.replica_select = widgets.Dropdown(
             options=[("all replicas", ALL_REPLICAS)], value=ALL_REPLICAS, description="Logs:"
         )
-        self.log_view = widgets.Textarea(
-            disabled=True, layout=widgets.Layout(width="100%", height="220px")
-        )
+        self.log_text = ""
+        self.log_view = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.workers = widgets.BoundedIntText(
             min=1, max=1024, description="Workers:", layout=widgets.Layout(width="160px")
         )
@@ -105,7 +104,8 @@ class ExperimentWidget(widgets.VBox):
         return self.status in TERMINAL_STATUSES
 
     def apply(self, experiment: Experiment, logs: Mapping[str, str] | None = None) -> None:
-        """Show ``experiment`` (and ``logs``, ``{podName: text}``); no I/O, safe from any thread."""
+        """Show ``experiment`` and new ``logs`` (``{podName: text}``, the latest lines of those
+        replicas); no I/O, safe from any thread."""
         with self._lock:
             self.experiment = experiment
             self._render_header()
@@ -118,10 +118,9 @@ class ExperimentWidget(widgets.VBox):
             self.workers.disabled = self.resize_button.disabled = not can_resize
             self.stop_button.description = "Delete" if self.terminal else "Stop"
             self.stop_button.disabled = self.status == "Deleted"
-            if logs is not None:
-                self._logs = {
-                    pod: text.splitlines()[-self.tail:] for pod, text in sorted(logs.items())
-                }
+            for pod, text in (logs or {}).items():  # replicas gone keep their last lines
+                self._logs[pod] = text.splitlines()[-self.tail:]
+            self._logs = dict(sorted(self._logs.items()))
             self._update_replica_options()
             self._render_log()
 
@@ -158,7 +157,8 @@ class ExperimentWidget(widgets.VBox):
                 for pod, pod_lines in self._logs.items()
                 for line in pod_lines[-share:]
             ]
-        self.log_view.value = "\n".join(lines[-self.tail:])
+        self.log_text = "\n".join(lines[-self.tail:])
+        self.log_view.value = render.log_html(self.log_text)
 
     # -- I/O ------------------------------------------------------------------------
 
