@@ -8,15 +8,26 @@ runs replica commands as local processes, and a stand-in kubelet serving their l
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import socket
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from submarine_jupyter.server.backends.base import BackendError, BackendEvent, Submission
+from submarine_jupyter.server.backends.base import (
+    Adoption,
+    BackendError,
+    BackendEvent,
+    PodLog,
+    Submission,
+)
 from submarine_jupyter.server.backends.k8s_client import api_error
 from submarine_jupyter.server.backends.k8s_status import (
     Replica,
@@ -25,8 +36,9 @@ from submarine_jupyter.server.backends.k8s_status import (
     replicas_of,
 )
 from submarine_jupyter.server.backends.kubernetes import KubernetesBackend
-from submarine_jupyter.server.backends.manifests import JOB_KINDS
+from submarine_jupyter.server.backends.manifests import JOB_KINDS, JobKind
 from submarine_jupyter.spec import ExperimentSpec
+from tests.k8s.fixtures import kube_cluster, kube_cluster_clean  # noqa: F401  (until conftest registers them)
 
 TF = JOB_KINDS["tensorflow"]
 PYTORCH = JOB_KINDS["pytorch"]
@@ -217,3 +229,277 @@ async def test_dry_run_returns_the_manifest(tmp_path) -> None:
     manifest = plan["manifest"]
     assert (manifest["kind"], manifest["metadata"]["namespace"]) == ("PyTorchJob", "team")
     assert manifest["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
+
+
+# the backend against a real API server (tests/k8s)
+
+_SEQ = itertools.count(1)
+_SESSION_MS = int(time.time() * 1000)
+
+
+def new_id() -> str:
+    return f"experiment_{_SESSION_MS}_{next(_SEQ):04d}"
+
+
+@contextlib.asynccontextmanager
+async def running(cluster: Any, **options: Any) -> AsyncIterator[tuple[KubernetesBackend, Recorder]]:
+    """A started backend on the test cluster (``team-a`` allowed besides ``default``)."""
+    settings: dict[str, Any] = {
+        "kubeconfig": str(cluster.kubeconfig), "context": cluster.context,
+        "allowed_namespaces": ("team-a",), "reconnect_max_s": 1.0, **options,
+    }
+    recorder = Recorder()
+    backend = KubernetesBackend(**settings)
+    await backend.start(recorder, [])
+    try:
+        yield backend, recorder
+    finally:
+        await backend.stop()
+
+
+def stored_job(cluster: Any, plural: str, experiment_id: str, namespace: str = "default") -> dict[str, Any]:
+    with cluster.api_client() as api:
+        return client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "kubeflow.org", "v1", namespace, plural, experiment_id.replace("_", "-"))
+
+
+def job_exists(cluster: Any, plural: str, experiment_id: str, namespace: str = "default") -> bool:
+    try:
+        stored_job(cluster, plural, experiment_id, namespace)
+    except client.ApiException as error:
+        assert error.status == 404, error
+        return False
+    return True
+
+
+async def eventually(check: Any, timeout: float = 20, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+
+
+def last_replicas(recorder: Recorder, experiment_id: str) -> list[dict[str, Any]]:
+    events = [e for e in recorder.events if e.experiment_id == experiment_id and e.replicas is not None]
+    assert events, f"no replica report for {experiment_id}"
+    return [replica.to_wire() for replica in events[-1].replicas]
+
+
+async def test_create_runs_to_succeeded_with_real_logs(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    spec = experiment(cmd='echo "hello from rank $RANK of $WORLD_SIZE"; echo "last line"',
+                      roles={"Master": {"replicas": 1}, "Worker": {"replicas": 1}})
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(Submission(experiment_id, spec, "python:3.11"))
+        done = await recorder.wait_status(experiment_id, "Succeeded")
+        statuses = recorder.statuses(experiment_id)
+        assert statuses[0] == "Created" and statuses[-1] == "Succeeded", statuses
+        assert "successfully" in (done.message or ""), done.message
+        await eventually(lambda: all(r["state"] == "Succeeded" for r in last_replicas(recorder, experiment_id)),
+                         what="both replicas reported Succeeded")
+        master, worker = last_replicas(recorder, experiment_id)
+        prefix = experiment_id.replace("_", "-")
+        assert (master["name"], worker["name"]) == (f"{prefix}-master-0", f"{prefix}-worker-0")
+        assert (master["exitCode"], worker["exitCode"]) == (0, 0)
+
+        logs = await backend.logs(experiment_id)
+        assert [(log.pod_name, log.text) for log in logs] == [
+            (f"{prefix}-master-0", "hello from rank 0 of 2\nlast line\n"),
+            (f"{prefix}-worker-0", "hello from rank 1 of 2\nlast line\n"),
+        ]
+        tail = await backend.logs(experiment_id, pod_name=f"{prefix}-worker-0", tail_lines=1)
+        assert tail == [PodLog(f"{prefix}-worker-0", "last line\n")]
+        assert await backend.logs(experiment_id, pod_name="nobody") == []
+
+        followed = [line async for batch in backend.follow(experiment_id) for line in batch]
+        assert sorted((line.pod_name, line.line) for line in followed) == sorted([
+            (f"{prefix}-master-0", "hello from rank 0 of 2"), (f"{prefix}-master-0", "last line"),
+            (f"{prefix}-worker-0", "hello from rank 1 of 2"), (f"{prefix}-worker-0", "last line"),
+        ])
+
+    job = await asyncio.to_thread(stored_job, kube_cluster_clean, "pytorchjobs", experiment_id)
+    assert job["metadata"]["labels"]["submarine.apache.org/experiment-id"] == experiment_id
+
+
+async def test_follow_waits_for_pending_pods_and_ends_with_the_job(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    spec = experiment(cmd="echo one; sleep 0.5; echo two", roles={"Master": {"replicas": 1}})
+    prefix = experiment_id.replace("_", "-")
+    async with running(kube_cluster_clean) as (backend, recorder):
+        with kube_cluster_clean.operator.hold_pending():
+            await backend.submit(Submission(experiment_id, spec, "python:3.11"))
+            await recorder.wait_status(experiment_id, "Created")
+            assert await backend.logs(experiment_id) == [PodLog(f"{prefix}-master-0", None)]
+
+            async def collect() -> list[str]:
+                return [line.line async for batch in backend.follow(experiment_id) for line in batch]
+
+            follower = asyncio.create_task(collect())
+            await asyncio.sleep(1.5)
+            assert not follower.done()
+        assert await asyncio.wait_for(follower, 30) == ["one", "two"]
+        assert recorder.statuses(experiment_id)[-1] == "Succeeded"
+
+
+async def test_failing_replica_fails_the_experiment(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    spec = experiment(cmd="echo working", roles={
+        "Master": {"replicas": 1, "cmd": "sleep 30"},
+        "Worker": {"replicas": 1, "cmd": "echo broken >&2; exit 3"},
+    })
+    async with running(kube_cluster_clean, backoff_limit=1) as (backend, recorder):
+        await backend.submit(Submission(experiment_id, spec, "python:3.11"))
+        failed = await recorder.wait_status(experiment_id, "Failed")
+        assert "backoff limit" in (failed.message or ""), failed.message
+        worker = last_replicas(recorder, experiment_id)[1]
+        assert (worker["state"], worker["exitCode"], worker["restarts"]) == ("Failed", 3, 2)
+        logs = await backend.logs(experiment_id, pod_name=worker["name"])
+        assert logs == [PodLog(worker["name"], "broken\n")]
+
+
+async def test_restarted_replica_runs_again_and_succeeds(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    once = "if [ -f tried ]; then echo second try; else touch tried; echo first try; exit 1; fi"
+    spec = experiment(cmd=once, roles={"Master": {"replicas": 1}})
+    async with running(kube_cluster_clean, backoff_limit=2) as (backend, recorder):
+        await backend.submit(Submission(experiment_id, spec, "python:3.11"))
+        await recorder.wait_status(experiment_id, "Succeeded")
+        (master,) = last_replicas(recorder, experiment_id)
+        assert (master["state"], master["restarts"], master["exitCode"]) == ("Succeeded", 1, 0)
+        assert [log.text for log in await backend.logs(experiment_id)] == ["second try\n"]
+
+
+async def test_patch_replaces_the_spec_of_a_running_job(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    roles = {"Master": {"replicas": 1}, "Worker": {"replicas": 1}}
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(Submission(experiment_id, experiment(cmd="sleep 60", roles=roles), "python:3.11"))
+        await recorder.wait_status(experiment_id, "Running")
+        roles["Worker"] = {"replicas": 3, "resources": "cpu=1"}
+        await backend.patch(Submission(experiment_id, experiment(cmd="sleep 60", roles=roles), "python:3.11"))
+        job = await asyncio.to_thread(stored_job, kube_cluster_clean, "pytorchjobs", experiment_id)
+        worker = job["spec"]["pytorchReplicaSpecs"]["Worker"]
+        assert worker["replicas"] == 3
+        assert worker["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1"}
+        await eventually(lambda: len(last_replicas(recorder, experiment_id)) == 4, what="4 replicas reported")
+        names = [log.pod_name for log in await backend.logs(experiment_id, tail_lines=0)]
+        prefix = experiment_id.replace("_", "-")
+        assert names == [f"{prefix}-master-0", *(f"{prefix}-worker-{i}" for i in range(3))]
+        await backend.delete(experiment_id)
+
+
+async def test_delete_removes_the_job_and_its_pods(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(Submission(experiment_id, experiment(cmd="sleep 60"), "python:3.11"))
+        await recorder.wait_status(experiment_id, "Running")
+        name = experiment_id.replace("_", "-")
+        assert kube_cluster_clean.operator.replicas("default", name)
+        await backend.delete(experiment_id)
+        assert not await asyncio.to_thread(job_exists, kube_cluster_clean, "pytorchjobs", experiment_id)
+
+        def pods_gone() -> bool:
+            with kube_cluster_clean.api_client() as api:
+                pods = client.CoreV1Api(api).list_namespaced_pod(
+                    "default", label_selector=f"training.kubeflow.org/job-name={name}").items
+            return not pods
+
+        await eventually(pods_gone, what="the job's pods to go")
+        await backend.delete(experiment_id)  # already gone: nothing to do
+        await asyncio.sleep(0.5)
+        assert "Failed" not in recorder.statuses(experiment_id)
+
+
+async def test_job_deleted_behind_the_servers_back_fails_the_experiment(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(Submission(experiment_id, experiment(cmd="sleep 60"), "python:3.11"))
+        await recorder.wait_status(experiment_id, "Running")
+        with kube_cluster_clean.api_client() as api:
+            await asyncio.to_thread(client.CustomObjectsApi(api).delete_namespaced_custom_object,
+                                    "kubeflow.org", "v1", "default", "pytorchjobs", experiment_id.replace("_", "-"))
+        failed = await recorder.wait_status(experiment_id, "Failed")
+        assert "was deleted from namespace 'default' outside this server" in (failed.message or "")
+
+
+async def test_crd_invalid_spec_is_refused_with_the_api_servers_message(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    spec = experiment(roles={"Master": {"replicas": 1}, "Worker": {"replicas": 2**31}})
+    async with running(kube_cluster_clean) as (backend, _):
+        with pytest.raises(BackendError) as refused:
+            await backend.submit(Submission(experiment_id, spec, "python:3.11"))
+    assert refused.value.code == 422
+    assert refused.value.message.startswith(
+        f'the Kubernetes API server refused PyTorchJob {experiment_id.replace("_", "-")}: ')
+    assert "spec.pytorchReplicaSpecs.Worker.replicas" in refused.value.message
+    assert not await asyncio.to_thread(job_exists, kube_cluster_clean, "pytorchjobs", experiment_id)
+
+
+async def test_name_conflict_is_409(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    submission = Submission(experiment_id, experiment(cmd="sleep 30"), "python:3.11")
+    async with running(kube_cluster_clean) as (first, _), running(kube_cluster_clean) as (second, _):
+        await first.submit(submission)
+        with pytest.raises(BackendError) as refused:
+            await second.submit(submission)
+    assert (refused.value.code, refused.value.message) == (
+        409, f"a PyTorchJob {experiment_id.replace('_', '-')} already exists in namespace 'default'")
+
+
+async def test_forbidden_by_rbac_is_403(kube_cluster_clean) -> None:
+    async with running(kube_cluster_clean, context=kube_cluster_clean.limited_context) as (backend, _):
+        with pytest.raises(BackendError) as refused:
+            await backend.submit(Submission(new_id(), experiment(), "python:3.11"))
+    assert refused.value.code == 403
+    assert refused.value.message.startswith("forbidden by the Kubernetes cluster: ")
+    assert 'cannot create resource "pytorchjobs"' in refused.value.message
+
+
+async def test_allowed_and_forbidden_namespaces(kube_cluster_clean) -> None:
+    allowed, refused_id = new_id(), new_id()
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(Submission(allowed, experiment(namespace="team-a"), "python:3.11"))
+        await recorder.wait_status(allowed, "Succeeded")
+        assert await asyncio.to_thread(job_exists, kube_cluster_clean, "pytorchjobs", allowed, "team-a")
+        with pytest.raises(BackendError) as refused:
+            await backend.submit(Submission(refused_id, experiment(namespace="kube-system"), "python:3.11"))
+    assert (refused.value.code, refused.value.message) == (
+        403, "namespace 'kube-system' is not allowed on this server (allowed: default, team-a)")
+
+
+async def test_missing_job_kind_is_named(kube_cluster_clean) -> None:
+    backend = KubernetesBackend(kubeconfig=str(kube_cluster_clean.kubeconfig), context=kube_cluster_clean.context)
+    mxnet = JobKind("mxnet", "MXJob", "mxjobs", "mxReplicaSpecs", "mxnet")
+    with pytest.raises(BackendError) as refused:
+        await backend._call(lambda apis: apis.custom.create_namespaced_custom_object(
+            "kubeflow.org", "v1", "default", "mxjobs", {"apiVersion": "kubeflow.org/v1", "kind": "MXJob",
+                                                       "metadata": {"name": "x"}, "spec": {}}), mxnet, "default", "x")
+    assert (refused.value.code, refused.value.message) == (
+        503, "MXJob is not installed on this cluster (Kubeflow training-operator CRDs missing)")
+
+
+async def test_watch_survives_an_api_server_restart(kube_cluster_clean) -> None:
+    before, after = new_id(), new_id()
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(Submission(before, experiment(cmd="sleep 4; echo done"), "python:3.11"))
+        await recorder.wait_status(before, "Running")
+        await asyncio.to_thread(kube_cluster_clean.restart_apiserver, 1.0)
+        await recorder.wait_status(before, "Succeeded", timeout=40)
+        await backend.submit(Submission(after, experiment(cmd="echo again"), "python:3.11"))
+        await recorder.wait_status(after, "Succeeded")
+        assert [log.text for log in await backend.logs(before)] == ["done\n"] * 3
+
+
+async def test_adopted_experiment_is_followed_to_its_end(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    submission = Submission(experiment_id, experiment(cmd="sleep 3"), "python:3.11")
+    async with running(kube_cluster_clean) as (backend, recorder):
+        await backend.submit(submission)
+        await recorder.wait_status(experiment_id, "Running")
+    recorder = Recorder()
+    backend = KubernetesBackend(kubeconfig=str(kube_cluster_clean.kubeconfig), context=kube_cluster_clean.context)
+    await backend.start(recorder, [Adoption(submission, "Running")])
+    try:
+        await recorder.wait_status(experiment_id, "Succeeded")
+    finally:
+        await backend.stop()

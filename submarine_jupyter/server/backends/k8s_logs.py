@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,13 @@ from .k8s_status import JobRef, job_status, pod_finished, pod_started, restart_c
 from .k8s_watch import iter_lines
 from .manifests import GROUP, JOB_NAME_LABEL, VERSION
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: Seconds between looks at a pod that has not started, or whose stream ended.
 FOLLOW_POLL_S = 1.0
+#: A followed log quiet this long is re-opened (skipping what was read), to notice a
+#: connection that died without a word.
+FOLLOW_READ_TIMEOUT_S = 300.0
 
 
 class _Stream:
@@ -157,6 +162,8 @@ class LogReader:
                 if finished:
                     return
                 await asyncio.sleep(FOLLOW_POLL_S)
+        except Exception:  # end this replica's follow, say why, keep the others going
+            log.exception("following the log of pod %s/%s failed", job.namespace, name)
         finally:
             queue.put_nowait(None)
 
@@ -212,7 +219,7 @@ class LogReader:
                 response = apis.core.read_namespaced_pod_log(
                     name, job.namespace, container=job.kind.container, follow=follow,
                     _preload_content=False,
-                    _request_timeout=(REQUEST_TIMEOUT[0], None) if follow else REQUEST_TIMEOUT,
+                    _request_timeout=(REQUEST_TIMEOUT[0], FOLLOW_READ_TIMEOUT_S) if follow else REQUEST_TIMEOUT,
                 )
                 stream.attach(response)
                 try:
