@@ -109,11 +109,19 @@ export class SubmarineClient {
     return this.call('experiment');
   }
 
-  create(spec: ExperimentSpec, dryRun = false): Promise<Experiment> {
-    return this.call(
+  create(spec: ExperimentSpec): Promise<Experiment> {
+    return this.call('experiment', {
+      method: 'POST',
+      body: JSON.stringify(spec)
+    });
+  }
+
+  /** Validate a spec as `create` would (`?dryRun=true`); nothing is started. */
+  async check(spec: ExperimentSpec): Promise<void> {
+    await this.call(
       'experiment',
       { method: 'POST', body: JSON.stringify(spec) },
-      { dryRun: dryRun ? 'true' : undefined }
+      { dryRun: 'true' }
     );
   }
 

@@ -64,6 +64,11 @@ export function ErrorBox(props: { message: string | null }): JSX.Element | null 
   ) : null;
 }
 
+/** The text of an error: the server's own message for a refused request. */
+export function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function copy(text: string, what: string): void {
   Clipboard.copyToSystem(text);
   Notification.success(`Copied ${what}`, { autoClose: 3000 });

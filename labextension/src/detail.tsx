@@ -1,20 +1,22 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { ApiError, Experiment, SubmarineClient, isTerminal } from './api';
-import { ErrorBox, StatusBadge, age, copy, duration, useNow } from './common';
+import { Experiment, SubmarineClient, isTerminal } from './api';
+import {
+  ErrorBox,
+  StatusBadge,
+  age,
+  copy,
+  duration,
+  message,
+  useNow
+} from './common';
 import { PanelModel } from './model';
 import { curlCommand, magicCommand } from './snippets';
 import { toYaml } from './yaml';
 
 /** Most log lines kept on screen (and asked for when following starts). */
 const LOG_LINES = 2000;
-
-function message(error: unknown): string {
-  return error instanceof ApiError || error instanceof Error
-    ? error.message
-    : String(error);
-}
 
 /** The log of one replica, streamed live (`follow=true`) until the experiment ends. */
 function LogView(props: {
@@ -24,9 +26,8 @@ function LogView(props: {
 }): JSX.Element {
   const { client, experimentId, podName } = props;
   const [lines, setLines] = React.useState<string[]>([]);
-  const [state, setState] = React.useState<'following' | 'ended' | string>(
-    'following'
-  );
+  const [ended, setEnded] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
   const [attempt, setAttempt] = React.useState(0);
   const pre = React.useRef<HTMLPreElement>(null);
   const stick = React.useRef(true);
@@ -36,7 +37,8 @@ function LogView(props: {
     let buffer: string[] = [];
     let flush = 0;
     setLines([]);
-    setState('following');
+    setEnded(false);
+    setError(null);
     // Batch lines per animation frame so a chatty replica does not re-render per line.
     const push = (line: string) => {
       buffer.push(line);
@@ -50,8 +52,8 @@ function LogView(props: {
     client
       .followLogs(experimentId, podName, item => push(item.line), abort.signal, LOG_LINES)
       .then(
-        () => setState('ended'),
-        error => abort.signal.aborted || setState(message(error))
+        () => setEnded(true),
+        reason => abort.signal.aborted || setError(message(reason))
       );
     return () => {
       abort.abort();
@@ -65,15 +67,16 @@ function LogView(props: {
     }
   }, [lines]);
 
-  const ended = state === 'ended';
-  const failed = state !== 'following' && !ended;
   return (
     <div className="jp-SubmarinePanel-logs">
       <div className="jp-SubmarinePanel-logsHead">
-        <span className="jp-SubmarinePanel-logState" data-state={ended ? 'ended' : failed ? 'error' : 'following'}>
-          {ended ? 'end of log' : failed ? state : 'following…'}
+        <span
+          className="jp-SubmarinePanel-logState"
+          data-state={error ? 'error' : ended ? 'ended' : 'following'}
+        >
+          {error ?? (ended ? 'end of log' : 'following…')}
         </span>
-        {(ended || failed) && (
+        {(ended || error) && (
           <button className="jp-mod-styled jp-mod-reject" onClick={() => setAttempt(a => a + 1)}>
             Reload
           </button>

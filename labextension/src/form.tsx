@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { Environment, ExperimentSpec, TaskSpec } from './api';
-import { ErrorBox, copy } from './common';
+import { ErrorBox, copy, message } from './common';
 import { PanelModel } from './model';
 import { curlCommand, magicCommand } from './snippets';
 import {
@@ -189,15 +189,16 @@ export function CreateForm(props: {
     withSpec(async spec => {
       setBusy(true);
       try {
-        const created = await model.client.create(spec, dryRun);
         if (dryRun) {
+          await model.client.check(spec);
           setNotice('The server accepts this spec.');
         } else {
+          const created = await model.client.create(spec);
           model.show({ kind: 'detail', id: created.experimentId });
           model.refresh();
         }
       } catch (error) {
-        setServerError((error as Error).message);
+        setServerError(message(error));
       } finally {
         setBusy(false);
       }

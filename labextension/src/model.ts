@@ -28,6 +28,8 @@ export class PanelModel {
   loaded = false;
   error: string | null = null;
   view: View = { kind: 'list' };
+  /** Bumped by every show(), so showing a view again starts it afresh. */
+  viewSerial = 0;
   /** The list's filters, kept while the detail or the form is shown. */
   filter = { status: '', text: '' };
   /** Bumped on every change, for useSyncExternalStore. */
@@ -42,6 +44,7 @@ export class PanelModel {
 
   show(view: View): void {
     this.view = view;
+    this.viewSerial++;
     this.emit();
   }
 

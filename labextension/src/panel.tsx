@@ -31,8 +31,12 @@ function Root(props: { model: PanelModel }): JSX.Element {
       </header>
       <div className="jp-SubmarinePanel-body">
         {view.kind === 'list' && <ExperimentList model={model} />}
-        {view.kind === 'detail' && <ExperimentDetail key={view.id} model={model} id={view.id} />}
-        {view.kind === 'create' && <CreateForm model={model} from={view.from} />}
+        {view.kind === 'detail' && (
+          <ExperimentDetail key={model.viewSerial} model={model} id={view.id} />
+        )}
+        {view.kind === 'create' && (
+          <CreateForm key={model.viewSerial} model={model} from={view.from} />
+        )}
       </div>
     </div>
   );

@@ -122,10 +122,16 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         assert resubmitted["spec"] == patched["spec"]
         await expect(page.locator(".Toastify__toast", has_text="Copied the curl command")).to_be_visible()
 
+        # "Clone" fills the form from this spec under a new name.
+        await detail.get_by_role("button", name="Clone").click()
+        await expect(form.locator("input[name=name]")).to_have_value("panel-demo-copy")
+        await expect(form.get_by_label("Role 1 replicas")).to_have_value("2")
+        await expect(form.locator("textarea[name=envVars]")).to_have_value("GREETING=hello")
+        await form.get_by_role("button", name="← Experiments").click()
+
         # More experiments, submitted elsewhere, show up live with their statuses.
         failed = await api.ok("POST", "api/v1/experiment", spec("bad-exit", "echo oops >&2; exit 3"))
         running = await api.ok("POST", "api/v1/experiment", spec("long-train", "sleep 60"))
-        await panel.get_by_role("button", name="← Experiments").click()
         items = panel.locator(".jp-SubmarinePanel-item")
         await expect(items).to_have_count(4)
         await expect(panel.locator(f"[data-experiment-id='{resubmitted['experimentId']}']")).to_be_visible()
