@@ -92,7 +92,7 @@ def test_the_single_running_server(runtime_dir: Path) -> None:
 
 
 def test_no_server_or_several(runtime_dir: Path) -> None:
-    with pytest.raises(SubmarineError, match="no running Jupyter server found.*SUBMARINE_JUPYTER_URL"):
+    with pytest.raises(SubmarineError, match=r"no running Jupyter server found.*SUBMARINE_JUPYTER_URL"):
         SubmarineClient()
     write_server_file(runtime_dir, os.getpid(), "http://a:1/", "a")
     init = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -113,7 +113,7 @@ def test_replica_names() -> None:
 
 
 def test_unreachable_server() -> None:
-    with pytest.raises(SubmarineError, match="cannot reach the Jupyter server at http://127.0.0.1:9/"):
+    with pytest.raises(SubmarineError, match=r"cannot reach the Jupyter server at http://127\.0\.0\.1:9/"):
         SubmarineClient("http://127.0.0.1:9", "x").ping()
 
 
@@ -171,7 +171,7 @@ async def test_create_from_yaml_text_and_invalid_specs(client: SubmarineClient) 
     assert (await asyncio.to_thread(client.create, json_text))["name"] == "from-json"
 
     bad = job_spec("Bad_Name")
-    with pytest.raises(SubmarineError, match="meta.name") as info:
+    with pytest.raises(SubmarineError, match=r"meta\.name") as info:
         await asyncio.to_thread(client.create, bad)
     assert info.value.code == 400
     with pytest.raises(SubmarineError) as info:

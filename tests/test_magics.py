@@ -236,7 +236,7 @@ async def test_create_from_cell_file_and_dry_run(shell: Shell, tmp_path: Path) -
     assert plan.stdout.startswith("Dry run on the ") and "nothing was started" in plan.stdout
     assert shell.ns["plan"]["dryRun"] is True
     listed = await shell.run("%submarine list -o all")
-    assert "planned" not in [e["name"] for e in shell.ns["all"]]
+    assert listed.error is None and "planned" not in [e["name"] for e in shell.ns["all"]]
 
     invalid = await shell.run("%%submarine create\nmeta: {name: Bad_Name}\n")
     assert isinstance(invalid.error, UsageError) and "(400)" in invalid.stderr
@@ -251,6 +251,7 @@ async def test_list_shows_a_coloured_table(shell: Shell, client: SubmarineClient
     [table] = result.outputs
     assert "background:#2e7d32" in table["text/html"] and ">Succeeded</span>" in table["text/html"]
     header, rule, row = table["text/plain"].splitlines()
+    assert set(rule) == {"-", " "}
     assert header.split() == ["ID", "NAME", "STATUS", "FRAMEWORK", "ROLES", "ELAPSED"]
     assert row.split()[:7] == [done["experimentId"], "listed", "Succeeded", "PyTorch", "Master", "x1,", "Worker"]
     filtered = await shell.run("%submarine list --status running")
@@ -267,10 +268,10 @@ async def test_get_logs_patch_delete(shell: Shell, client: SubmarineClient) -> N
     got = await shell.run(f"%submarine get {experiment_id} -o g")
     assert got.stdout.startswith(f"ops ({experiment_id}): ") and shell.ns["g"]["name"] == "ops"
 
-    for replica in ("master-0", "worker-0", "worker-1"):
-        await asyncio.to_thread(
-            lambda: next(client.logs(experiment_id, follow=True, replica=replica))
-        )
+    for replica in ("master-0", "worker-0", "worker-1"):  # until each has printed
+        lines = await asyncio.to_thread(client.logs, experiment_id, follow=True, replica=replica)
+        await asyncio.to_thread(next, lines)
+        lines.close()
     one = await shell.run(f"%submarine logs {experiment_id} --replica worker-1 --tail 1")
     assert one.stdout.strip() == "[worker-1] hello 2"
     every = await shell.run(f"%submarine logs {experiment_id}")
