@@ -47,6 +47,8 @@ export class SubmarinePanel extends ReactWidget {
   constructor(readonly model: PanelModel = new PanelModel()) {
     super();
     this.addClass('jp-SubmarinePanel');
+    // A side panel starts collapsed; onAfterShow speeds polling up when it opens.
+    this.model.poller.ownerHidden = true;
   }
 
   protected render(): JSX.Element {
