@@ -9,6 +9,7 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -346,3 +347,33 @@ def test_a_kernel_started_by_jupyter_finds_its_server(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_log_stream_cut_off_raises_a_submarine_error() -> None:
+    """A server that dies mid-stream (here: a socket that sends one chunk and closes)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve_one_line_then_die() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        line = b'{"podName": "experiment-1-0001-master-0", "line": "first"}\n'
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(line):x}\r\n".encode() + line + b"\r\n"
+        )
+        connection.close()
+
+    server = threading.Thread(target=serve_one_line_then_die, daemon=True)
+    server.start()
+    try:
+        stream = SubmarineClient(f"http://127.0.0.1:{listener.getsockname()[1]}/", "t").logs(
+            "experiment_1_0001", follow=True
+        )
+        assert next(stream) == ("experiment-1-0001-master-0", "first")
+        with pytest.raises(SubmarineError, match="the log stream broke off"):
+            next(stream)
+    finally:
+        server.join(5)
+        listener.close()

@@ -18,6 +18,7 @@ running for this user.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -253,8 +254,11 @@ class SubmarineClient:
             raise SubmarineError(f"cannot reach the Jupyter server at {self.url}: {reason}") from None
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        with self._open(method, path, timeout=self.timeout, **kwargs) as response:
-            envelope = json.loads(response.read() or b"null")
+        try:
+            with self._open(method, path, timeout=self.timeout, **kwargs) as response:
+                envelope = json.loads(response.read() or b"null")
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            raise SubmarineError(f"{path}: the answer broke off or is not JSON: {error}") from None
         if not isinstance(envelope, dict) or "result" not in envelope:
             raise SubmarineError(f"{path}: the answer is not an API envelope")
         return envelope["result"]
@@ -423,10 +427,23 @@ def _http_error(error: urllib.error.HTTPError) -> SubmarineError:
 
 
 def _ndjson_lines(response: Any, pod: str | None) -> Iterator[tuple[str, str]]:
+    """``(podName, line)`` per ndjson record; ``read1`` (unlike ``readline``) raises when a
+    chunked stream is cut off, so a server dying mid-stream is an error, not an end."""
+    pending = b""
     with response:
-        for raw in response:
-            if not raw.strip():
-                continue
-            item = json.loads(raw)
-            if pod is None or item["podName"] == pod:
-                yield item["podName"], str(item["line"]).rstrip("\n")
+        try:
+            while True:
+                chunk = response.read1(65536)
+                *records, pending = (pending + chunk).split(b"\n")
+                if not chunk:
+                    records.append(pending)  # a last record without its newline
+                for raw in records:
+                    if not raw.strip():
+                        continue
+                    item = json.loads(raw)
+                    if pod is None or item["podName"] == pod:
+                        yield item["podName"], str(item["line"]).rstrip("\n")
+                if not chunk:
+                    return
+        except (OSError, http.client.HTTPException, ValueError, KeyError) as error:
+            raise SubmarineError(f"the log stream broke off: {error!r}") from None
