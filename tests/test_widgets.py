@@ -154,3 +154,16 @@ async def test_errors_show_in_the_widget(client: SubmarineClient) -> None:
     assert "Not found experiment. (404)" in w.message.value
     await asyncio.to_thread(w.refresh)
     assert w.status == "Deleted" and w.stop_button.disabled
+
+
+async def test_a_new_view_of_an_experiment_takes_over_the_polling(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("views", "sleep 30"))
+    first = await asyncio.to_thread(ExperimentWidget, client, created, interval=0.2)
+    second = await asyncio.to_thread(ExperimentWidget, client, created, interval=0.2)
+    try:
+        await poll_until(lambda: not first.polling, timeout=5)
+        assert second.polling
+    finally:
+        first.close()
+        second.close()
+    await poll_until(lambda: not second.polling, timeout=5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,10 @@ from . import render
 from .client import TERMINAL_STATUSES, Experiment, SubmarineClient, SubmarineError, replica_label
 
 ALL_REPLICAS = ""
+
+#: The polling view of each experiment (weakly held: a view nobody shows can go away).
+_LIVE: weakref.WeakValueDictionary[str, ExperimentWidget] = weakref.WeakValueDictionary()
+_LIVE_LOCK = threading.Lock()
 
 
 class ExperimentWidget(widgets.VBox):
@@ -72,7 +77,7 @@ class ExperimentWidget(widgets.VBox):
         )
         self.message = widgets.HTML()
 
-        self.replica_select.observe(lambda _: self._render_log(), names="value")
+        self.replica_select.observe(lambda _: self._render_log_locked(), names="value")
         self.resize_button.on_click(lambda _: self.resize(self.workers.value))
         self.stop_button.on_click(lambda _: self._ask_confirmation(True))
         self.cancel_button.on_click(lambda _: self._ask_confirmation(False))
@@ -146,6 +151,10 @@ class ExperimentWidget(widgets.VBox):
             if selected in dict(options).values():
                 self.replica_select.value = selected
 
+    def _render_log_locked(self) -> None:
+        with self._lock:
+            self._render_log()
+
     def _render_log(self) -> None:
         selected = self.replica_select.value
         if selected:
@@ -175,9 +184,18 @@ class ExperimentWidget(widgets.VBox):
         self.apply(experiment, logs)
 
     def start(self) -> None:
-        """Poll in a daemon thread until the experiment is terminal or :meth:`stop` is called."""
+        """Poll in a daemon thread until the experiment is terminal or :meth:`stop` is called.
+
+        One view per experiment polls: starting this one stops an older one (e.g. the widget
+        of a cell that was run again), so re-running cells does not pile up threads.
+        """
         if self._thread is not None and self._thread.is_alive():
             return
+        with _LIVE_LOCK:
+            older = _LIVE.get(self.experiment_id)
+            if older is not None and older is not self:
+                older.stop()
+            _LIVE[self.experiment_id] = self
         self._stopped.clear()
         self._thread = threading.Thread(
             target=self._poll, name=f"submarine-{self.experiment_id}", daemon=True
