@@ -270,14 +270,20 @@ class SubmarineMagics(Magics):
         print(f"{experiment_id} ({experiment.get('name')}): {experiment.get('status')}; "
               "streaming logs (interrupt the kernel to stop waiting)", flush=True)
         try:
-            for pod, line in self.client.logs(experiment_id, follow=True):
-                print(f"[{replica_label(experiment_id, pod)}] {line}", flush=True)
+            self._print_stream(experiment_id)
             final = self.client.wait(experiment_id)
         except KeyboardInterrupt:
             print(f"\nStopped waiting; {experiment_id} goes on "
                   f"(%submarine delete {experiment_id} stops it).")
             return
         self._report_final(args, final)
+
+    def _print_stream(
+        self, experiment_id: str, replica: str | None = None, tail: int | None = None
+    ) -> None:
+        """Print followed log lines as they come, each prefixed with its replica."""
+        for pod, line in self.client.logs(experiment_id, follow=True, replica=replica, tail=tail):
+            print(f"[{replica_label(experiment_id, pod)}] {line}", flush=True)
 
     def _report_final(self, args: argparse.Namespace, experiment: Experiment) -> None:
         self._store(args, experiment)
@@ -347,10 +353,7 @@ class SubmarineMagics(Magics):
     def _logs(self, args: argparse.Namespace, cell: str | None) -> None:
         if args.follow:
             try:
-                for pod, line in self.client.logs(
-                    args.id, follow=True, replica=args.replica, tail=args.tail
-                ):
-                    print(f"[{replica_label(args.id, pod)}] {line}", flush=True)
+                self._print_stream(args.id, replica=args.replica, tail=args.tail)
             except KeyboardInterrupt:
                 print("\nStopped following.")
             return
