@@ -267,6 +267,9 @@ async def test_get_logs_patch_delete(shell: Shell, client: SubmarineClient) -> N
     assert running.stdout.strip() == f"{experiment_id} Running"
     got = await shell.run(f"%submarine get {experiment_id} -o g")
     assert got.stdout.startswith(f"ops ({experiment_id}): ") and shell.ns["g"]["name"] == "ops"
+    watched = await shell.run(f"%submarine watch {experiment_id}")
+    assert watched.stdout.startswith(f"ops ({experiment_id}): Running, elapsed ")
+    assert "master-0  Running" in watched.stdout
 
     for replica in ("master-0", "worker-0", "worker-1"):  # until each has printed
         lines = await asyncio.to_thread(client.logs, experiment_id, follow=True, replica=replica)
