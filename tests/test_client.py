@@ -58,8 +58,13 @@ def dead_pid() -> int:
 
 def test_explicit_arguments_win(runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUBMARINE_JUPYTER_URL", "http://env:1/")
+    monkeypatch.setenv("SUBMARINE_JUPYTER_TOKEN", "env-token")
     found = discover_server("http://arg:2/base/", "t0k")
     assert (found.url, found.token, found.source) == ("http://arg:2/base/", "t0k", "argument")
+    # a URL alone: the token of the running server at that URL, never another server's
+    assert discover_server("http://arg:2/base").token == ""
+    write_server_file(runtime_dir, os.getpid(), "http://arg:2/base/", "its-token")
+    assert discover_server("http://arg:2/base").token == "its-token"
 
 
 def test_environment_variables(runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,8 @@ Standard library only, so it works the same in a kernel and in a plain script::
         print(pod, line)
     client.wait(exp["experimentId"], timeout=600, raise_on_failure=True)
 
-Server discovery, first match wins: the ``url``/``token`` arguments; the environment
-variables ``SUBMARINE_JUPYTER_URL`` / ``SUBMARINE_JUPYTER_TOKEN`` (``JUPYTER_TOKEN``, the
+Server discovery, first match wins: the ``url``/``token`` arguments (a running server's
+runtime file gives the token when only its URL is passed); the environment variables ``SUBMARINE_JUPYTER_URL`` / ``SUBMARINE_JUPYTER_TOKEN`` (``JUPYTER_TOKEN``, the
 token Jupyter itself reads, is used when no token is given); the runtime file
 (``jpserver-<pid>.json``) of the server that started this kernel; the only Jupyter server
 running for this user.
@@ -168,19 +168,33 @@ def _read_server_file(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) and info.get("url") else None
 
 
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def _env_token() -> str | None:
     return next((os.environ[name] for name in TOKEN_ENVS if os.environ.get(name)), None)
 
 
 def discover_server(url: str | None = None, token: str | None = None) -> ServerInfo:
-    """Find the Jupyter server to talk to (see the module docstring for the order)."""
+    """Find the Jupyter server to talk to (see the module docstring for the order).
+
+    A ``url`` given without a token gets the token of a running server with that URL, if
+    any; never a token meant for another server.
+    """
+    runtime = Path(jupyter_runtime_dir())
     if url:
-        return ServerInfo(url, token if token is not None else _env_token() or "", "argument")
+        if token is None:
+            same = (_read_server_file(path) for path in runtime.glob("jpserver-*.json"))
+            token = next(
+                (info.get("token") or "" for info in same if info and _same_url(info["url"], url)),
+                "",
+            )
+        return ServerInfo(url, token, "argument")
     if os.environ.get(URL_ENV):
         return ServerInfo(
             os.environ[URL_ENV], token if token is not None else _env_token() or "", URL_ENV
         )
-    runtime = Path(jupyter_runtime_dir())
     parent = os.environ.get("JPY_PARENT_PID", "")
     parent_pid = int(parent) if parent.isdigit() else os.getppid()
     info = _read_server_file(runtime / f"jpserver-{parent_pid}.json")
