@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from submarine_jupyter.server.backends.k8s_status import (
 from submarine_jupyter.server.backends.kubernetes import KubernetesBackend
 from submarine_jupyter.server.backends.manifests import JOB_KINDS, JobKind
 from submarine_jupyter.spec import ExperimentSpec
+from tests.k8s.cluster import free_port
 from tests.k8s.fixtures import kube_cluster, kube_cluster_clean  # noqa: F401  (until conftest registers them)
 
 TF = JOB_KINDS["tensorflow"]
@@ -171,12 +171,6 @@ def test_api_refusals_become_clear_errors(error, code, message) -> None:
 
 
 # the backend without a cluster
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_kubeconfig(path: Path, server: str, token: str = "t") -> Path:
@@ -422,16 +416,22 @@ async def test_job_deleted_behind_the_servers_back_fails_the_experiment(kube_clu
         assert "was deleted from namespace 'default' outside this server" in (failed.message or "")
 
 
-async def test_crd_invalid_spec_is_refused_with_the_api_servers_message(kube_cluster_clean) -> None:
+async def test_crd_invalid_job_is_refused_with_the_api_servers_message(kube_cluster_clean) -> None:
+    """The renderer cannot produce a CRD-invalid job (test_manifests proves it), so a rendered
+    job is broken by hand and sent through the backend's own request path."""
     experiment_id = new_id()
-    spec = experiment(roles={"Master": {"replicas": 1}, "Worker": {"replicas": 2**31}})
+    name = experiment_id.replace("_", "-")
     async with running(kube_cluster_clean) as (backend, _):
+        manifest = (await backend.dry_run(Submission(experiment_id, experiment(), "python:3.11")))["manifest"]
+        manifest["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] = "two"
+        pytorch = JOB_KINDS["pytorch"]
         with pytest.raises(BackendError) as refused:
-            await backend.submit(Submission(experiment_id, spec, "python:3.11"))
+            await backend._call(lambda apis: apis.custom.create_namespaced_custom_object(
+                "kubeflow.org", "v1", "default", "pytorchjobs", manifest), pytorch, "default", name)
     assert refused.value.code == 422
-    assert refused.value.message.startswith(
-        f'the Kubernetes API server refused PyTorchJob {experiment_id.replace("_", "-")}: ')
+    assert refused.value.message.startswith(f"the Kubernetes API server refused PyTorchJob {name}: ")
     assert "spec.pytorchReplicaSpecs.Worker.replicas" in refused.value.message
+    assert "integer" in refused.value.message
     assert not await asyncio.to_thread(job_exists, kube_cluster_clean, "pytorchjobs", experiment_id)
 
 

@@ -222,6 +222,7 @@ def test_image_resolution_and_missing_image() -> None:
     ("PyTorch", {"Master": {"replicas": 2}}, "spec.Master.replicas: a PyTorch job has exactly one Master, got 2"),
     ("TensorFlow", {"Chief": {"replicas": 3}}, "spec.Chief.replicas: a TensorFlow job has exactly one Chief, got 3"),
     ("XGBoost", {"Worker": {"replicas": 2}}, "spec: an XGBoost job needs a Master role"),
+    ("PyTorch", {"Master": {}, "Worker": {"replicas": 2**31}}, "spec.Worker.replicas: at most 10000, got 2147483648"),
 ])
 def test_operator_rules_refused_before_submission(framework, roles, message) -> None:
     with pytest.raises(BackendError) as refused:

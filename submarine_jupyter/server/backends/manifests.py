@@ -35,6 +35,9 @@ MANAGED_BY = "submarine-jupyter"
 #: The label the training-operator puts on every pod of a job.
 JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 
+#: Replicas of one role at most: far beyond any real job, and a bound on what the
+#: backend enumerates per experiment (replica reports, logs).
+MAX_REPLICAS = 10_000
 RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
 CLEAN_POD_POLICIES = ("None", "Running", "All")
 ANY_NAMESPACE = "*"
@@ -137,6 +140,9 @@ def labels_of(experiment_id: str, spec: ExperimentSpec) -> dict[str, str]:
 def _check_operator_rules(spec: ExperimentSpec) -> None:
     """Refuse what the training-operator would fail the job for, before it is created."""
     framework = FRAMEWORK_NAMES[spec.meta.framework_key]
+    for role, task in spec.spec.items():
+        if task.replicas > MAX_REPLICAS:
+            raise BackendError(f"spec.{role}.replicas: at most {MAX_REPLICAS}, got {task.replicas}")
     for role in ("Master", "Chief"):
         task = spec.spec.get(role)
         if task is not None and task.replicas != 1:
