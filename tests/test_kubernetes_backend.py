@@ -310,6 +310,9 @@ async def test_create_runs_to_succeeded_with_real_logs(kube_cluster_clean) -> No
             (f"{prefix}-master-0", "hello from rank 0 of 2"), (f"{prefix}-master-0", "last line"),
             (f"{prefix}-worker-0", "hello from rank 1 of 2"), (f"{prefix}-worker-0", "last line"),
         ])
+        tailed = [(line.pod_name, line.line) async for batch in
+                  backend.follow(experiment_id, pod_name=f"{prefix}-master-0", tail_lines=1) for line in batch]
+        assert tailed == [(f"{prefix}-master-0", "last line")]
 
     job = await asyncio.to_thread(stored_job, kube_cluster_clean, "pytorchjobs", experiment_id)
     assert job["metadata"]["labels"]["submarine.apache.org/experiment-id"] == experiment_id
@@ -503,3 +506,16 @@ async def test_adopted_experiment_is_followed_to_its_end(kube_cluster_clean) -> 
         await recorder.wait_status(experiment_id, "Succeeded")
     finally:
         await backend.stop()
+
+
+async def test_adopted_experiment_whose_job_vanished_fails(kube_cluster_clean) -> None:
+    experiment_id = new_id()
+    recorder = Recorder()
+    backend = KubernetesBackend(kubeconfig=str(kube_cluster_clean.kubeconfig), context=kube_cluster_clean.context)
+    await backend.start(recorder, [Adoption(Submission(experiment_id, experiment(), "python:3.11"), "Running")])
+    try:
+        failed = await recorder.wait_status(experiment_id, "Failed")
+    finally:
+        await backend.stop()
+    assert failed.message == (f"PyTorchJob {experiment_id.replace('_', '-')} was deleted from namespace "
+                              "'default' outside this server")
