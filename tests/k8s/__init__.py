@@ -1,0 +1,10 @@
+"""A real Kubernetes API server (etcd + kube-apiserver 1.20.2) for the Kubernetes-backend tests.
+
+- ``tests.k8s.fixtures``: the pytest plugin (session fixture ``kube_cluster``).
+- ``tests.k8s.cluster``: starting/stopping etcd and kube-apiserver, certificates, CRDs.
+- ``tests.k8s.kubelet``: the stand-in kubelet log endpoint and the container log files.
+- ``tests.k8s.operator``: the stand-in Kubeflow training-operator (runs replicas as local
+  processes).
+
+See tests/k8s/README.md.
+"""

@@ -1,0 +1,1205 @@
+"""A test-side stand-in for the Kubeflow training-operator (v1.9 behaviour), plus the
+kubelet's part of running pods: the replicas run as REAL local processes.
+
+What it does (see tests/k8s/README.md for the full contract):
+
+- Watches ``tfjobs``, ``pytorchjobs`` and ``xgboostjobs`` in all namespaces (list, then watch
+  from the list's resourceVersion; relists on 410 Gone; reconnects with backoff while the
+  API server is away) and the pods on the fake node.
+- For each new job: sets the ``Created`` condition and ``startTime``, creates one pod per
+  replica on the fake node, named ``<job>-<replica type lower>-<index>``, labelled
+  ``training.kubeflow.org/{job-name,operator-name,replica-type,replica-index}`` (and
+  ``job-role=master`` for Master/Chief), owned by the job (controller owner reference), with
+  the operator's environment added to the main container (``pytorch``: MASTER_ADDR,
+  MASTER_PORT, WORLD_SIZE, RANK, PET_*, PYTHONUNBUFFERED; ``tensorflow``: TF_CONFIG;
+  ``xgboost``: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, WORKER_PORT, WORKER_ADDRS).
+- Pods stay ``Pending`` (container waiting ``ContainerCreating``) for ``pending_delay``
+  seconds, or while ``hold_pending()`` is in force. Then the main container's
+  ``command + args`` (``$(VAR)`` expanded as the kubelet does) runs as a local process
+  (own process group, cwd = a per-pod directory) with the container's env; stdout+stderr
+  go to the pod log the fake kubelet serves. Pod status: Pending -> Running ->
+  Succeeded/Failed with the container's real exit code.
+- Job status (``/status`` subresource): conditions Created, Running, Restarting,
+  Succeeded, Failed with the operator's reasons (``PyTorchJobRunning``...) and messages,
+  ``lastTransitionTime``/``lastUpdateTime``, ``replicaStatuses`` (active/succeeded/failed,
+  selector), ``startTime``, ``completionTime``. Success rule: all Chief/Master replicas
+  succeed when the job has one; otherwise TFJob: Worker 0 (all workers with
+  ``successPolicy: AllWorkers``), PyTorchJob/XGBoostJob: all workers. A failed replica fails
+  the job (restartPolicy ``Never``, or ``ExitCode`` with a non-retryable code < 128).
+  ``OnFailure``/``Always`` restart the container in place (restartCount) until
+  ``runPolicy.backoffLimit`` (default here: ``default_backoff_limit``) is passed; ``ExitCode``
+  with a code >= 128 recreates the pod and sets ``Restarting``.
+- Spec replaced (``metadata.generation`` changed) while the job is not finished: like the
+  real operator it reconciles the replica COUNT: missing pods (new indices, new replica
+  types) are created and started, pods beyond the new count are deleted (process killed).
+  Pods that keep existing are not restarted and keep their original command/env (pods are
+  immutable; the real operator does not roll them either). A finished job is left alone.
+- A pod deleted by someone else while its job runs is recreated (fresh process), as the
+  real operator does.
+- Job deleted (any propagation): the replicas' processes are killed and the pods deleted
+  (there is no garbage collector in this cluster, so the fake does its work: for
+  ``Foreground`` it removes the ``foregroundDeletion`` finalizer after the pods are gone;
+  for ``Orphan`` it removes the owner references and the ``orphan`` finalizer and leaves
+  the pods and processes alone).
+- When a job finishes, ``runPolicy.cleanPodPolicy`` applies (``All``/``Running``: pods
+  deleted, processes killed; ``None``: left). Default, as in v1.9 for all three: ``None``.
+
+Deviations, on purpose: a replica template without a container named as the operator
+expects (``tensorflow``/``pytorch``/``xgboost``), or a pod the API server refuses to create,
+FAILS the job with a message saying so (the real operator would only emit events and leave
+the job hanging). No Services are created; ``activeDeadlineSeconds``, ``ttlSecondsAfter
+Finished``, ``suspend`` and elastic policies are not implemented; images are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import heapq
+import itertools
+import json
+import logging
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cluster import GROUP, VERSION, _die_with_parent
+
+log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "training.kubeflow.org/"
+JOB_NAME = LABEL_PREFIX + "job-name"
+OPERATOR_NAME = LABEL_PREFIX + "operator-name"
+REPLICA_TYPE = LABEL_PREFIX + "replica-type"
+REPLICA_INDEX = LABEL_PREFIX + "replica-index"
+JOB_ROLE = LABEL_PREFIX + "job-role"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    kind: str
+    plural: str
+    spec_key: str
+    container: str
+    port_name: str
+    default_port: int
+    default_restart_policy: str
+    default_clean_pod_policy: str
+
+    @property
+    def operator_name(self) -> str:
+        return f"{self.kind.lower()}-controller"
+
+
+KINDS = {
+    k.plural: k
+    for k in (
+        JobKind("TFJob", "tfjobs", "tfReplicaSpecs", "tensorflow", "tfjob-port", 2222, "Never", "None"),
+        JobKind("PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", "pytorch", "pytorchjob-port", 23456,
+                "OnFailure", "None"),
+        JobKind("XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", "xgboost", "xgboostjob-port", 9999, "Never", "None"),
+    )
+}
+
+
+def now_rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _transient(exc: BaseException) -> bool:
+    """True for errors that mean "the API server is away or busy": retry later."""
+    from kubernetes.client import ApiException
+
+    if isinstance(exc, ApiException):
+        return exc.status in (0, 429, 500, 502, 503, 504)
+    return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("urllib3")
+
+
+def _status(exc: BaseException) -> int | None:
+    from kubernetes.client import ApiException
+
+    return exc.status if isinstance(exc, ApiException) else None
+
+
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: $$ -> $, $(DEFINED) -> value, $(UNDEFINED) stays."""
+
+    def repl(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return _VAR.sub(repl, text)
+
+
+class _ConfigError(Exception):
+    """The container cannot start yet (CreateContainerConfigError), retried like the kubelet."""
+
+
+@dataclass
+class Replica:
+    rtype: str
+    index: int
+    pod: str
+    container: str
+    restart_policy: str  # the replica's policy (Never, OnFailure, Always, ExitCode)
+    body: dict  # the pod as created
+    uid: str | None = None  # pod uid once created
+    created: bool = False
+    phase: str = "Pending"
+    waiting_reason: str = "ContainerCreating"
+    start_scheduled: bool = False
+    proc: subprocess.Popen | None = None
+    run: int = 0  # bumped per container start: stale exit events are ignored
+    exit_code: int | None = None
+    restart_count: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    last_state: dict | None = None
+    pod_dirty: bool = True
+    log_path: Path | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.rtype, self.index)
+
+
+@dataclass
+class Job:
+    kind: JobKind
+    namespace: str
+    name: str
+    uid: str
+    obj: dict
+    generation: int
+    replicas: dict[tuple[str, int], Replica] = field(default_factory=dict)
+    conditions: list[dict] = field(default_factory=list)
+    start_time: str | None = None
+    completion_time: str | None = None
+    finished: bool = False
+    restarts: int = 0
+    status_dirty: bool = True
+    detached: bool = False  # orphaned: pods live on, job no longer tracked
+
+    @property
+    def specs(self) -> dict[str, dict]:
+        """Replica specs, keys in the operator's camel case ("worker" -> "Worker")."""
+        raw = (self.obj.get("spec") or {}).get(self.kind.spec_key) or {}
+        return {_CANONICAL.get(k.lower(), k): v for k, v in raw.items()}
+
+    @property
+    def run_policy(self) -> dict:
+        return (self.obj.get("spec") or {}).get("runPolicy") or {}
+
+    def desired(self) -> list[tuple[str, int]]:
+        out = []
+        for rtype, spec in self.specs.items():
+            n = (spec or {}).get("replicas")
+            for i in range(1 if n is None else int(n)):
+                out.append((rtype, i))
+        return out
+
+
+_STOP = object()
+_CANONICAL = {n.lower(): n for n in ("PS", "Worker", "Chief", "Master", "Evaluator")}
+
+
+class FakeOperator:
+    """See the module docstring. Created and started by KubeCluster; reach it as
+    ``kube_cluster.operator``."""
+
+    def __init__(self, cluster, pending_delay: float = 0.3, default_backoff_limit: int = 3,
+                 restart_delay: float = 0.2, kill_grace: float = 2.0):
+        self.cluster = cluster
+        self.kubelet = cluster.kubelet
+        self.node_name = cluster.node_name
+        self.pending_delay = pending_delay
+        self.default_backoff_limit = default_backoff_limit
+        self.restart_delay = restart_delay
+        self.kill_grace = kill_grace
+        self.errors: list[str] = []  # things that went wrong (also in the log)
+        self.events: list[tuple[float, str]] = []  # what it did, for debugging
+        self._jobs: dict[str, Job] = {}
+        self._pods_by_name: dict[tuple[str, str], tuple[str, tuple[str, int]]] = {}
+        self._queue: queue.Queue = queue.Queue()
+        self._timers: list[tuple[float, int, tuple]] = []
+        self._seq = itertools.count()
+        self._stopping = threading.Event()
+        self._hold = 0
+        self._hold_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._ready: dict[str, threading.Event] = {}
+        self._responses: set = set()
+        self._procs: set[subprocess.Popen] = set()
+        self._procs_lock = threading.Lock()
+        self._finalize_pending: dict[str, dict] = {}
+        self._pod_deletes: dict[tuple[str, str], str | None] = {}  # (ns, pod) -> uid
+        self._idle = threading.Event()
+        self._api = cluster.api_client()
+
+    # ================================================================ public
+    def start(self, timeout: float = 30) -> FakeOperator:
+        self._spawn("fake-operator", self._worker)
+        for plural in KINDS:
+            self._ready[plural] = threading.Event()
+            self._spawn(f"watch-{plural}", self._watch_loop, plural)
+        self._ready["pods"] = threading.Event()
+        self._spawn("watch-pods", self._watch_loop, "pods")
+        deadline = time.monotonic() + timeout
+        for name, ev in self._ready.items():
+            if not ev.wait(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError(f"fake operator: initial list of {name} failed")
+        return self
+
+    def stop(self) -> None:
+        """Stop watching and kill every replica process (SIGTERM, then SIGKILL)."""
+        self._stopping.set()
+        self._queue.put(_STOP)
+        for resp in list(self._responses):
+            with contextlib.suppress(Exception):
+                resp.shutdown() if hasattr(resp, "shutdown") else resp.close()
+        with self._procs_lock:
+            procs = list(self._procs)
+        for p in procs:
+            self._signal_group(p, signal.SIGTERM)
+        deadline = time.monotonic() + self.kill_grace
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(max(0.0, deadline - time.monotonic()))
+            self._signal_group(p, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(5)
+
+    def join(self, timeout: float = 5) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(Exception):
+            self._api.close()
+
+    @contextlib.contextmanager
+    def hold_pending(self):
+        """Within this block no new container starts: pods stay Pending (for "follow waits
+        for Pending pods"). Containers due meanwhile start when the block ends."""
+        with self._hold_lock:
+            self._hold += 1
+        try:
+            yield self
+        finally:
+            with self._hold_lock:
+                self._hold -= 1
+            self._queue.put(("tick",))
+
+    def running_pids(self) -> list[int]:
+        """PIDs of replica processes still running (all jobs)."""
+        with self._procs_lock:
+            return [p.pid for p in self._procs if p.poll() is None]
+
+    def replicas(self, namespace: str, job_name: str) -> dict[str, dict]:
+        """Pod name -> {phase, exit_code, restart_count, pid, log} for a tracked job."""
+
+        def collect():
+            out = {}
+            for job in self._jobs.values():
+                if job.namespace == namespace and job.name == job_name:
+                    for r in job.replicas.values():
+                        out[r.pod] = {"phase": r.phase, "exit_code": r.exit_code,
+                                      "restart_count": r.restart_count,
+                                      "pid": r.proc.pid if r.proc else None, "log": r.log_path}
+            return out
+
+        return self.call(collect)
+
+    def call(self, fn: Callable[[], Any], timeout: float = 10) -> Any:
+        """Run fn in the operator's thread (state is only touched there) and return its result."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._queue.put(("call", fn, box, done))
+        if not done.wait(timeout):
+            raise TimeoutError("fake operator is busy")
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Wait until everything queued so far has been handled and written to the API."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.call(lambda: not self._dirty()):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("fake operator did not settle")
+
+    # ================================================================ threads
+    def _spawn(self, name: str, target: Callable, *args) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def _note(self, text: str) -> None:
+        self.events.append((time.time(), text))
+        log.debug("fake-operator: %s", text)
+
+    def _error(self, text: str) -> None:
+        self.errors.append(text)
+        self.events.append((time.time(), "ERROR " + text))
+        log.warning("fake-operator: %s", text)
+
+    def _watch_loop(self, what: str) -> None:
+        from kubernetes import client
+        from kubernetes.watch.watch import iter_resp_lines
+
+        api = self.cluster.api_client()
+        co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        selector = f"spec.nodeName={self.node_name}"
+
+        def do_list():
+            if what == "pods":
+                return core.list_pod_for_all_namespaces(field_selector=selector, _preload_content=False,
+                                                        _request_timeout=(3, 20))
+            return co.list_cluster_custom_object(GROUP, VERSION, what, _preload_content=False,
+                                                 _request_timeout=(3, 20))
+
+        def do_watch(rv: str):
+            kw = {"watch": True, "resource_version": rv, "allow_watch_bookmarks": True, "timeout_seconds": 30,
+                  "_preload_content": False, "_request_timeout": (3, 45)}
+            if what == "pods":
+                return core.list_pod_for_all_namespaces(field_selector=selector, **kw)
+            return co.list_cluster_custom_object(GROUP, VERSION, what, **kw)
+
+        rv: str | None = None
+        backoff = 0.1
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if rv is None:
+                        data = json.loads(do_list().data)
+                        rv = data["metadata"]["resourceVersion"]
+                        self._queue.put(("list", what, data.get("items") or []))
+                        self._ready[what].set()
+                    resp = do_watch(rv)
+                    self._responses.add(resp)
+                    try:
+                        for line in iter_resp_lines(resp):
+                            if self._stopping.is_set():
+                                return
+                            ev = json.loads(line)
+                            obj = ev.get("object") or {}
+                            if ev.get("type") == "ERROR":
+                                if obj.get("code") == 410:
+                                    rv = None  # expired: relist
+                                    break
+                                raise RuntimeError(f"watch {what}: {obj}")
+                            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                            if ev.get("type") != "BOOKMARK":
+                                self._queue.put(("event", what, ev["type"], obj))
+                    finally:
+                        self._responses.discard(resp)
+                        with contextlib.suppress(Exception):
+                            resp.release_conn()
+                    backoff = 0.1
+                except Exception as exc:  # noqa: BLE001
+                    if self._stopping.is_set():
+                        return
+                    if _status(exc) == 410:
+                        rv = None
+                    elif not _transient(exc) and not isinstance(exc, (ValueError, KeyError)):
+                        self._error(f"watch {what}: {exc!r}")
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+        finally:
+            with contextlib.suppress(Exception):
+                api.close()
+
+    def _worker(self) -> None:
+        while True:
+            timeout = 0.5
+            if self._timers:
+                timeout = max(0.0, min(timeout, self._timers[0][0] - time.monotonic()))
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            now = time.monotonic()
+            due = []
+            while self._timers and self._timers[0][0] <= now:
+                due.append(heapq.heappop(self._timers)[2])
+            for it in due + ([item] if item is not None else []):
+                try:
+                    self._handle(it)
+                except Exception as exc:  # noqa: BLE001
+                    if it[0] == "call":
+                        it[2]["error"] = exc
+                        it[3].set()
+                    else:
+                        self._error(f"handling {it[0]}: {exc!r}")
+            try:
+                self._flush()
+            except Exception as exc:  # noqa: BLE001
+                self._error(f"flush: {exc!r}")
+
+    def _later(self, delay: float, item: tuple) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), item))
+
+    # ================================================================ handlers
+    def _handle(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "call":
+            _, fn, box, done = item
+            try:
+                box["result"] = fn()
+            finally:
+                done.set()
+        elif kind == "list":
+            _, what, items = item
+            if what == "pods":
+                self._on_pod_list(items)
+            else:
+                self._on_job_list(KINDS[what], items)
+        elif kind == "event":
+            _, what, etype, obj = item
+            if what == "pods":
+                self._on_pod_event(etype, obj)
+            else:
+                self._on_job_event(KINDS[what], etype, obj)
+        elif kind == "start":
+            self._start_container(*item[1:])
+        elif kind == "exit":
+            self._on_exit(*item[1:])
+        elif kind == "tick":
+            pass
+
+    # ---------------------------------------------------------------- jobs
+    def _on_job_list(self, kind: JobKind, items: list[dict]) -> None:
+        seen = set()
+        for obj in items:
+            seen.add(obj["metadata"]["uid"])
+            self._on_job_event(kind, "MODIFIED", obj)
+        for uid, job in list(self._jobs.items()):
+            if job.kind is kind and uid not in seen and not job.detached:
+                self._job_gone(job)
+
+    def _on_job_event(self, kind: JobKind, etype: str, obj: dict) -> None:
+        md = obj["metadata"]
+        uid = md["uid"]
+        job = self._jobs.get(uid)
+        if etype == "DELETED":
+            if job is not None and not job.detached:
+                self._job_gone(job)
+            self._finalize_pending.pop(uid, None)
+            return
+        if md.get("deletionTimestamp"):
+            finalizers = md.get("finalizers") or []
+            if job is not None and "orphan" in finalizers:
+                self._orphan(job)
+            elif job is not None and not job.detached:
+                self._job_gone(job, keep_state=True)
+            if {"foregroundDeletion", "orphan"} & set(finalizers):
+                self._finalize_pending[uid] = obj
+            return
+        if job is None:
+            self._new_job(kind, obj)
+            return
+        job.obj = obj
+        if job.detached or job.finished:
+            return
+        if md.get("generation", 0) != job.generation:
+            job.generation = md.get("generation", 0)
+            self._note(f"{job.namespace}/{job.name}: spec changed (generation {job.generation})")
+            self._sync_replicas(job)
+            self._update_job_status(job)
+
+    def _new_job(self, kind: JobKind, obj: dict) -> None:
+        md = obj["metadata"]
+        job = Job(kind, md["namespace"], md["name"], md["uid"], obj, md.get("generation", 0))
+        existing = (obj.get("status") or {}).get("conditions") or []
+        if any(c.get("type") in ("Succeeded", "Failed") and c.get("status") == "True" for c in existing):
+            job.finished = True  # finished before we saw it (e.g. an earlier harness): leave it
+            job.status_dirty = False
+            self._jobs[job.uid] = job
+            return
+        self._jobs[job.uid] = job
+        self._note(f"{job.namespace}/{job.name}: new {kind.kind}")
+        job.start_time = now_rfc3339()
+        self._set_condition(job, "Created", f"{kind.kind} {job.name} is created.")
+        missing = [rt for rt, s in job.specs.items() if not self._main_container(kind, s)]
+        if not job.specs:
+            self._fail(job, f"fake operator: {kind.kind} {job.namespace}/{job.name} has no {kind.spec_key}")
+            return
+        if missing:
+            self._fail(job, f"fake operator: replica type(s) {', '.join(missing)} of {kind.kind} "
+                            f"{job.namespace}/{job.name} have no container named {kind.container!r}")
+            return
+        self._sync_replicas(job)
+
+    @staticmethod
+    def _main_container(kind: JobKind, spec: dict | None) -> dict | None:
+        containers = (((spec or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+        return next((c for c in containers if c.get("name") == kind.container), None)
+
+    def _sync_replicas(self, job: Job) -> None:
+        desired = job.desired()
+        for key in desired:
+            if key not in job.replicas:
+                spec = job.specs[key[0]] or {}
+                if not self._main_container(job.kind, spec):
+                    self._fail(job, f"fake operator: replica type {key[0]} of {job.kind.kind} "
+                                    f"{job.namespace}/{job.name} has no container named {job.kind.container!r}")
+                    return
+                self._add_replica(job, key)
+        for key in list(job.replicas):
+            if key not in desired:
+                self._remove_replica(job, job.replicas[key])
+
+    def _add_replica(self, job: Job, key: tuple[str, int]) -> None:
+        rtype, index = key
+        spec = job.specs[rtype] or {}
+        policy = spec.get("restartPolicy") or job.kind.default_restart_policy
+        pod = f"{job.name}-{rtype.lower()}-{index}"
+        body = self._pod_body(job, rtype, index, pod, spec, policy)
+        rep = Replica(rtype, index, pod, job.kind.container, policy, body)
+        job.replicas[key] = rep
+        self._pods_by_name[(job.namespace, pod)] = (job.uid, key)
+        self.kubelet.add_pod(job.namespace, pod, [c["name"] for c in body["spec"]["containers"]])
+        self._note(f"{job.namespace}/{pod}: to be created")
+
+    def _pod_body(self, job: Job, rtype: str, index: int, pod: str, spec: dict, policy: str) -> dict:
+        template = copy.deepcopy(spec.get("template") or {})
+        meta = template.get("metadata") or {}
+        labels = dict(meta.get("labels") or {})
+        labels.update({
+            OPERATOR_NAME: job.kind.operator_name, JOB_NAME: job.name,
+            REPLICA_TYPE: rtype.lower(), REPLICA_INDEX: str(index),
+        })
+        if rtype.lower() in ("master", "chief"):
+            labels[JOB_ROLE] = "master"
+        pod_spec = template.get("spec") or {}
+        pod_spec["nodeName"] = self.node_name
+        pod_spec["restartPolicy"] = "Never" if policy == "ExitCode" else policy
+        for c in pod_spec.get("containers") or []:
+            if c.get("name") == job.kind.container:
+                c["env"] = list(c.get("env") or []) + self._operator_env(job, rtype, index, c)
+        return {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": pod, "namespace": job.namespace, "labels": labels,
+                "annotations": dict(meta.get("annotations") or {}),
+                "ownerReferences": [{
+                    "apiVersion": f"{GROUP}/{VERSION}", "kind": job.kind.kind, "name": job.name,
+                    "uid": job.uid, "controller": True, "blockOwnerDeletion": True,
+                }],
+            },
+            "spec": pod_spec,
+        }
+
+    def _port(self, job: Job, rtype: str) -> int:
+        c = self._main_container(job.kind, job.specs.get(rtype)) or {}
+        for p in c.get("ports") or []:
+            if p.get("name") == job.kind.port_name and p.get("containerPort"):
+                return int(p["containerPort"])
+        return job.kind.default_port
+
+    def _operator_env(self, job: Job, rtype: str, index: int, container: dict) -> list[dict]:
+        counts = {rt: n for rt, n in self._counts(job).items()}
+        kind = job.kind.kind
+        if kind == "TFJob":
+            cluster = {}
+            for rt, n in counts.items():
+                if rt.lower() == "evaluator":
+                    continue
+                port = self._port(job, rt)
+                cluster[rt.lower()] = [f"{job.name}-{rt.lower()}-{i}.{job.namespace}.svc:{port}" for i in range(n)]
+            tf_config = {"cluster": cluster, "task": {"type": rtype.lower(), "index": index}, "environment": "cloud"}
+            return [{"name": "TF_CONFIG", "value": json.dumps(tf_config, separators=(",", ":"))}]
+        master = next((rt for rt in counts if rt.lower() == "master"), None)
+        world = sum(counts.values())
+        if master is not None:
+            rank = 0 if rtype == master else index + 1
+            master_addr, master_port = f"{job.name}-master-0", self._port(job, master)
+        else:
+            rank = index
+            master_addr, master_port = f"{job.name}-worker-0", self._port(job, rtype)
+        env = {"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port),
+               "WORLD_SIZE": str(world), "RANK": str(rank)}
+        if kind == "PyTorchJob":
+            env.update({"PET_MASTER_ADDR": master_addr, "PET_MASTER_PORT": str(master_port),
+                        "PET_NNODES": str(world), "PET_NODE_RANK": str(rank), "PYTHONUNBUFFERED": "1"})
+            nproc = (job.obj.get("spec") or {}).get("nprocPerNode")
+            if nproc is not None:
+                env["PET_NPROC_PER_NODE"] = str(nproc)
+        else:  # XGBoostJob
+            workers = next((rt for rt in counts if rt.lower() == "worker"), None)
+            env["WORKER_PORT"] = str(self._port(job, workers) if workers else job.kind.default_port)
+            env["WORKER_ADDRS"] = ",".join(f"{job.name}-worker-{i}" for i in range(counts.get(workers, 0))) \
+                if workers else ""
+        return [{"name": k, "value": v} for k, v in env.items()]
+
+    @staticmethod
+    def _counts(job: Job) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rt, i in job.desired():
+            out[rt] = out.get(rt, 0) + 1
+        return out
+
+    def _remove_replica(self, job: Job, rep: Replica) -> None:
+        job.replicas.pop(rep.key, None)
+        self._pods_by_name.pop((job.namespace, rep.pod), None)
+        self._kill(rep)
+        self.kubelet.remove_pod(job.namespace, rep.pod)
+        if rep.created:
+            self._pod_deletes[(job.namespace, rep.pod)] = rep.uid
+        self._note(f"{job.namespace}/{rep.pod}: removed")
+
+    def _job_gone(self, job: Job, keep_state: bool = False) -> None:
+        """The job was deleted (or is being deleted): kill processes, delete its pods."""
+        for rep in list(job.replicas.values()):
+            self._remove_replica(job, rep)
+        job.status_dirty = False
+        job.finished = True
+        if not keep_state:
+            self._jobs.pop(job.uid, None)
+        self._note(f"{job.namespace}/{job.name}: deleted")
+
+    def _orphan(self, job: Job) -> None:
+        job.detached = True
+        job.status_dirty = False
+        for rep in job.replicas.values():
+            rep.body["metadata"]["ownerReferences"] = []
+            rep.pod_dirty = True
+            self._pod_deletes.pop((job.namespace, rep.pod), None)
+        self._note(f"{job.namespace}/{job.name}: orphaned its pods")
+
+    # ---------------------------------------------------------------- conditions
+    def _set_condition(self, job: Job, ctype: str, message: str) -> None:
+        """The training-operator's setCondition/filterOutCondition rules."""
+        if any(c["type"] == "Failed" and c["status"] == "True" for c in job.conditions):
+            return
+        reason = f"{job.kind.kind}{ctype}"
+        now = now_rfc3339()
+        current = next((c for c in job.conditions if c["type"] == ctype), None)
+        if current and current["status"] == "True" and current["reason"] == reason:
+            return
+        cond = {"type": ctype, "status": "True", "reason": reason, "message": message,
+                "lastUpdateTime": now, "lastTransitionTime": now}
+        if current and current["status"] == "True":
+            cond["lastTransitionTime"] = current["lastTransitionTime"]
+        kept = []
+        for c in job.conditions:
+            if c["type"] == ctype:
+                continue
+            if {ctype, c["type"]} == {"Running", "Restarting"}:
+                continue
+            if ctype in ("Succeeded", "Failed") and c["type"] == "Running" and c["status"] == "True":
+                c = {**c, "status": "False", "lastUpdateTime": now, "lastTransitionTime": now}
+            kept.append(c)
+        job.conditions = kept + [cond]
+        job.status_dirty = True
+        self._note(f"{job.namespace}/{job.name}: {ctype}: {message}")
+
+    def _fail(self, job: Job, message: str) -> None:
+        if message.startswith("fake operator"):
+            self._error(message)
+        self._set_condition(job, "Failed", message)
+        self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        job.finished = True
+        job.completion_time = now_rfc3339()
+        job.status_dirty = True
+        policy = job.run_policy.get("cleanPodPolicy") or job.kind.default_clean_pod_policy
+        for rep in list(job.replicas.values()):
+            if policy == "All" or (policy == "Running" and rep.phase in ("Pending", "Running")):
+                self._remove_replica(job, rep)
+
+    def _update_job_status(self, job: Job) -> None:
+        if job.finished or job.detached:
+            return
+        job.status_dirty = True
+        kind = job.kind
+        stats: dict[str, dict[str, int]] = {}
+        for rt in job.specs:
+            stats[rt] = {"active": 0, "succeeded": 0, "failed": 0}
+        for rep in job.replicas.values():
+            s = stats.setdefault(rep.rtype, {"active": 0, "succeeded": 0, "failed": 0})
+            if rep.phase == "Running":
+                s["active"] += 1
+            elif rep.phase == "Succeeded":
+                s["succeeded"] += 1
+            elif rep.phase == "Failed":
+                s["failed"] += 1
+        counts = self._counts(job)
+        full = f"{job.namespace}/{job.name}"
+        failed = [(rt, s["failed"]) for rt, s in stats.items() if s["failed"]]
+        if failed:
+            rt, n = failed[0]
+            self._fail(job, f"{kind.kind} {full} has failed because {n} {rt} replica(s) failed.")
+            return
+        deciders = [rt for rt in job.specs if rt.lower() in ("chief", "master")]
+        if deciders:
+            success = all(stats[rt]["succeeded"] >= counts.get(rt, 0) for rt in deciders)
+            running = any(stats[rt]["active"] for rt in deciders)
+        else:
+            workers = [rt for rt in job.specs if rt.lower() == "worker"]
+            running = any(stats[rt]["active"] for rt in workers)
+            all_workers = all(stats[rt]["succeeded"] >= counts.get(rt, 0) for rt in workers) and bool(workers)
+            if kind.kind == "TFJob" and (job.obj.get("spec") or {}).get("successPolicy") != "AllWorkers":
+                w0 = [r for r in job.replicas.values() if r.rtype in workers and r.index == 0]
+                success = all_workers or any(r.phase == "Succeeded" for r in w0)
+            else:
+                success = all_workers
+        if success:
+            self._set_condition(job, "Succeeded", f"{kind.kind} {full} successfully completed.")
+            self._finish(job)
+        elif running:
+            self._set_condition(job, "Running", f"{kind.kind} {full} is running.")
+
+    def _replica_statuses(self, job: Job) -> dict:
+        out = {}
+        for rt in set(job.specs) | {r.rtype for r in job.replicas.values()}:
+            reps = [r for r in job.replicas.values() if r.rtype == rt]
+            labels = {JOB_NAME: job.name, OPERATOR_NAME: job.kind.operator_name, REPLICA_TYPE: rt.lower()}
+            out[rt] = {
+                "active": sum(r.phase == "Running" for r in reps),
+                "succeeded": sum(r.phase == "Succeeded" for r in reps),
+                "failed": sum(r.phase == "Failed" for r in reps),
+                "labelSelector": {"matchLabels": labels},
+                "selector": ",".join(f"{k}={v}" for k, v in labels.items()),
+            }
+        return out
+
+    # ---------------------------------------------------------------- containers
+    def _held(self) -> bool:
+        with self._hold_lock:
+            return self._hold > 0
+
+    def _start_container(self, uid: str, key: tuple[str, int], run: int) -> None:
+        job = self._jobs.get(uid)
+        rep = job.replicas.get(key) if job else None
+        if rep is None or rep.run != run or job.detached or rep.proc is not None:
+            return
+        if self._held():
+            self._later(0.05, ("start", uid, key, run))
+            return
+        container = next(c for c in rep.body["spec"]["containers"] if c["name"] == rep.container)
+        try:
+            env = self._container_env(job, rep, container)
+        except _ConfigError as exc:
+            if rep.waiting_reason != "CreateContainerConfigError":
+                self._note(f"{job.namespace}/{rep.pod}: {exc}")
+            rep.waiting_reason = "CreateContainerConfigError"
+            self.kubelet.set_waiting(job.namespace, rep.pod, rep.container, rep.waiting_reason)
+            rep.pod_dirty = True
+            self._later(1.0, ("start", uid, key, run))
+            return
+        argv = [expand(a, env) for a in list(container.get("command") or []) + list(container.get("args") or [])]
+        cwd = self.cluster.workdir / "pods" / job.namespace / rep.pod
+        cwd.mkdir(parents=True, exist_ok=True)
+        wd = container.get("workingDir")
+        if wd and os.path.isdir(wd):
+            cwd = Path(wd)
+        lg = self.kubelet.start_container(job.namespace, rep.pod, rep.container)
+        rep.log_path = lg.path
+        rep.started_at = now_rfc3339()
+        rep.finished_at = None
+        rep.exit_code = None
+        rep.run += 1
+        run = rep.run
+        if not argv:
+            lg.append("fake kubelet: the container has no command/args; image entrypoints are not run here\n")
+            lg.close()
+            self._later(0, ("exit", uid, key, run, 127))
+            rep.phase = "Running"
+            rep.pod_dirty = True
+            return
+        try:
+            proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=_die_with_parent)  # noqa: PLW1509 (only prctl; this thread lives on)
+        except OSError as exc:
+            lg.append(f"fake kubelet: cannot start {argv[0]!r}: {exc}\n")
+            lg.close()
+            self._later(0, ("exit", uid, key, run, 128))
+            rep.phase = "Running"
+            rep.pod_dirty = True
+            return
+        with self._procs_lock:
+            self._procs.add(proc)
+        rep.proc = proc
+        rep.phase = "Running"
+        rep.waiting_reason = ""
+        rep.pod_dirty = True
+        self._note(f"{job.namespace}/{rep.pod}: started pid {proc.pid}: {argv}")
+        threading.Thread(target=self._wait_process, args=(proc, lg, uid, key, run),
+                         name=f"proc-{rep.pod}", daemon=True).start()
+        self._update_job_status(job)
+
+    def _wait_process(self, proc: subprocess.Popen, lg, uid: str, key, run: int) -> None:
+        def pump():
+            for raw in iter(proc.stdout.readline, b""):
+                lg.append(raw.decode("utf-8", "replace"))
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        rc = proc.wait()
+        self._signal_group(proc, signal.SIGKILL)  # what is left in the "container" goes with it
+        t.join(2)
+        with contextlib.suppress(Exception):
+            proc.stdout.close()
+        lg.close()
+        with self._procs_lock:
+            self._procs.discard(proc)
+        self._queue.put(("exit", uid, key, run, rc if rc >= 0 else 128 - rc))
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+
+    def _kill(self, rep: Replica) -> None:
+        proc = rep.proc
+        rep.proc = None
+        rep.run += 1  # its exit event is stale now
+        if proc is None or proc.poll() is not None:
+            return
+        self._signal_group(proc, signal.SIGTERM)
+
+        def reap():
+            try:
+                proc.wait(self.kill_grace)
+            except subprocess.TimeoutExpired:
+                self._signal_group(proc, signal.SIGKILL)
+
+        threading.Thread(target=reap, daemon=True).start()
+
+    def _container_env(self, job: Job, rep: Replica, container: dict) -> dict[str, str]:
+        pod_md = rep.body["metadata"]
+        env: dict[str, str] = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOSTNAME": rep.pod,
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(self.cluster.port),
+        }
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._api)
+
+        def read(kind: str, name: str) -> dict | None:
+            try:
+                fn = core.read_namespaced_secret if kind == "secret" else core.read_namespaced_config_map
+                return json.loads(fn(name, job.namespace, _preload_content=False).data)
+            except Exception as exc:
+                if _status(exc) == 404:
+                    return None
+                raise _ConfigError(f"reading {kind} {name}: {exc}") from exc
+
+        def values(kind: str, obj: dict | None) -> dict[str, str]:
+            import base64
+
+            if obj is None:
+                return {}
+            if kind == "secret":
+                return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (obj.get("data") or {}).items()}
+            return dict(obj.get("data") or {})
+
+        for src in container.get("envFrom") or []:
+            kind = "secret" if "secretRef" in src else "configMap"
+            ref = src.get("secretRef") or src.get("configMapRef") or {}
+            obj = read(kind, ref.get("name", ""))
+            if obj is None and not ref.get("optional"):
+                raise _ConfigError(f'{kind} "{ref.get("name")}" not found')
+            for k, v in values(kind, obj).items():
+                env[(src.get("prefix") or "") + k] = v
+        for item in container.get("env") or []:
+            name = item["name"]
+            if "valueFrom" not in item:
+                env[name] = expand(item.get("value") or "", env)
+                continue
+            vf = item["valueFrom"]
+            if "fieldRef" in vf:
+                path = vf["fieldRef"]["fieldPath"]
+                m = re.match(r"metadata\.(labels|annotations)\['(.+)'\]$", path)
+                if m:
+                    env[name] = (pod_md.get(m.group(1)) or {}).get(m.group(2), "")
+                else:
+                    env[name] = {
+                        "metadata.name": rep.pod, "metadata.namespace": job.namespace,
+                        "metadata.uid": rep.uid or "", "spec.nodeName": self.node_name,
+                        "spec.serviceAccountName": rep.body["spec"].get("serviceAccountName", "default"),
+                        "status.hostIP": "127.0.0.1", "status.podIP": "127.0.0.1",
+                    }.get(path, "")
+            elif "secretKeyRef" in vf or "configMapKeyRef" in vf:
+                kind = "secret" if "secretKeyRef" in vf else "configMap"
+                ref = vf.get("secretKeyRef") or vf.get("configMapKeyRef")
+                data = values(kind, read(kind, ref["name"]))
+                if ref["key"] in data:
+                    env[name] = data[ref["key"]]
+                elif not ref.get("optional"):
+                    raise _ConfigError(f'couldn\'t find key {ref["key"]} in {kind} {job.namespace}/{ref["name"]}')
+            elif "resourceFieldRef" in vf:
+                res = vf["resourceFieldRef"]["resource"]  # e.g. limits.cpu
+                section, _, rname = res.partition(".")
+                env[name] = str(((container.get("resources") or {}).get(section) or {}).get(rname, ""))
+        return env
+
+    def _on_exit(self, uid: str, key: tuple[str, int], run: int, rc: int) -> None:
+        job = self._jobs.get(uid)
+        rep = job.replicas.get(key) if job else None
+        if rep is None or rep.run != run:
+            return
+        rep.proc = None
+        rep.exit_code = rc
+        rep.finished_at = now_rfc3339()
+        rep.pod_dirty = True
+        self._note(f"{job.namespace}/{rep.pod}: exited {rc}")
+        terminated = self._terminated_state(rep)
+        policy = rep.restart_policy
+        restart_in_place = policy == "Always" or (policy == "OnFailure" and rc != 0)
+        if restart_in_place and not job.finished and not job.detached:
+            job.restarts += 1
+            limit = job.run_policy.get("backoffLimit")
+            limit = self.default_backoff_limit if limit is None else int(limit)
+            rep.last_state = terminated
+            rep.restart_count += 1
+            if job.restarts > limit:
+                rep.phase = "Failed"
+                self._fail(job, f"Job {job.name} has failed because it has reached the specified backoff limit")
+                return
+            rep.waiting_reason = "CrashLoopBackOff"
+            self.kubelet.set_waiting(job.namespace, rep.pod, rep.container, rep.waiting_reason)
+            rep.phase = "Running"
+            self._later(self.restart_delay, ("start", uid, key, rep.run))
+            return
+        rep.phase = "Succeeded" if rc == 0 else "Failed"
+        if (rc != 0 and policy == "ExitCode" and rc >= 128 and not job.finished and not job.detached):
+            # retryable exit code: the operator deletes the pod and creates it again
+            n_failed = 1
+            self._set_condition(job, "Restarting", f"{job.kind.kind} {job.namespace}/{job.name} is restarting "
+                                                   f"because {n_failed} {rep.rtype} replica(s) failed.")
+            job.restarts += 1
+            limit = job.run_policy.get("backoffLimit")
+            if limit is not None and job.restarts > int(limit):
+                self._fail(job, f"Job {job.name} has failed because it has reached the specified backoff limit")
+                return
+            self._remove_replica(job, rep)
+            self._add_replica(job, key)
+            return
+        self._update_job_status(job)
+
+    @staticmethod
+    def _terminated_state(rep: Replica) -> dict:
+        rc = rep.exit_code or 0
+        reason = "Completed" if rc == 0 else "Error"
+        return {"terminated": {"exitCode": rc, "reason": reason, "startedAt": rep.started_at,
+                               "finishedAt": rep.finished_at, "containerID": f"fake://{rep.pod}/{rep.run}"}}
+
+    # ---------------------------------------------------------------- pods
+    def _on_pod_list(self, items: list[dict]) -> None:
+        present = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in items}
+        for obj in items:
+            self._on_pod_event("MODIFIED", obj)
+        for job in list(self._jobs.values()):
+            for rep in list(job.replicas.values()):
+                p = present.get((job.namespace, rep.pod))
+                if rep.created and (p is None or p["metadata"]["uid"] != rep.uid):
+                    self._pod_vanished(job, rep)
+
+    def _on_pod_event(self, etype: str, obj: dict) -> None:
+        md = obj["metadata"]
+        ns, name = md["namespace"], md["name"]
+        where = self._pods_by_name.get((ns, name))
+        job = self._jobs.get(where[0]) if where else None
+        rep = job.replicas.get(where[1]) if job else None
+        if rep is None or not rep.created or md.get("uid") != rep.uid:
+            if etype != "DELETED" and md.get("deletionTimestamp"):
+                # not ours (any more): finish a graceful delete as the kubelet would
+                self._pod_deletes.setdefault((ns, name), md.get("uid"))
+            return
+        if etype == "DELETED":
+            self._pod_vanished(job, rep)
+        elif md.get("deletionTimestamp"):
+            # graceful delete asked by someone: the kubelet kills the container and confirms
+            self._kill(rep)
+            self._pod_deletes[(ns, name)] = rep.uid
+
+    def _pod_vanished(self, job: Job, rep: Replica) -> None:
+        self._note(f"{job.namespace}/{rep.pod}: pod deleted from the API")
+        key = rep.key
+        self._remove_replica(job, rep)
+        self._pod_deletes.pop((job.namespace, rep.pod), None)
+        if not job.finished and not job.detached and key in job.desired():
+            self._add_replica(job, key)  # the operator recreates a missing pod
+            self._update_job_status(job)
+
+    def _pod_status(self, rep: Replica) -> dict:
+        now = now_rfc3339()
+        ready = rep.phase == "Running" and rep.proc is not None
+        if rep.proc is not None:
+            state = {"running": {"startedAt": rep.started_at}}
+        elif rep.phase in ("Succeeded", "Failed") or (rep.exit_code is not None and not rep.waiting_reason):
+            state = self._terminated_state(rep)
+        else:
+            state = {"waiting": {"reason": rep.waiting_reason or "ContainerCreating"}}
+        statuses = []
+        for c in rep.body["spec"]["containers"]:
+            if c["name"] == rep.container:
+                cs = {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": ready,
+                      "restartCount": rep.restart_count, "started": rep.proc is not None, "state": state,
+                      "lastState": rep.last_state or {}}
+                if rep.started_at:
+                    cs["containerID"] = f"fake://{rep.pod}/{rep.run}"
+            else:  # extra containers are not run by the fake kubelet
+                cs = {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                      "restartCount": 0, "started": False,
+                      "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                               "message": "not run by the fake kubelet"}}}
+            statuses.append(cs)
+        scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
+        conds = [scheduled,
+                 {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                 {"type": "ContainersReady", "status": str(ready), "lastTransitionTime": now},
+                 {"type": "Ready", "status": str(ready), "lastTransitionTime": now}]
+        status = {"phase": rep.phase, "conditions": conds, "hostIP": "127.0.0.1",
+                  "containerStatuses": statuses, "qosClass": "BestEffort"}
+        if rep.phase != "Pending" or rep.started_at:
+            status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
+        status["startTime"] = rep.started_at or now
+        return status
+
+    # ================================================================ writing to the API
+    def _dirty(self) -> bool:
+        return bool(self._pod_deletes or self._finalize_pending or any(
+            j.status_dirty or any(r.pod_dirty or not r.created for r in j.replicas.values())
+            for j in self._jobs.values() if not j.detached or j.replicas))
+
+    def _flush(self) -> None:
+        if self._stopping.is_set():
+            return
+        from kubernetes import client
+
+        core, co = client.CoreV1Api(self._api), client.CustomObjectsApi(self._api)
+        retry = False
+
+        def attempt(what: str, fn: Callable[..., Any], *args: Any, ok: tuple[int, ...] = (), **kwargs: Any) -> bool | None:
+            """Call fn(*args, **kwargs). True: done; None: failed transiently (retry later);
+            False: failed for good."""
+            nonlocal retry
+            try:
+                fn(*args, **kwargs)
+                return True
+            except Exception as exc:  # noqa: BLE001
+                st = _status(exc)
+                if st in ok:
+                    return True
+                if _transient(exc):
+                    retry = True
+                    return None
+                body = getattr(exc, "body", None) or exc
+                self._error(f"{what}: {st} {body}")
+                return False
+
+        for (ns, pod), uid in list(self._pod_deletes.items()):
+            opts = {"gracePeriodSeconds": 0}
+            if uid:
+                opts["preconditions"] = {"uid": uid}
+            r = attempt(f"delete pod {ns}/{pod}", core.delete_namespaced_pod, pod, ns, body=opts,
+                        grace_period_seconds=0, _preload_content=False, ok=(404, 409))
+            if r is not None:
+                self._pod_deletes.pop((ns, pod), None)
+
+        for job in list(self._jobs.values()):
+            for rep in list(job.replicas.values()):
+                if not rep.created:
+                    r = attempt(f"create pod {job.namespace}/{rep.pod}", self._create_pod, core, job, rep)
+                    if r is False:
+                        if not job.finished:
+                            msg = self.errors[-1] if self.errors else "pod creation failed"
+                            self._fail(job, f"fake operator: the API server refused pod {rep.pod}: {msg}")
+                        break
+                    if r is None:
+                        continue
+                if rep.pod_dirty and rep.created:
+                    body = {"status": self._pod_status(rep)}
+                    if job.detached:
+                        body["metadata"] = {"ownerReferences": None}
+                    r = attempt(f"pod status {job.namespace}/{rep.pod}", self._patch_pod, core, job, rep, body,
+                                ok=(404,))
+                    if r is not None:
+                        rep.pod_dirty = False
+            if job.status_dirty and not job.detached:
+                status = {"conditions": job.conditions, "replicaStatuses": self._replica_statuses(job),
+                          "startTime": job.start_time, "lastReconcileTime": now_rfc3339()}
+                if job.completion_time:
+                    status["completionTime"] = job.completion_time
+                r = attempt(f"job status {job.namespace}/{job.name}", co.patch_namespaced_custom_object_status,
+                            GROUP, VERSION, job.namespace, job.kind.plural, job.name, {"status": status},
+                            _content_type="application/merge-patch+json", _preload_content=False, ok=(404,))
+                if r is not None:
+                    job.status_dirty = False
+
+        for uid, obj in list(self._finalize_pending.items()):
+            md = obj["metadata"]
+            job = self._jobs.get(uid)
+            if job is not None and not job.detached and (job.replicas or any(
+                    k[0] == md["namespace"] for k in self._pod_deletes)):
+                continue  # foreground: dependents first
+            finalizers = [f for f in md.get("finalizers") or [] if f not in ("foregroundDeletion", "orphan")]
+            plural = next(k.plural for k in KINDS.values() if k.kind == obj["kind"])
+            r = attempt(f"finalize {md['namespace']}/{md['name']}", co.patch_namespaced_custom_object,
+                        GROUP, VERSION, md["namespace"], plural, md["name"], {"metadata": {"finalizers": finalizers}},
+                        _content_type="application/merge-patch+json", _preload_content=False, ok=(404,))
+            if r is not None:
+                self._finalize_pending.pop(uid, None)
+
+        if retry:
+            self._later(0.3, ("tick",))
+
+    def _create_pod(self, core, job: Job, rep: Replica) -> None:
+        from kubernetes.client import ApiException
+
+        try:
+            resp = core.create_namespaced_pod(job.namespace, rep.body, _preload_content=False)
+            created = json.loads(resp.data)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            created = json.loads(core.read_namespaced_pod(rep.pod, job.namespace, _preload_content=False).data)
+            md = created["metadata"]
+            owners = [o.get("uid") for o in md.get("ownerReferences") or []]
+            tracked = {r.uid for j in self._jobs.values() for r in j.replicas.values()}
+            if md["uid"] in self._pod_deletes.values() or md.get("deletionTimestamp") or (
+                    md["uid"] not in tracked and owners and not any(o in self._jobs for o in owners)):
+                # the pod of a deleted job, or the pod this one replaces, on its way out: wait
+                self._pod_deletes.setdefault((job.namespace, rep.pod), md["uid"])
+                raise ApiException(status=503, reason="an old pod of that name is still being deleted") from exc
+            if job.uid not in owners or md["uid"] in tracked:
+                raise
+        rep.uid = created["metadata"]["uid"]
+        rep.created = True
+        rep.pod_dirty = True
+        self._note(f"{job.namespace}/{rep.pod}: pod created")
+        if not rep.start_scheduled:
+            rep.start_scheduled = True
+            self._later(self.pending_delay, ("start", job.uid, rep.key, rep.run))
+
+    @staticmethod
+    def _patch_pod(core, job: Job, rep: Replica, body: dict) -> None:
+        if "metadata" in body:
+            core.patch_namespaced_pod(rep.pod, job.namespace, {"metadata": body["metadata"]},
+                                      _content_type="application/merge-patch+json", _preload_content=False)
+        core.patch_namespaced_pod_status(rep.pod, job.namespace, {"status": body["status"]},
+                                         _content_type="application/merge-patch+json", _preload_content=False)
