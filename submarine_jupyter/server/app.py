@@ -8,7 +8,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import CaselessStrEnum, Float, Int, List, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Float, Int, List, Unicode, default
 
 from .backends.base import Backend
 from .backends.local import Capacity, LocalBackend
@@ -24,8 +24,8 @@ class SubmarineJupyter(ExtensionApp):
     load_other_extensions = True
 
     backend = CaselessStrEnum(
-        ["local"], default_value="local", config=True,
-        help="Where experiments run: 'local' (processes on this machine).",
+        ["local", "kubernetes"], default_value="local", config=True,
+        help="Where experiments run: 'local' (processes on this machine) or 'kubernetes' (Kubeflow jobs).",
     )
     state_dir = Unicode(
         config=True, help="Folder for the database and logs (default: <Jupyter data dir>/submarine_jupyter)."
@@ -55,6 +55,19 @@ class SubmarineJupyter(ExtensionApp):
         help="GPU ids the local backend may hand out (default: those nvidia-smi lists).",
     )
 
+    k8s_kubeconfig = Unicode(None, allow_none=True, config=True, help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+    k8s_context = Unicode(None, allow_none=True, config=True, help="Kubeconfig context (default: the current one).")
+    k8s_in_cluster = Bool(None, allow_none=True, config=True, help="Use the pod's service account (default: when running in a pod).")
+    k8s_namespace = Unicode("default", config=True, help="Namespace of experiments whose spec names none.")
+    k8s_allowed_namespaces = List(Unicode(), config=True, help="Namespaces users may target ('*' for any; default: only k8s_namespace).")
+    k8s_image_pull_secrets = List(Unicode(), config=True, help="Image pull secrets given to every replica.")
+    k8s_service_account = Unicode(None, allow_none=True, config=True, help="Service account of the replicas.")
+    k8s_restart_policy = Unicode("OnFailure", config=True, help="restartPolicy of every role.")
+    k8s_clean_pod_policy = Unicode("None", config=True, help="runPolicy.cleanPodPolicy (None keeps finished pods and their logs).")
+    k8s_backoff_limit = Int(3, config=True, help="runPolicy.backoffLimit.")
+    k8s_default_image = Unicode(None, allow_none=True, config=True, help="Image of experiments that name none.")
+    k8s_delete_propagation = Unicode("Background", config=True, help="propagationPolicy of deletes.")
+
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "submarine_jupyter")
@@ -73,6 +86,17 @@ class SubmarineJupyter(ExtensionApp):
         return str(root) if root else os.getcwd()
 
     def make_backend(self) -> Backend:
+        if self.backend == "kubernetes":
+            from .backends.kubernetes import KubernetesBackend
+
+            return KubernetesBackend(
+                kubeconfig=self.k8s_kubeconfig, context=self.k8s_context, in_cluster=self.k8s_in_cluster,
+                namespace=self.k8s_namespace, allowed_namespaces=tuple(self.k8s_allowed_namespaces),
+                image_pull_secrets=tuple(self.k8s_image_pull_secrets), service_account=self.k8s_service_account,
+                restart_policy=self.k8s_restart_policy, clean_pod_policy=self.k8s_clean_pod_policy,
+                backoff_limit=self.k8s_backoff_limit, default_image=self.k8s_default_image,
+                delete_propagation=self.k8s_delete_propagation,
+            )
         return LocalBackend(
             log_dir=Path(self.log_dir),
             working_dir=Path(self.working_dir),

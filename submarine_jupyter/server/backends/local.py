@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,7 +315,9 @@ class LocalBackend:
             await self._emit(run, status="Running")
 
     async def _spawn(self, run: _Run, rep: _Replica) -> None:
-        env = {**os.environ, **self._replica_env(run, rep)}
+        # the interpreter Jupyter runs on comes first, as in the kernels this server starts
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        env = {**os.environ, "PATH": path, **self._replica_env(run, rep)}
         try:
             child = await proc.spawn(
                 self._cmd(run.submission, rep.status.role), env=env, cwd=self.working_dir,
@@ -372,11 +375,10 @@ class LocalBackend:
 
     async def _finish(self, run: _Run, status: Status, message: str) -> None:
         run.phase = "done"
-        await self._emit(run, status=status, message=message)
         await self._stop_replicas(run)
         self._release(run)
         run.finished.set()
-        await self._emit(run)
+        await self._emit(run, status=status, message=message)
         self._runs.pop(run.experiment_id, None)
         self._schedule()
 
