@@ -165,13 +165,11 @@ class LocalBackend:
         await asyncio.to_thread(shutil.rmtree, self.log_dir / experiment_id, True)
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
-        demand = experiment_demand(submission.spec)
-        self._check_ever_fits(demand)
         run = self._new_run(submission)
         run.ports = self._allocate_ports(submission, {})
         return {
             "workingDir": str(self.working_dir),
-            "fitsNow": demand.fits(self._free()),
+            "fitsNow": run.demand.fits(self._free()),
             "replicas": [
                 {
                     "name": name, "role": rep.status.role, "index": rep.status.index,
