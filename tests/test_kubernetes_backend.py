@@ -24,7 +24,6 @@ from submarine_jupyter.server.backends.base import (
     Adoption,
     BackendError,
     BackendEvent,
-    PodLog,
     Submission,
 )
 from submarine_jupyter.server.backends.k8s_client import api_error
@@ -38,7 +37,6 @@ from submarine_jupyter.server.backends.kubernetes import KubernetesBackend
 from submarine_jupyter.server.backends.manifests import JOB_KINDS, JobKind
 from submarine_jupyter.spec import ExperimentSpec
 from tests.k8s.cluster import free_port
-from tests.k8s.fixtures import kube_cluster, kube_cluster_clean  # noqa: F401  (until conftest registers them)
 
 TF = JOB_KINDS["tensorflow"]
 PYTORCH = JOB_KINDS["pytorch"]
@@ -50,6 +48,14 @@ def experiment(framework: str = "PyTorch", roles: dict[str, Any] | None = None, 
         "environment": {"image": "python:3.11"},
         "spec": roles or {"Master": {"replicas": 1}, "Worker": {"replicas": 2}},
     })
+
+
+async def read_logs(backend: KubernetesBackend, experiment_id: str, **options: Any) -> list[tuple[str, str | None]]:
+    """Each replica's (name, whole log), reading the backend's log streams to their end."""
+    return [
+        (log.pod_name, None if log.chunks is None else "".join([piece async for piece in log.chunks]))
+        for log in await backend.logs(experiment_id, **options)
+    ]
 
 
 class Recorder:
@@ -296,13 +302,12 @@ async def test_create_runs_to_succeeded_with_real_logs(kube_cluster_clean) -> No
         assert (master["name"], worker["name"]) == (f"{prefix}-master-0", f"{prefix}-worker-0")
         assert (master["exitCode"], worker["exitCode"]) == (0, 0)
 
-        logs = await backend.logs(experiment_id)
-        assert [(log.pod_name, log.text) for log in logs] == [
+        assert await read_logs(backend, experiment_id) == [
             (f"{prefix}-master-0", "hello from rank 0 of 2\nlast line\n"),
             (f"{prefix}-worker-0", "hello from rank 1 of 2\nlast line\n"),
         ]
-        tail = await backend.logs(experiment_id, pod_name=f"{prefix}-worker-0", tail_lines=1)
-        assert tail == [PodLog(f"{prefix}-worker-0", "last line\n")]
+        tail = await read_logs(backend, experiment_id, pod_name=f"{prefix}-worker-0", tail_lines=1)
+        assert tail == [(f"{prefix}-worker-0", "last line\n")]
         assert await backend.logs(experiment_id, pod_name="nobody") == []
 
         followed = [line async for batch in backend.follow(experiment_id) for line in batch]
@@ -326,7 +331,7 @@ async def test_follow_waits_for_pending_pods_and_ends_with_the_job(kube_cluster_
         with kube_cluster_clean.operator.hold_pending():
             await backend.submit(Submission(experiment_id, spec, "python:3.11"))
             await recorder.wait_status(experiment_id, "Created")
-            assert await backend.logs(experiment_id) == [PodLog(f"{prefix}-master-0", None)]
+            assert await read_logs(backend, experiment_id) == [(f"{prefix}-master-0", None)]
 
             async def collect() -> list[str]:
                 return [line.line async for batch in backend.follow(experiment_id) for line in batch]
@@ -350,8 +355,7 @@ async def test_failing_replica_fails_the_experiment(kube_cluster_clean) -> None:
         assert "backoff limit" in (failed.message or ""), failed.message
         worker = last_replicas(recorder, experiment_id)[1]
         assert (worker["state"], worker["exitCode"], worker["restarts"]) == ("Failed", 3, 2)
-        logs = await backend.logs(experiment_id, pod_name=worker["name"])
-        assert logs == [PodLog(worker["name"], "broken\n")]
+        assert await read_logs(backend, experiment_id, pod_name=worker["name"]) == [(worker["name"], "broken\n")]
 
 
 async def test_restarted_replica_runs_again_and_succeeds(kube_cluster_clean) -> None:
@@ -363,7 +367,7 @@ async def test_restarted_replica_runs_again_and_succeeds(kube_cluster_clean) -> 
         await recorder.wait_status(experiment_id, "Succeeded")
         (master,) = last_replicas(recorder, experiment_id)
         assert (master["state"], master["restarts"], master["exitCode"]) == ("Succeeded", 1, 0)
-        assert [log.text for log in await backend.logs(experiment_id)] == ["second try\n"]
+        assert [text for _, text in await read_logs(backend, experiment_id)] == ["second try\n"]
 
 
 async def test_patch_replaces_the_spec_of_a_running_job(kube_cluster_clean) -> None:
@@ -490,7 +494,7 @@ async def test_watch_survives_an_api_server_restart(kube_cluster_clean) -> None:
         await recorder.wait_status(before, "Succeeded", timeout=40)
         await backend.submit(Submission(after, experiment(cmd="echo again"), "python:3.11"))
         await recorder.wait_status(after, "Succeeded")
-        assert [log.text for log in await backend.logs(before)] == ["done\n"] * 3
+        assert [text for _, text in await read_logs(backend, before)] == ["done\n"] * 3
 
 
 async def test_adopted_experiment_is_followed_to_its_end(kube_cluster_clean) -> None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import http
 import json
-from typing import Any
+from typing import Any, cast
 
 import tornado.web
 import yaml
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
+from .backends.base import BackendError
 from .service import ApiError, ExperimentService
+from .streaming import escaped, json_parts
 
 MAX_BODY_BYTES = 1 << 20
 ID = r"(?P<experiment_id>[^/]+)"
@@ -52,6 +55,43 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(envelope(code, result)))
+
+    async def reply_streamed(self, result: Any) -> None:
+        """``reply`` for a result holding text streams (logs), written piece by piece.
+
+        Each stream's first piece is read before anything is sent, so a log that cannot
+        be opened still gets an error envelope; a failure after that cuts the connection,
+        so the client sees a broken answer, never a complete-looking short one.
+        """
+        parts = json_parts(envelope(200, result))
+        streams = [part for part in parts if not isinstance(part, str)]
+        try:
+            try:
+                first = [await anext(stream, "") for stream in streams]
+            except BackendError as error:
+                raise ApiError(error.code, error.message) from None
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            for part in parts:
+                if isinstance(part, str):
+                    self.write(part)
+                    continue
+                self.write('"' + escaped(first[streams.index(part)]))
+                async for piece in part:
+                    self.write(escaped(piece))
+                    await self.flush()
+                self.write('"')
+        except StreamClosedError:
+            return
+        except Exception as error:
+            if not self._headers_written:
+                raise
+            self.log.error("cut the answer to %s %s: %s", self.request.method, self.request.uri, _one_line(error))
+            cast(HTTP1Connection, self.request.connection).close()
+            return
+        finally:
+            for stream in streams:
+                await stream.aclose()  # type: ignore[attr-defined]
+        self.finish()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
@@ -164,7 +204,9 @@ class LogsHandler(SubmarineHandler):
         pod_name = self.get_query_argument("podName", None)
         tail_lines = self.positive_int("tailLines")
         if not self.flag("follow"):
-            self.reply(await self.service.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines))
+            await self.reply_streamed(
+                await self.service.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
+            )
             return
         stream = await self.service.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
         self.set_header("Content-Type", "application/x-ndjson; charset=UTF-8")

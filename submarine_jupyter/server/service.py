@@ -182,6 +182,7 @@ class ExperimentService:
     async def logs(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
     ) -> dict[str, Any]:
+        """Each replica's log; a ``podLog`` is a text stream, read as the answer is written."""
         await self._record(experiment_id)
         pods = await self._backend_call(
             self.backend.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
@@ -298,4 +299,4 @@ class ExperimentService:
 
 
 def _pod_log(pod: PodLog) -> dict[str, Any]:
-    return {"podName": pod.pod_name, "podLog": pod.text}
+    return {"podName": pod.pod_name, "podLog": pod.chunks}

@@ -9,6 +9,7 @@ the service stores it opaquely and hands it back in ``Adoption.state``.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -90,8 +91,22 @@ class Adoption:
 
 @dataclass(frozen=True)
 class PodLog:
+    """One replica's log. ``chunks`` yields its text piece by piece while the answer is
+    written, so a large log is never held whole; ``None``: the replica has not started."""
+
     pod_name: str
-    text: str | None  # None: the replica has not started, so there is no log yet
+    chunks: AsyncIterator[str] | None
+
+
+async def decoded(read: Callable[[], Awaitable[bytes]]) -> AsyncIterator[str]:
+    """UTF-8 text (bad bytes replaced) of the byte pieces ``read`` returns until ``b""``;
+    a character split between two pieces comes out whole."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    while data := await read():
+        if text := decoder.decode(data):
+            yield text
+    if rest := decoder.decode(b"", final=True):
+        yield rest
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ import asyncio
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from .base import TERMINAL, BackendError, LogLine, PodLog
+from .base import TERMINAL, BackendError, LogLine, PodLog, decoded
 from .k8s_client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis, Connector, call
 from .k8s_status import JobRef, job_status, pod_finished, pod_started, restart_count
 from .k8s_watch import iter_lines
@@ -32,6 +33,8 @@ FOLLOW_POLL_S = 1.0
 #: A followed log quiet this long is re-opened (skipping what was read), to notice a
 #: connection that died without a word.
 FOLLOW_READ_TIMEOUT_S = 300.0
+#: Bytes read at a time for a log snapshot.
+SNAPSHOT_CHUNK = 1 << 16
 
 
 class _Stream:
@@ -83,10 +86,23 @@ class LogReader:
 
         return await self._call(list_pods, job)
 
-    async def _read(self, job: JobRef, pod: str, tail_lines: int | None = None) -> str | None:
-        def read(apis: Apis) -> str | None:
+    async def snapshot(self, job: JobRef, names: list[str], tail_lines: int | None) -> list[PodLog]:
+        """Each named replica's log, read while the answer is written; ``None`` for one
+        whose pod has not started."""
+        pods = await self.pods(job)
+        return [
+            PodLog(name, self._chunks(job, name, tail_lines) if name in pods and pod_started(pods[name]) else None)
+            for name in names
+        ]
+
+    async def _chunks(self, job: JobRef, pod: str, tail_lines: int | None) -> AsyncIterator[str]:
+        """The container's log as text pieces, streamed from the API server."""
+        if tail_lines == 0:
+            return
+
+        def open_log(apis: Apis) -> Any:
             try:
-                response = apis.core.read_namespaced_pod_log(
+                return apis.core.read_namespaced_pod_log(
                     pod, job.namespace, container=job.kind.container, tail_lines=tail_lines,
                     _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
                 )
@@ -94,23 +110,17 @@ class LogReader:
                 if _not_found_is_none(error):
                     return None
                 raise
-            return response.data.decode("utf-8", errors="replace")
 
-        return await self._call(read, job)
-
-    async def snapshot(self, job: JobRef, names: list[str], tail_lines: int | None) -> list[PodLog]:
-        """Each named replica's log; ``None`` for one whose pod has not started."""
-        pods = await self.pods(job)
-
-        async def one(name: str) -> PodLog:
-            pod = pods.get(name)
-            if pod is None or not pod_started(pod):
-                return PodLog(name, None)
-            if tail_lines == 0:
-                return PodLog(name, "")
-            return PodLog(name, await self._read(job, name, tail_lines))
-
-        return list(await asyncio.gather(*(one(name) for name in names)))
+        response = await self._call(open_log, job)
+        if response is None:
+            return
+        pieces = response.stream(SNAPSHOT_CHUNK)
+        try:
+            async for text in decoded(lambda: asyncio.to_thread(next, pieces, b"")):
+                yield text
+        finally:
+            response.close()
+            response.release_conn()
 
     async def follow(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncIterator[list[LogLine]]:
         """Batches of lines from every named replica until all of them have ended."""
@@ -168,12 +178,34 @@ class LogReader:
             queue.put_nowait(None)
 
     async def _tail(self, job: JobRef, name: str, tail_lines: int, deliver: Callable[[str], None]) -> int:
-        """Deliver the last ``tail_lines`` complete lines; the number of complete lines."""
-        text = await self._read(job, name) or ""
-        complete = text.split("\n")[:-1]
-        for line in complete[len(complete) - tail_lines:] if tail_lines else []:
+        """Deliver the last ``tail_lines`` complete lines; the number of complete lines.
+        The log is streamed, keeping only those lines."""
+        def read(apis: Apis) -> tuple[list[str], int]:
+            last: deque[str] = deque(maxlen=tail_lines)
+            count = 0
+            try:
+                response = apis.core.read_namespaced_pod_log(
+                    name, job.namespace, container=job.kind.container,
+                    _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
+                )
+            except ApiException as error:
+                if _not_found_is_none(error):
+                    return [], 0
+                raise
+            try:
+                for line, complete in iter_lines(response):
+                    if complete:
+                        last.append(line)
+                        count += 1
+            finally:
+                response.close()
+                response.release_conn()
+            return list(last), count
+
+        lines, count = await self._call(read, job)
+        for line in lines:
             deliver(line)
-        return len(complete)
+        return count
 
     async def _started_pod(self, job: JobRef, name: str) -> dict[str, Any] | None:
         """The pod once it has started; ``None`` when the job ended (or went) before that."""

@@ -32,7 +32,7 @@ from .base import (
 )
 from .capacity import Capacity, Demand, experiment_demand, replica_demand
 from .distenv import replica_env
-from .local_logs import follow_files, read_log
+from .local_logs import follow_files, log_chunks, read_tail
 
 Phase = Literal["queued", "running", "done"]
 FAILURE_LOG_LINES = 5
@@ -189,10 +189,7 @@ class LocalBackend:
         paths = self._log_paths(experiment_id)
         if pod_name is not None:
             paths = {pod_name: paths[pod_name]} if pod_name in paths else {}
-        return [
-            PodLog(name, await asyncio.to_thread(read_log, path, tail_lines))
-            for name, path in paths.items()
-        ]
+        return [PodLog(name, log_chunks(path, tail_lines)) for name, path in paths.items()]
 
     def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
@@ -367,7 +364,7 @@ class LocalBackend:
             await self._finish(run, *outcome)
 
     def _failure(self, rep: _Replica, code: int | None) -> str:
-        tail = (read_log(rep.log_path, FAILURE_LOG_LINES) or "").rstrip("\n")
+        tail = read_tail(rep.log_path, FAILURE_LOG_LINES).rstrip("\n")
         how = "ended while the server was down (exit code unknown)" if code is None else f"failed with exit code {code}"
         return f"replica {rep.status.name} {how}" + (f"; last lines:\n{tail}" if tail else "")
 

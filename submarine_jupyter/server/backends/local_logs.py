@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import LogLine
+from .base import LogLine, decoded
 
 CHUNK = 1 << 16
 FOLLOW_CHUNK = 1 << 20
@@ -17,15 +17,48 @@ POLL_MIN_SECONDS = 0.01
 POLL_MAX_SECONDS = 0.2
 
 
-def read_log(path: Path, tail_lines: int | None = None) -> str | None:
-    """The log's text (its last ``tail_lines`` lines if given); ``None`` if never written."""
+def read_tail(path: Path, lines: int) -> str:
+    """The log's last ``lines`` lines ("" if it was never written)."""
     try:
         with open(path, "rb") as handle:
-            if tail_lines is None:
-                return handle.read().decode("utf-8", "replace")
-            return _tail(handle, tail_lines).decode("utf-8", "replace")
+            return _tail(handle, lines).decode("utf-8", "replace")
     except FileNotFoundError:
+        return ""
+
+
+def log_chunks(path: Path, tail_lines: int | None = None) -> AsyncIterator[str] | None:
+    """The log (its last ``tail_lines`` lines if given) as text pieces of at most
+    ``CHUNK`` bytes each, up to its size when reading starts; ``None`` if never written."""
+    if not path.exists():
         return None
+    return _chunks(path, tail_lines)
+
+
+async def _chunks(path: Path, tail_lines: int | None) -> AsyncIterator[str]:
+    try:
+        handle = await asyncio.to_thread(open, path, "rb")
+    except FileNotFoundError:
+        return
+    try:
+        position, end = await asyncio.to_thread(_span, handle, tail_lines)
+        handle.seek(position)
+
+        async def read() -> bytes:
+            nonlocal position
+            data = await asyncio.to_thread(handle.read, min(CHUNK, end - position))
+            position += len(data)
+            return data
+
+        async for text in decoded(read):
+            yield text
+    finally:
+        handle.close()
+
+
+def _span(handle: BinaryIO, tail_lines: int | None) -> tuple[int, int]:
+    """Where the requested part of an open log starts and ends."""
+    end = handle.seek(0, os.SEEK_END)
+    return (0 if tail_lines is None else end - len(_tail(handle, tail_lines))), end
 
 
 def _tail(handle: BinaryIO, lines: int) -> bytes:
@@ -51,10 +84,7 @@ def tail_offset(path: Path, tail_lines: int | None) -> int:
     """Where following starts: the file's start, or where its last ``tail_lines`` lines begin."""
     try:
         with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            if tail_lines is None:
-                return 0
-            return size - len(_tail(handle, tail_lines))
+            return _span(handle, tail_lines)[0]
     except FileNotFoundError:
         return 0
 

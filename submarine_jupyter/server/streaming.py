@@ -1,0 +1,44 @@
+"""JSON whose long strings arrive in pieces (replica logs), written without holding them whole.
+
+``json_parts`` splits a value into literal JSON text and the text streams standing
+where those strings go; the handler writes the literals and each stream's pieces,
+escaped, between quotes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+Part = str | AsyncIterator[str]
+
+
+def json_parts(value: Any) -> list[Part]:
+    """``value`` as JSON: literal text, with each ``AsyncIterator[str]`` in it left as a
+    stream whose pieces make up that string's content."""
+    streams: dict[str, AsyncIterator[str]] = {}
+
+    def swap(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: swap(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [swap(inner) for inner in item]
+        if isinstance(item, AsyncIterator):
+            token = uuid.uuid4().hex
+            streams[token] = item
+            return f"\0{token}\0"
+        return item
+
+    text = json.dumps(swap(value))
+    if not streams:
+        return [text]
+    pieces = re.split(r'"\\u0000(' + "|".join(streams) + r')\\u0000"', text)
+    return [streams[piece] if index % 2 else piece for index, piece in enumerate(pieces) if index % 2 or piece]
+
+
+def escaped(piece: str) -> str:
+    """A piece of a JSON string's content, escaped as it goes between the quotes."""
+    return json.dumps(piece)[1:-1]
