@@ -177,6 +177,10 @@ class ExperimentService:
             await self.store.delete_experiment(experiment_id)
         wire = record.to_wire()
         wire["status"] = "Deleted"
+        wire["replicas"] = [
+            {**replica, "state": "Stopped"} if replica["state"] in ("Pending", "Running") else replica
+            for replica in wire["replicas"]
+        ]
         return wire
 
     async def logs(
@@ -221,12 +225,16 @@ class ExperimentService:
                 return
             if event.status is not None and event.status != record.status:
                 record.status = event.status
-                stamp = now_iso()
-                if event.status in ("Running", *TERMINAL) and record.created_time is None:
-                    record.created_time = stamp
+                now = now_iso()
+                began = {status: when.astimezone().isoformat(timespec="milliseconds")
+                         for status, when in event.times.items()}
+                if event.status in ("Running", *TERMINAL):
+                    record.created_time = record.created_time or began.get("Created") or began.get(event.status, now)
+                if event.status in TERMINAL:
+                    record.running_time = record.running_time or began.get("Running")
                 field = _TIME_FIELD.get(event.status)
                 if field and getattr(record, field) is None:
-                    setattr(record, field, stamp)
+                    setattr(record, field, began.get(event.status, now))
                 record.status_message = event.message
             elif event.message is not None:
                 record.status_message = event.message

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from ...spec import ExperimentSpec
@@ -75,6 +76,9 @@ class BackendEvent:
     message: str | None = None
     replicas: list[ReplicaStatus] | None = None
     state: dict[str, Any] | None = None
+    #: When statuses began, where the backend knows better than "when it was reported"
+    #: (a Kubeflow job's condition times); timezone-aware.
+    times: dict[Status, datetime] = field(default_factory=dict)
 
 
 EventSink = Callable[[BackendEvent], Awaitable[None]]

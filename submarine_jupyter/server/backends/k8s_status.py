@@ -7,6 +7,7 @@ Job conditions -> experiment status (the training-operator's ``Restarting`` is S
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from ...spec import FRAMEWORK_ROLES, ExperimentSpec
@@ -37,6 +38,23 @@ def job_status(job: dict[str, Any]) -> tuple[Status | None, str | None]:
         if status is not None:
             return status, condition.get("message")
     return None, None
+
+
+def condition_times(job: dict[str, Any]) -> dict[Status, datetime]:
+    """When each status began, from the true conditions' ``lastTransitionTime``s."""
+    times: dict[Status, datetime] = {}
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        status = _CONDITION_STATUS.get(str(condition.get("type")))
+        stamp = condition.get("lastTransitionTime")
+        if condition.get("status") != "True" or status is None or not isinstance(stamp, str):
+            continue
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is not None:
+            times.setdefault(status, when)
+    return times
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from .k8s_client import REQUEST_TIMEOUT, Apis, Connector, call
 from .k8s_logs import LogReader
 from .k8s_status import (
     JobRef,
+    condition_times,
     job_counts,
     job_status,
     replica_from_pod,
@@ -436,7 +437,7 @@ class KubernetesBackend:
         tracked.replicas = {replica.name: replica for replica in replicas}
         event = BackendEvent(experiment_id)
         if status is not None and tracked.status not in TERMINAL and (status, message) != (tracked.status, tracked.message):
-            event.status, event.message = status, message
+            event.status, event.message, event.times = status, message, condition_times(tracked.job)
             tracked.status, tracked.message = status, message
         wire = [replica.to_wire() for replica in replicas]
         if wire != tracked.reported:
