@@ -35,6 +35,18 @@ def submarine_config() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(params=["local", "kubernetes"])
+def backend_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings that put the server on one backend: a test whose ``submarine_config`` uses
+    this runs once per backend (Kubernetes: the test cluster, cleaned after the test, with a
+    default image as an administrator would set, so specs without one run as they do locally)."""
+    if request.param == "local":
+        return {"backend": "local"}
+    cluster = request.getfixturevalue("kube_cluster_clean")
+    return {"backend": "kubernetes", "k8s_kubeconfig": str(cluster.kubeconfig), "k8s_context": cluster.context,
+            "k8s_backoff_limit": 0, "k8s_default_image": "python:3.11-slim"}
+
+
 @pytest.fixture
 def jp_server_config(work_dir: Path, tmp_path: Path, submarine_config: dict[str, Any]) -> dict[str, Any]:
     return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -9,13 +11,9 @@ import pytest
 from .conftest import Api, experiment
 
 
-@pytest.fixture(params=["local", "kubernetes"])
-def submarine_config(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "local":
-        return {"backend": "local"}
-    cluster = request.getfixturevalue("kube_cluster_clean")
-    return {"backend": "kubernetes", "k8s_kubeconfig": str(cluster.kubeconfig),
-            "k8s_context": cluster.context, "k8s_backoff_limit": 0}
+@pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
 
 
 async def test_create_run_logs_patch_delete(api: Api) -> None:
@@ -41,3 +39,33 @@ async def test_failure_and_bad_input(api: Api) -> None:
     assert done["status"] == "Failed", done
     code, data = await api.call("POST", "api/v1/experiment", experiment("true", roles={"Worker": 0}))
     assert code == 400 and "spec.Worker.replicas" in data["message"]
+
+
+async def test_delete_of_a_running_experiment_answers_with_stopped_replicas(api: Api) -> None:
+    created = await api.ok("POST", "api/v1/experiment", experiment("sleep 60", framework="PyTorch", roles={"Master": 1, "Worker": 1}))
+    experiment_id = created["experimentId"]
+    running = await api.wait(experiment_id, ("Running",), timeout=90)
+    assert {r["state"] for r in running["replicas"]} <= {"Pending", "Running"}, running
+    deleted = await api.ok("DELETE", f"api/v1/experiment/{experiment_id}")
+    assert deleted["status"] == "Deleted"
+    assert [r["state"] for r in deleted["replicas"]] == ["Stopped", "Stopped"], deleted
+    code, _ = await api.call("GET", f"api/v1/experiment/{experiment_id}")
+    assert code == 404
+
+
+@pytest.mark.parametrize("backend_config", ["kubernetes"], indirect=True)
+async def test_kubernetes_times_are_the_job_conditions(api: Api, kube_cluster_clean: Any) -> None:
+    created = await api.ok("POST", "api/v1/experiment", experiment("sleep 1", framework="PyTorch", roles={"Master": 1}))
+    done = await api.wait(created["experimentId"], timeout=90)
+    assert done["status"] == "Succeeded", done
+    job = await asyncio.to_thread(
+        kube_cluster_clean.custom_objects().get_namespaced_custom_object,
+        "kubeflow.org", "v1", "default", "pytorchjobs", created["experimentId"].replace("_", "-"))
+    began = {c["type"]: c["lastTransitionTime"] for c in job["status"]["conditions"] if c["status"] == "True"}
+
+    def utc(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    assert utc(done["createdTime"]) == utc(began["Created"])
+    assert utc(done["finishedTime"]) == utc(began["Succeeded"])
+    assert utc(done["createdTime"]) <= utc(done["runningTime"]) <= utc(done["finishedTime"])

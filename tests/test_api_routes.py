@@ -8,6 +8,11 @@ import pytest
 
 from .conftest import Api, experiment
 
+
+@pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
+
 ROUTES = [
     ("GET", "api/v1/experiment/ping"),
     ("GET", "api/v1/experiment"),

@@ -34,6 +34,11 @@ DISCOVERY_ENV = (
 
 
 @pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
+
+
+@pytest.fixture
 def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Jupyter runtime dir and no discovery variables."""
     for name in DISCOVERY_ENV:

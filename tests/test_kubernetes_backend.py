@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import time
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from submarine_jupyter.server.backends.base import (
 from submarine_jupyter.server.backends.k8s_client import api_error
 from submarine_jupyter.server.backends.k8s_status import (
     Replica,
+    condition_times,
     job_status,
     replica_from_pod,
     replicas_of,
@@ -52,10 +54,10 @@ def experiment(framework: str = "PyTorch", roles: dict[str, Any] | None = None, 
 
 async def read_logs(backend: KubernetesBackend, experiment_id: str, **options: Any) -> list[tuple[str, str | None]]:
     """Each replica's (name, whole log), reading the backend's log streams to their end."""
-    return [
-        (log.pod_name, None if log.chunks is None else "".join([piece async for piece in log.chunks]))
-        for log in await backend.logs(experiment_id, **options)
-    ]
+    texts: list[tuple[str, str | None]] = []
+    for log in await backend.logs(experiment_id, **options):
+        texts.append((log.pod_name, None if log.chunks is None else "".join([piece async for piece in log.chunks])))
+    return texts
 
 
 class Recorder:
@@ -108,6 +110,23 @@ def condition(kind: str, status: str = "True", message: str | None = None) -> di
 ])
 def test_job_conditions_map_to_statuses(conditions, expected) -> None:
     assert job_status({"status": {"conditions": conditions}}) == expected
+
+
+def test_condition_times_are_when_true_conditions_began() -> None:
+    def at(kind: str, status: str, stamp: Any) -> dict[str, Any]:
+        return {**condition(kind, status), "lastTransitionTime": stamp}
+
+    job = {"status": {"conditions": [
+        at("Created", "True", "2026-11-27T10:00:00Z"),
+        at("Running", "False", "2026-11-27T10:00:05Z"),
+        at("Restarting", "True", "not a time"),
+        at("Succeeded", "True", "2026-11-27T10:01:30Z"),
+    ]}}
+    assert condition_times(job) == {
+        "Created": datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc),
+        "Succeeded": datetime(2026, 11, 27, 10, 1, 30, tzinfo=timezone.utc),
+    }
+    assert condition_times({}) == {}
 
 
 def test_replicas_in_role_order_with_operator_names() -> None:

@@ -31,6 +31,11 @@ from submarine_jupyter.kernel.spec_builder import (
     script_command,
 )
 
+@pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
+
+
 # -- pure: command line and specs ------------------------------------------------------
 
 

@@ -10,6 +10,12 @@ import pytest
 
 from .conftest import Api, experiment
 
+
+@pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
+
+
 GOOD = experiment("echo hi", roles={"Ps": 1, "Worker": 1})
 
 

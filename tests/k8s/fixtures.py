@@ -31,15 +31,8 @@ _TIMINGS: dict[str, float] = {}
 DEFAULT_PENDING_DELAY = 0.3
 
 
-_SHARED: list[KubeCluster] = []  # the running cluster, if any (one per test process)
-
-
 @pytest.fixture(scope="session")
 def kube_cluster():
-    if _SHARED:
-        # the fixture was registered twice (plugin + an import into a test module): one cluster
-        yield _SHARED[0]
-        return
     missing = missing_prerequisites()
     if missing:
         pytest.fail(
@@ -54,11 +47,9 @@ def kube_cluster():
     except ClusterError as exc:
         pytest.fail(f"could not start the test Kubernetes API server: {exc}", pytrace=False)
     _TIMINGS.update({f"k8s {k}": v for k, v in cluster.timings.items()})
-    _SHARED.append(cluster)
     try:
         yield cluster
     finally:
-        _SHARED.clear()
         errors = list(cluster.operator.errors) if cluster.operator else []
         t = time.monotonic()
         cluster.stop()

@@ -1,8 +1,9 @@
 """The JupyterLab panel in a real browser against the real in-process server.
 
-Each test opens Lab from pytest-jupyter's server (local backend, real processes),
-drives the Submarine panel with Playwright and checks the outcome through the REST API.
-Screenshots land in docs/screenshots/ (the README shows them).
+Each test opens Lab from pytest-jupyter's server, on the local backend (real processes)
+and on the Kubernetes backend (the test cluster), drives the Submarine panel with
+Playwright and checks the outcome through the REST API. Screenshots land in
+docs/screenshots/ (the README shows them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
+
 try:
     from playwright.async_api import expect
 except ImportError:  # then the `chromium` fixture fails the tests (CI=true) or skips them
@@ -22,6 +25,11 @@ except ImportError:  # then the `chromium` fixture fails the tests (CI=true) or 
 
 LIST_PATH_SUFFIX = "/api/v1/experiment"
 PANEL = "#submarine-jupyter-panel"
+
+
+@pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
 
 
 def spec(name: str, cmd: str) -> dict[str, Any]:
@@ -204,6 +212,7 @@ async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
     assert lab.page_errors == []
 
 
+@pytest.mark.parametrize("backend_config", ["local"], indirect=True)  # the panel's timing, not a backend's
 async def test_polling_backs_off_when_idle_and_hidden(lab: Any) -> None:
     async with lab.open() as page:
         polls: list[float] = []

@@ -1,0 +1,38 @@
+"""notebooks/kubernetes.ipynb, executed by a real kernel against a server on the Kubernetes
+backend (the test cluster: a real kube-apiserver with the stand-in training-operator)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.kernel_helpers import server_env, server_token, server_url, stop_leftovers  # noqa: F401
+from tests.test_notebooks import cell_with, execute, text
+
+
+@pytest.fixture
+def submarine_config(kube_cluster_clean: Any) -> dict[str, Any]:
+    return {"backend": "kubernetes", "k8s_kubeconfig": str(kube_cluster_clean.kubeconfig),
+            "k8s_context": kube_cluster_clean.context, "k8s_backoff_limit": 0}
+
+
+async def test_kubernetes_notebook_on_the_kubernetes_backend(server_env: dict[str, str], tmp_path: Path) -> None:
+    cells = await execute("kubernetes.ipynb", tmp_path)
+    assert text(cell_with(cells, "dry = client.create")).strip() == "backend: kubernetes"
+    manifest = yaml.safe_load(text(cell_with(cells, 'if dry["backend"]')))
+    assert (manifest["apiVersion"], manifest["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
+    replicas = manifest["spec"]["pytorchReplicaSpecs"]
+    assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 2)
+    container = replicas["Worker"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"]) == ("pytorch", "apache/submarine:pytorch-dist-mnist-1.0")
+    assert container["command"] == ["sh", "-c", "python mnist.py --epochs 1"]
+    assert container["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    magic_plan = text(cell_with(cells, "%submarine run --dry-run"))
+    assert "kind: PyTorchJob" in magic_plan and "image: apache/submarine:pytorch-dist-mnist-1.0" in magic_plan
+    hello = text(cell_with(cells, "--name k8s-hello")).splitlines()
+    assert "[master-0] rank 0 of 2" in hello and "[worker-0] rank 1 of 2" in hello
+    assert re.fullmatch(r"experiment_\d+_\d+ Succeeded", hello[-1])
