@@ -481,6 +481,29 @@ async def test_forbidden_by_rbac_is_403(kube_cluster_clean) -> None:
     assert 'cannot create resource "pytorchjobs"' in refused.value.message
 
 
+async def test_quota_rejection_names_the_quota(kube_cluster_clean) -> None:
+    """A real ResourceQuota, enforced by the API server's admission chain. No controller
+    manager runs here, so the test fills in the quota's status as it would."""
+    core = kube_cluster_clean.core_v1()
+    quota = client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="no-pytorch-jobs"),
+        spec=client.V1ResourceQuotaSpec(hard={"count/pytorchjobs.kubeflow.org": "0"}),
+    )
+    await asyncio.to_thread(core.create_namespaced_resource_quota, "team-a", quota)
+    try:
+        status = {"status": {"hard": {"count/pytorchjobs.kubeflow.org": "0"},
+                             "used": {"count/pytorchjobs.kubeflow.org": "0"}}}
+        await asyncio.to_thread(core.patch_namespaced_resource_quota_status, "no-pytorch-jobs", "team-a", status)
+        async with running(kube_cluster_clean) as (backend, _):
+            with pytest.raises(BackendError) as refused:
+                await backend.submit(Submission(new_id(), experiment(namespace="team-a"), "python:3.11"))
+    finally:
+        await asyncio.to_thread(core.delete_namespaced_resource_quota, "no-pytorch-jobs", "team-a")
+    assert refused.value.code == 403
+    assert refused.value.message.startswith("forbidden by the Kubernetes cluster: ")
+    assert "exceeded quota: no-pytorch-jobs" in refused.value.message, refused.value.message
+
+
 async def test_allowed_and_forbidden_namespaces(kube_cluster_clean) -> None:
     allowed, refused_id = new_id(), new_id()
     async with running(kube_cluster_clean) as (backend, recorder):
