@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from submarine_jupyter.server import handlers
 from submarine_jupyter.server.backends import local_logs
 from submarine_jupyter.server.backends.base import BackendError, PodLog
 from submarine_jupyter.server.streaming import escaped, json_parts
@@ -120,9 +123,21 @@ async def failing(after: list[str], error: Exception) -> AsyncIterator[str]:
     raise error
 
 
-@pytest.mark.parametrize("sent", [[], ["first piece\n", "second piece\n"]], ids=["before", "midway"])
+async def finished(*texts: str) -> AsyncIterator[str]:
+    for text in texts:
+        yield text
+
+
+FAILS = BackendError("the log store is unreachable", 503)
+
+
+@pytest.mark.parametrize("logs,sent", [
+    ([failing([], FAILS)], False),
+    ([finished("short\n"), failing(["x"], FAILS)], False),
+    ([failing(["first piece\n", "second piece\n"], FAILS)], True),
+], ids=["first read", "before anything was sent", "midway"])
 async def test_a_log_that_fails_while_read(api: Api, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch,
-                                           sent: list[str]) -> None:
+                                           logs: list[AsyncIterator[str]], sent: bool) -> None:
     """Before anything is sent: an error envelope. Midway: the connection is cut, so the
     client never takes a short log for the whole one."""
     created = await api.ok("POST", "api/v1/experiment", experiment("echo hi"))
@@ -130,21 +145,20 @@ async def test_a_log_that_fails_while_read(api: Api, jp_serverapp: Any, monkeypa
     await api.wait(experiment_id)
     backend = jp_serverapp.web_app.settings["submarine_service"].backend
 
-    async def logs(*args: Any, **kwargs: Any) -> list[PodLog]:
-        return [PodLog("p", failing(sent, BackendError("the log store is unreachable", 503)))]
+    async def fake_logs(*args: Any, **kwargs: Any) -> list[PodLog]:
+        return [PodLog(f"p{index}", chunks) for index, chunks in enumerate(logs)]
 
-    monkeypatch.setattr(backend, "logs", logs)
-    url = f"{api.base}api/v1/experiment/logs/{experiment_id}"
-    headers = {"Authorization": f"token {api.token}"}
+    monkeypatch.setattr(backend, "logs", fake_logs)
     if not sent:
         code, body = await api.call("GET", f"api/v1/experiment/logs/{experiment_id}")
         assert (code, body["status"], body["message"]) == (503, "SERVICE_UNAVAILABLE", "the log store is unreachable")
         return
+    url = f"{api.base}api/v1/experiment/logs/{experiment_id}"
 
     def read() -> bytes:
         host_port, path = url.removeprefix("http://").split("/", 1)
         conn = http.client.HTTPConnection(host_port, timeout=30)
-        conn.request("GET", "/" + path, headers=headers)
+        conn.request("GET", "/" + path, headers={"Authorization": f"token {api.token}"})
         response = conn.getresponse()
         assert response.status == 200
         with pytest.raises(http.client.IncompleteRead) as cut:
@@ -153,3 +167,50 @@ async def test_a_log_that_fails_while_read(api: Api, jp_serverapp: Any, monkeypa
 
     partial = await asyncio.to_thread(read)
     assert partial.endswith(b'"podLog": "first piece\\nsecond piece\\n')
+
+
+async def test_a_client_that_stops_reading_is_cut_off(api: Api, monkeypatch: pytest.MonkeyPatch,
+                                                      jp_http_port: int) -> None:
+    monkeypatch.setattr(handlers, "WRITE_TIMEOUT_S", 0.5)
+    created = await api.ok("POST", "api/v1/experiment", experiment("seq 1 3000000"))
+    experiment_id = created["experimentId"]
+    await api.wait(experiment_id)
+    path = api.base.split(str(jp_http_port), 1)[1]
+
+    def stall_then_read() -> bytes:
+        with socket.create_connection(("127.0.0.1", jp_http_port), timeout=30) as sock:
+            sock.sendall(f"GET {path}api/v1/experiment/logs/{experiment_id} HTTP/1.1\r\n"
+                         f"Host: 127.0.0.1\r\nAuthorization: token {api.token}\r\n\r\n".encode())
+            time.sleep(3)
+            received = bytearray()
+            while data := sock.recv(1 << 20):
+                received += data
+            return bytes(received)
+
+    received = await asyncio.to_thread(stall_then_read)
+    assert received.startswith(b"HTTP/1.1 200 OK")
+    assert len(received) < 20_000_000 and not received.endswith(b"0\r\n\r\n")
+
+
+def naive_tail(data: bytes, lines: int) -> bytes:
+    """The last ``lines`` lines, by splitting everything (what a tail must equal)."""
+    if lines == 0:
+        return b""
+    body = data[:-1] if data.endswith(b"\n") else data
+    kept = body.split(b"\n")[-lines:]
+    return b"\n".join(kept) + (b"\n" if data.endswith(b"\n") else b"") if data else b""
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_tails_read_backwards_match_splitting_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          chunk: int) -> None:
+    monkeypatch.setattr(local_logs, "CHUNK", chunk)
+    path = tmp_path / "replica.log"
+    samples = [b"", b"\n", b"\n\n", b"one", b"one\n", b"one\ntwo", b"one\ntwo\n", b"a\n\nb\n\n",
+               b"".join(b"line %d\n" % i for i in range(200)) + b"partial"]
+    for data in samples:
+        path.write_bytes(data)
+        for lines in (0, 1, 2, 3, 50, 1000):
+            expected = naive_tail(data, lines)
+            assert local_logs.read_tail(path, lines) == expected.decode(), (data, lines)
+            assert local_logs.tail_offset(path, lines) == len(data) - len(expected), (data, lines)

@@ -7,8 +7,11 @@ here ever answers with a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import tornado.web
@@ -23,8 +26,11 @@ from .service import ApiError, ExperimentService
 from .streaming import escaped, json_parts
 
 MAX_BODY_BYTES = 1 << 20
+#: A streamed answer whose client reads nothing for this long is cut.
+WRITE_TIMEOUT_S = 60.0
 ID = r"(?P<experiment_id>[^/]+)"
 NAME = r"(?P<name>[^/]+)"
+log = logging.getLogger(__name__)
 
 
 def envelope(code: int, result: Any = None, message: str | None = None) -> dict[str, Any]:
@@ -66,10 +72,7 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         parts = json_parts(envelope(200, result))
         streams = [part for part in parts if not isinstance(part, str)]
         try:
-            try:
-                first = [await anext(stream, "") for stream in streams]
-            except BackendError as error:
-                raise ApiError(error.code, error.message) from None
+            first = [await anext(stream, "") for stream in streams]
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             for part in parts:
                 if isinstance(part, str):
@@ -78,20 +81,36 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
                 self.write('"' + escaped(first[streams.index(part)]))
                 async for piece in part:
                     self.write(escaped(piece))
-                    await self.flush()
+                    await self.flush_in_time()
                 self.write('"')
         except StreamClosedError:
             return
         except Exception as error:
-            if not self._headers_written:
-                raise
-            self.log.error("cut the answer to %s %s: %s", self.request.method, self.request.uri, _one_line(error))
-            cast(HTTP1Connection, self.request.connection).close()
-            return
+            if self._headers_written:
+                self.cut(error)
+                return
+            if isinstance(error, BackendError):
+                raise ApiError(error.code, error.message) from None
+            raise
         finally:
             for stream in streams:
-                await stream.aclose()  # type: ignore[attr-defined]
+                await _close(stream)
         self.finish()
+
+    async def flush_in_time(self) -> None:
+        """``flush``; a client that reads nothing for ``WRITE_TIMEOUT_S`` is cut off, so it
+        cannot hold open logs and API server streams forever."""
+        try:
+            await asyncio.wait_for(self.flush(), WRITE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            stalled = OSError(f"the client read nothing for {WRITE_TIMEOUT_S:g} s")
+            self.cut(stalled)
+            raise StreamClosedError(stalled) from None
+
+    def cut(self, error: BaseException) -> None:
+        """End a streamed answer that cannot be completed: close the connection."""
+        self.log.error("cut the answer to %s %s: %s", self.request.method, self.request.uri, _one_line(error))
+        cast(HTTP1Connection, self.request.connection).close()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
@@ -157,7 +176,14 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         return int(value)
 
 
-def _one_line(error: Exception) -> str:
+async def _close(stream: AsyncIterator[str]) -> None:
+    try:
+        await stream.aclose()  # type: ignore[attr-defined]
+    except Exception:
+        log.exception("closing a log stream failed")
+
+
+def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
@@ -217,7 +243,7 @@ class LogsHandler(SubmarineHandler):
                 self.write("".join(
                     json.dumps({"podName": item.pod_name, "line": item.line}) + "\n" for item in batch
                 ))
-                await self.flush()
+                await self.flush_in_time()
         except StreamClosedError:
             return
         finally:

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -89,8 +90,9 @@ class Connector:
 
 
 async def call(connector: Connector, fn: Callable[[Apis], T], *, kind: JobKind | None = None,
-               namespace: str | None = None, name: str | None = None) -> T:
-    """``fn(apis)`` in a thread; API and connection failures as ``BackendError``."""
+               namespace: str | None = None, name: str | None = None, executor: Executor | None = None) -> T:
+    """``fn(apis)`` in a thread (of ``executor``, else the loop's default); API and
+    connection failures as ``BackendError``."""
     def run() -> T:
         apis = connector.apis()
         try:
@@ -100,7 +102,7 @@ async def call(connector: Connector, fn: Callable[[Apis], T], *, kind: JobKind |
         except TRANSPORT_ERRORS as error:
             raise unreachable(apis.host, error) from None
 
-    return await asyncio.to_thread(run)
+    return await asyncio.get_running_loop().run_in_executor(executor, run)
 
 
 def status_body(error: ApiException) -> dict[str, Any]:

@@ -16,12 +16,20 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
 from .base import TERMINAL, BackendError, LogLine, PodLog, decoded
-from .k8s_client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis, Connector, call
+from .k8s_client import (
+    REQUEST_TIMEOUT,
+    TRANSPORT_ERRORS,
+    Apis,
+    Connector,
+    call,
+    unreachable,
+)
 from .k8s_status import JobRef, job_status, pod_finished, pod_started, restart_count
 from .k8s_watch import iter_lines
 from .manifests import GROUP, JOB_NAME_LABEL, VERSION
@@ -71,8 +79,10 @@ class LogReader:
     def close(self) -> None:
         self._streams.shutdown(wait=False, cancel_futures=True)
 
-    async def _call(self, fn: Callable[[Apis], T], job: JobRef) -> T:
-        return await call(self._connector, fn, kind=job.kind, namespace=job.namespace, name=job.name)
+    async def _call(self, fn: Callable[[Apis], T], job: JobRef, *, long: bool = False) -> T:
+        """``fn`` in a thread; ``long`` reads (whole logs) use this reader's own pool."""
+        return await call(self._connector, fn, kind=job.kind, namespace=job.namespace, name=job.name,
+                          executor=self._streams if long else None)
 
     async def pods(self, job: JobRef) -> dict[str, dict[str, Any]]:
         """The job's pods by name (found by the operator's job-name label)."""
@@ -115,9 +125,18 @@ class LogReader:
         if response is None:
             return
         pieces = response.stream(SNAPSHOT_CHUNK)
+        loop = asyncio.get_running_loop()
+
+        async def read() -> bytes:
+            try:
+                return await loop.run_in_executor(self._streams, next, pieces, b"")
+            except TRANSPORT_ERRORS as error:
+                raise unreachable(self._connector.apis().host, error) from None
+
         try:
-            async for text in decoded(lambda: asyncio.to_thread(next, pieces, b"")):
-                yield text
+            async with aclosing(decoded(read)) as texts:
+                async for text in texts:
+                    yield text
         finally:
             response.close()
             response.release_conn()
@@ -202,7 +221,7 @@ class LogReader:
                 response.release_conn()
             return list(last), count
 
-        lines, count = await self._call(read, job)
+        lines, count = await self._call(read, job, long=True)
         for line in lines:
             deliver(line)
         return count

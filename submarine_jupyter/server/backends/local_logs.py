@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,14 +22,17 @@ def read_tail(path: Path, lines: int) -> str:
     """The log's last ``lines`` lines ("" if it was never written)."""
     try:
         with open(path, "rb") as handle:
-            return _tail(handle, lines).decode("utf-8", "replace")
+            start, end = _span(handle, lines)
+            handle.seek(start)
+            return handle.read(end - start).decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
 
 
 def log_chunks(path: Path, tail_lines: int | None = None) -> AsyncIterator[str] | None:
-    """The log (its last ``tail_lines`` lines if given) as text pieces of at most
-    ``CHUNK`` bytes each, up to its size when reading starts; ``None`` if never written."""
+    """The log (its last ``tail_lines`` lines if given) as text pieces, each one read of
+    at most ``CHUNK`` bytes, up to the log's size when reading starts; ``None`` if the
+    log was never written."""
     if not path.exists():
         return None
     return _chunks(path, tail_lines)
@@ -49,35 +53,42 @@ async def _chunks(path: Path, tail_lines: int | None) -> AsyncIterator[str]:
             position += len(data)
             return data
 
-        async for text in decoded(read):
-            yield text
+        async with aclosing(decoded(read)) as texts:
+            async for text in texts:
+                yield text
     finally:
         handle.close()
 
 
 def _span(handle: BinaryIO, tail_lines: int | None) -> tuple[int, int]:
-    """Where the requested part of an open log starts and ends."""
+    """Where the requested part of an open log starts and ends (its size now)."""
     end = handle.seek(0, os.SEEK_END)
-    return (0 if tail_lines is None else end - len(_tail(handle, tail_lines))), end
+    return (0 if tail_lines is None else _tail_start(handle, tail_lines, end)), end
 
 
-def _tail(handle: BinaryIO, lines: int) -> bytes:
-    """The last ``lines`` lines, reading backwards a chunk at a time."""
+def _tail_start(handle: BinaryIO, lines: int, end: int) -> int:
+    """Where the last ``lines`` lines before ``end`` begin (a newline at ``end`` closes the
+    last line). Reads backwards a chunk at a time, keeping only one chunk."""
     if lines == 0:
-        return b""
-    position = handle.seek(0, os.SEEK_END)
-    data = b""
-    while position > 0 and data.count(b"\n", 0, max(len(data) - 1, 0)) < lines:
+        return end
+    stop = end
+    if end > 0:
+        handle.seek(end - 1)
+        if handle.read(1) == b"\n":
+            stop = end - 1
+    found = 0
+    position = stop
+    while position > 0:
         step = min(CHUNK, position)
         position -= step
         handle.seek(position)
-        data = handle.read(step) + data
-    cut = len(data) - 1 if data.endswith(b"\n") else len(data)
-    for _ in range(lines):
-        cut = data.rfind(b"\n", 0, cut)
-        if cut < 0:
-            return data
-    return data[cut + 1 :]
+        block = handle.read(step)
+        index = len(block)
+        while (index := block.rfind(b"\n", 0, index)) >= 0:
+            found += 1
+            if found == lines:
+                return position + index + 1
+    return 0
 
 
 def tail_offset(path: Path, tail_lines: int | None) -> int:
