@@ -112,18 +112,20 @@ def test_job_conditions_map_to_statuses(conditions, expected) -> None:
     assert job_status({"status": {"conditions": conditions}}) == expected
 
 
-def test_condition_times_are_when_true_conditions_began() -> None:
+def test_condition_times_are_when_conditions_began() -> None:
     def at(kind: str, status: str, stamp: Any) -> dict[str, Any]:
         return {**condition(kind, status), "lastTransitionTime": stamp}
 
     job = {"status": {"conditions": [
         at("Created", "True", "2026-11-27T10:00:00Z"),
-        at("Running", "False", "2026-11-27T10:00:05Z"),
+        at("Running", "False", "2026-11-27T10:00:05Z"),  # the job ended: only its status flipped
         at("Restarting", "True", "not a time"),
+        at("Failed", "False", "2026-11-27T10:01:00Z"),
         at("Succeeded", "True", "2026-11-27T10:01:30Z"),
     ]}}
     assert condition_times(job) == {
         "Created": datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc),
+        "Running": datetime(2026, 11, 27, 10, 0, 5, tzinfo=timezone.utc),
         "Succeeded": datetime(2026, 11, 27, 10, 1, 30, tzinfo=timezone.utc),
     }
     assert condition_times({}) == {}

@@ -25,16 +25,19 @@ from .backends.base import (
     BackendEvent,
     LogLine,
     PodLog,
+    Status,
     Submission,
 )
 from .store import Conflict, ExperimentRecord, Store
 
 STATUSES = ("Accepted", "Created", "Running", "Succeeded", "Failed")
-_TIME_FIELD = {
-    "Created": "created_time",
-    "Running": "running_time",
-    "Succeeded": "finished_time",
-    "Failed": "finished_time",
+#: The times each status implies have been reached.
+_TIMES_REACHED: dict[str, tuple[str, ...]] = {
+    "Accepted": (),
+    "Created": ("created_time",),
+    "Running": ("created_time", "running_time"),
+    "Succeeded": ("created_time", "running_time", "finished_time"),
+    "Failed": ("created_time", "running_time", "finished_time"),
 }
 
 NOT_FOUND_EXPERIMENT = "Not found experiment."
@@ -52,7 +55,31 @@ class ApiError(Exception):
 
 def now_iso() -> str:
     """Local time, ISO-8601 with milliseconds and offset, as the API document shows."""
-    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+    return _iso(datetime.now())
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone().isoformat(timespec="milliseconds")
+
+
+def _set_times(record: ExperimentRecord, status: Status, began: dict[Status, datetime]) -> None:
+    """Set, once each, the times that reaching ``status`` implies: from ``began`` (when the
+    backend says each status began) else now, never before the time before it
+    (accepted <= created <= running <= finished, whatever the clocks or precision say)."""
+    reached = _TIMES_REACHED[status]
+    now = datetime.now().astimezone()
+    wanted: dict[str, datetime | None] = {
+        "created_time": began.get("Created") or began.get(status) or now,
+        "running_time": began.get("Running") or (now if status == "Running" else None),
+        "finished_time": (began.get(status) or now) if status in TERMINAL else None,
+    }
+    floor = datetime.fromisoformat(record.accepted_time) if record.accepted_time else None
+    for field in ("created_time", "running_time", "finished_time"):
+        if field in reached and getattr(record, field) is None and (when := wanted[field]) is not None:
+            setattr(record, field, _iso(when if floor is None else max(when, floor)))
+        if (current := getattr(record, field)) is not None:
+            stamp = datetime.fromisoformat(current)
+            floor = stamp if floor is None else max(floor, stamp)
 
 
 def parse_experiment(body: Any) -> ExperimentSpec:
@@ -225,16 +252,7 @@ class ExperimentService:
                 return
             if event.status is not None and event.status != record.status:
                 record.status = event.status
-                now = now_iso()
-                began = {status: when.astimezone().isoformat(timespec="milliseconds")
-                         for status, when in event.times.items()}
-                if event.status in ("Running", *TERMINAL):
-                    record.created_time = record.created_time or began.get("Created") or began.get(event.status, now)
-                if event.status in TERMINAL:
-                    record.running_time = record.running_time or began.get("Running")
-                field = _TIME_FIELD.get(event.status)
-                if field and getattr(record, field) is None:
-                    setattr(record, field, began.get(event.status, now))
+                _set_times(record, event.status, event.times)
                 record.status_message = event.message
             elif event.message is not None:
                 record.status_message = event.message

@@ -702,8 +702,8 @@ class FakeOperator:
                 continue
             if {ctype, c["type"]} == {"Running", "Restarting"}:
                 continue
-            if ctype in ("Succeeded", "Failed") and c["type"] == "Running" and c["status"] == "True":
-                c = {**c, "status": "False", "lastUpdateTime": now, "lastTransitionTime": now}
+            if ctype in ("Succeeded", "Failed") and c["type"] == "Running":
+                c = {**c, "status": "False"}  # filterOutCondition: only the status changes
             kept.append(c)
         job.conditions = kept + [cond]
         job.status_dirty = True

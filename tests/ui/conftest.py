@@ -76,10 +76,11 @@ def jp_server_config(jp_server_config: dict[str, Any], bundle_dir: Path, tmp_pat
 class Lab:
     """Opens JupyterLab from the in-process server in a headless Chromium."""
 
-    def __init__(self, executable: str, url: str, token: str) -> None:
+    def __init__(self, executable: str, url: str, token: str, screenshots: Path) -> None:
         self.executable = executable
         self.url = url
         self.token = token
+        self.screenshots = screenshots
         self.page_errors: list[str] = []
 
     @contextlib.asynccontextmanager
@@ -131,17 +132,20 @@ class Lab:
         await page.mouse.move(panel_box["x"] + width, y, steps=5)
         await page.mouse.up()
 
-    @staticmethod
-    async def screenshot(page: Any, name: str) -> Path:
-        """Save the whole Lab window, panel included, under docs/screenshots/."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+    async def screenshot(self, page: Any, name: str) -> Path:
+        """Save the whole Lab window, panel included, as ``<name>.png``."""
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        path = self.screenshots / f"{name}.png"
         await page.screenshot(path=str(path))
         return path
 
 
 @pytest.fixture
-def lab(chromium: str, jp_serverapp: Any, http_server: Any, jp_http_port: int, jp_base_url: str) -> Lab:
+def lab(chromium: str, jp_serverapp: Any, http_server: Any, jp_http_port: int, jp_base_url: str,
+        tmp_path: Path) -> Lab:
     token = jp_serverapp.identity_provider.token
+    # The README's screenshots come from the local backend; other runs keep theirs in tmp_path.
+    local = jp_serverapp.web_app.settings["submarine_service"].backend.name == "local"
     # ?reset: start from the default layout, whatever an earlier test left in the workspace.
-    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}lab?reset&token={token}", token)
+    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}lab?reset&token={token}", token,
+               SCREENSHOTS if local else tmp_path / "screenshots")

@@ -41,12 +41,16 @@ def job_status(job: dict[str, Any]) -> tuple[Status | None, str | None]:
 
 
 def condition_times(job: dict[str, Any]) -> dict[Status, datetime]:
-    """When each status began, from the true conditions' ``lastTransitionTime``s."""
+    """When each status began, from the conditions' ``lastTransitionTime``s: the true ones,
+    and ``Running`` also once false (the operator only flips its status when the job ends,
+    keeping the time it started running)."""
     times: dict[Status, datetime] = {}
     for condition in (job.get("status") or {}).get("conditions") or []:
         status = _CONDITION_STATUS.get(str(condition.get("type")))
         stamp = condition.get("lastTransitionTime")
-        if condition.get("status") != "True" or status is None or not isinstance(stamp, str):
+        if status is None or not isinstance(stamp, str):
+            continue
+        if condition.get("status") != "True" and condition.get("type") != "Running":
             continue
         try:
             when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
