@@ -154,7 +154,7 @@ def api(
     service = jp_serverapp.web_app.settings["submarine_service"]
 
     async def cleanup() -> None:
-        for item in await service.list():
+        for item in await service.list_experiments():
             if item["status"] not in TERMINAL:
                 await service.delete(item["experimentId"])
 

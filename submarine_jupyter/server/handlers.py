@@ -11,7 +11,7 @@ import asyncio
 import http
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import tornado.web
@@ -52,7 +52,7 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
     def service(self) -> ExperimentService:
         return self.settings["submarine_service"]
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]  # as jupyter_server's APIHandler
         await super().prepare()
         if self.current_user:
             await self.service.ensure_started()
@@ -176,9 +176,9 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         return int(value)
 
 
-async def _close(stream: AsyncIterator[str]) -> None:
+async def _close(stream: AsyncGenerator[str, None]) -> None:
     try:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
     except Exception:
         log.exception("closing a log stream failed")
 
@@ -201,7 +201,7 @@ class ExperimentsHandler(SubmarineHandler):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        self.reply(await self.service.list(self.get_query_argument("status", None)))
+        self.reply(await self.service.list_experiments(self.get_query_argument("status", None)))
 
 
 class ExperimentHandler(SubmarineHandler):
@@ -247,7 +247,7 @@ class LogsHandler(SubmarineHandler):
         except StreamClosedError:
             return
         finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()
         self.finish()
 
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -163,7 +163,7 @@ class ExperimentService:
         current = await self.store.get_experiment(record.id)
         return (current or record).to_wire()
 
-    async def list(self, status: str | None = None) -> list[dict[str, Any]]:
+    async def list_experiments(self, status: str | None = None) -> list[dict[str, Any]]:
         if status is not None:
             matches = [s for s in STATUSES if s.lower() == status.lower()]
             if not matches:
@@ -235,7 +235,7 @@ class ExperimentService:
 
     async def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncGenerator[list[LogLine], None]:
         """Check the experiment (and replica) exists, then stream batches of its lines."""
         await self.logs(experiment_id, pod_name=pod_name, tail_lines=0)
         return self.backend.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)

@@ -10,23 +10,23 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-Part = str | AsyncIterator[str]
+Part = str | AsyncGenerator[str, None]
 
 
 def json_parts(value: Any) -> list[Part]:
-    """``value`` as JSON: literal text, with each ``AsyncIterator[str]`` in it left as a
+    """``value`` as JSON: literal text, with each ``AsyncGenerator[str, None]`` in it left as a
     stream whose pieces make up that string's content."""
-    streams: dict[str, AsyncIterator[str]] = {}
+    streams: dict[str, AsyncGenerator[str, None]] = {}
 
     def swap(item: Any) -> Any:
         if isinstance(item, dict):
             return {key: swap(inner) for key, inner in item.items()}
         if isinstance(item, list):
             return [swap(inner) for inner in item]
-        if isinstance(item, AsyncIterator):
+        if isinstance(item, AsyncGenerator):
             token = uuid.uuid4().hex
             streams[token] = item
             return f"\0{token}\0"

@@ -10,7 +10,7 @@ the service stores it opaquely and hands it back in ``Adoption.state``.
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -99,10 +99,10 @@ class PodLog:
     written, so a large log is never held whole; ``None``: the replica has not started."""
 
     pod_name: str
-    chunks: AsyncIterator[str] | None
+    chunks: AsyncGenerator[str, None] | None
 
 
-async def decoded(read: Callable[[], Awaitable[bytes]]) -> AsyncIterator[str]:
+async def decoded(read: Callable[[], Awaitable[bytes]]) -> AsyncGenerator[str, None]:
     """UTF-8 text (bad bytes replaced) of the byte pieces ``read`` returns until ``b""``;
     a character split between two pieces comes out whole."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -156,7 +156,7 @@ class Backend(Protocol):
 
     def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncGenerator[list[LogLine], None]:
         """Batches of lines as they are written (each batch is sent with one flush);
         waits for replicas not yet started; ends when the experiment has ended and
         every log is drained."""

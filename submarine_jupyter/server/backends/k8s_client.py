@@ -31,11 +31,13 @@ TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 @dataclass(frozen=True)
 class Apis:
-    """The typed API groups over one shared connection pool."""
+    """The API groups over one shared connection pool. ``custom`` and ``core`` are typed
+    ``Any``: the client's annotations do not model ``_preload_content=False`` (a raw
+    urllib3 response) or custom objects (plain dicts), which is how this package uses them."""
 
     api_client: client.ApiClient
-    custom: client.CustomObjectsApi
-    core: client.CoreV1Api
+    custom: Any  # client.CustomObjectsApi
+    core: Any  # client.CoreV1Api
 
     @property
     def host(self) -> str:

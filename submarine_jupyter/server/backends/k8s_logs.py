@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -105,7 +105,7 @@ class LogReader:
             for name in names
         ]
 
-    async def _chunks(self, job: JobRef, pod: str, tail_lines: int | None) -> AsyncIterator[str]:
+    async def _chunks(self, job: JobRef, pod: str, tail_lines: int | None) -> AsyncGenerator[str, None]:
         """The container's log as text pieces, streamed from the API server."""
         if tail_lines == 0:
             return
@@ -141,7 +141,7 @@ class LogReader:
             response.close()
             response.release_conn()
 
-    async def follow(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncIterator[list[LogLine]]:
+    async def follow(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncGenerator[list[LogLine], None]:
         """Batches of lines from every named replica until all of them have ended."""
         queue: asyncio.Queue[LogLine | None] = asyncio.Queue()
         tasks = [asyncio.create_task(self._follow_one(job, name, tail_lines, queue)) for name in names]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -136,13 +136,13 @@ class KubernetesBackend:
     async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
         self._sink = sink
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, JobKind | None, str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[str, JobKind | None, str | None, Any]] = asyncio.Queue()
         for adoption in adopt:
             tracked = self._track(adoption.submission)
             tracked.seen, tracked.status = True, adoption.status
         namespaces: list[str | None] = (
             [None] if self.config.any_namespace
-            else sorted({*self.config.namespaces, *(t.namespace for t in self._tracked.values())})
+            else [*sorted({*self.config.namespaces, *(t.namespace for t in self._tracked.values())})]
         )
 
         def feed(kind: JobKind | None, namespace: str | None) -> Callable[[str, Any], None]:
@@ -268,7 +268,7 @@ class KubernetesBackend:
 
     async def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncGenerator[list[LogLine], None]:
         found = await self._find(experiment_id)
         names = self._names(found, pod_name)
         if found and names:
@@ -347,7 +347,7 @@ class KubernetesBackend:
 
     # watch events -> experiment events
 
-    async def _consume(self, queue: asyncio.Queue[tuple[str, JobKind | None, str, Any]]) -> None:
+    async def _consume(self, queue: asyncio.Queue[tuple[str, JobKind | None, str | None, Any]]) -> None:
         while True:
             event, kind, namespace, payload = await queue.get()
             try:
@@ -414,13 +414,13 @@ class KubernetesBackend:
                 self._pods.pop(self._key(pod), None)
             else:
                 self._pods[self._key(pod)] = pod
-        affected = {
+        affected: set[tuple[str, str | None]] = {
             (self._key(pod)[0], (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)) for pod in pods
         }
         if event == "SYNC":
             affected |= {t.key for t in self._tracked.values() if namespace is None or t.namespace == namespace}
-        for key in affected:
-            experiment_id = self._by_key.get(key)  # type: ignore[arg-type]
+        for pod_namespace, job_name in affected:
+            experiment_id = self._by_key.get((pod_namespace, job_name)) if job_name else None
             if experiment_id is not None:
                 await self._refresh(self._tracked[experiment_id])
 
@@ -437,7 +437,8 @@ class KubernetesBackend:
         tracked.replicas = {replica.name: replica for replica in replicas}
         event = BackendEvent(experiment_id)
         if status is not None and tracked.status not in TERMINAL and (status, message) != (tracked.status, tracked.message):
-            event.status, event.message, event.times = status, message, condition_times(tracked.job)
+            event.status, event.message = status, message
+            event.times = condition_times(tracked.job) if tracked.job else {}
             tracked.status, tracked.message = status, message
         wire = [replica.to_wire() for replica in replicas]
         if wire != tracked.reported:

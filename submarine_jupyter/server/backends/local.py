@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -193,7 +193,7 @@ class LocalBackend:
 
     def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncGenerator[list[LogLine], None]:
         def paths() -> dict[str, Path]:
             found = self._log_paths(experiment_id)
             return {pod_name: found[pod_name]} if pod_name in found else ({} if pod_name else found)
@@ -459,7 +459,7 @@ def _outcome(run: _Run) -> tuple[Status, str] | None:
             return "Failed", rep.status.message or f"replica {rep.status.name} failed"
     spec = run.submission.spec
     roles = spec.spec
-    decider = next((r for r in ("Chief", "Master") if r in roles), None)
+    decider: str | None = next((r for r in ("Chief", "Master") if r in roles), None)
     if decider is None and spec.meta.framework_key == "tensorflow" and "Worker" in roles:
         decider = "Worker"
     if decider is not None:

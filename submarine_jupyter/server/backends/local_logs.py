@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +29,7 @@ def read_tail(path: Path, lines: int) -> str:
         return ""
 
 
-def log_chunks(path: Path, tail_lines: int | None = None) -> AsyncIterator[str] | None:
+def log_chunks(path: Path, tail_lines: int | None = None) -> AsyncGenerator[str, None] | None:
     """The log (its last ``tail_lines`` lines if given) as text pieces, each one read of
     at most ``CHUNK`` bytes, up to the log's size when reading starts; ``None`` if the
     log was never written."""
@@ -38,7 +38,7 @@ def log_chunks(path: Path, tail_lines: int | None = None) -> AsyncIterator[str] 
     return _chunks(path, tail_lines)
 
 
-async def _chunks(path: Path, tail_lines: int | None) -> AsyncIterator[str]:
+async def _chunks(path: Path, tail_lines: int | None) -> AsyncGenerator[str, None]:
     try:
         handle = await asyncio.to_thread(open, path, "rb")
     except FileNotFoundError:
@@ -104,7 +104,7 @@ async def follow_files(
     paths: Callable[[], dict[str, Path]],
     finished: Callable[[], bool],
     tail_lines: int | None = None,
-) -> AsyncIterator[list[LogLine]]:
+) -> AsyncGenerator[list[LogLine], None]:
     """Batches of new complete lines from every replica's log as they are written.
 
     ``paths`` is asked again on every round, so replicas that appear later (a patch,

@@ -144,10 +144,10 @@ def _check_operator_rules(spec: ExperimentSpec) -> None:
         if task.replicas > MAX_REPLICAS:
             raise BackendError(f"spec.{role}.replicas: at most {MAX_REPLICAS}, got {task.replicas}")
     for role in ("Master", "Chief"):
-        task = spec.spec.get(role)
-        if task is not None and task.replicas != 1:
+        single = spec.spec.get(role)
+        if single is not None and single.replicas != 1:
             raise BackendError(
-                f"spec.{role}.replicas: a {framework} job has exactly one {role}, got {task.replicas}"
+                f"spec.{role}.replicas: a {framework} job has exactly one {role}, got {single.replicas}"
             )
     if spec.meta.framework_key == "xgboost" and "Master" not in spec.spec:
         raise BackendError("spec: an XGBoost job needs a Master role")
@@ -155,7 +155,7 @@ def _check_operator_rules(spec: ExperimentSpec) -> None:
 
 def _resources(task: TaskSpec) -> dict[str, dict[str, str]]:
     parsed = task.parsed_resources
-    requests = {key: parsed.raw[key] for key in ("cpu", "memory") if key in parsed.raw}
+    requests: dict[str, str] = {key: parsed.raw[key] for key in ("cpu", "memory") if key in parsed.raw}
     limits = dict(requests)
     if parsed.gpu:
         limits["nvidia.com/gpu"] = str(parsed.gpu)
