@@ -66,9 +66,16 @@ class _Stream:
                 self._response.shutdown()
 
 
-def _not_found_is_none(error: ApiException) -> bool:
-    """A pod that is gone (404) or whose container has not started (400) has no log."""
-    return error.status in (400, 404)
+def _open_log(apis: Apis, job: JobRef, pod: str, **options: Any) -> Any | None:
+    """The pod's container log as an unread streamed response; ``None`` when it has no log:
+    the pod is gone (404) or its container has not started (400)."""
+    try:
+        return apis.core.read_namespaced_pod_log(
+            pod, job.namespace, container=job.kind.container, _preload_content=False, **options)
+    except ApiException as error:
+        if error.status in (400, 404):
+            return None
+        raise
 
 
 class LogReader:
@@ -110,18 +117,8 @@ class LogReader:
         if tail_lines == 0:
             return
 
-        def open_log(apis: Apis) -> Any:
-            try:
-                return apis.core.read_namespaced_pod_log(
-                    pod, job.namespace, container=job.kind.container, tail_lines=tail_lines,
-                    _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
-                )
-            except ApiException as error:
-                if _not_found_is_none(error):
-                    return None
-                raise
-
-        response = await self._call(open_log, job)
+        response = await self._call(
+            lambda apis: _open_log(apis, job, pod, tail_lines=tail_lines, _request_timeout=REQUEST_TIMEOUT), job)
         if response is None:
             return
         pieces = response.stream(SNAPSHOT_CHUNK)
@@ -202,15 +199,9 @@ class LogReader:
         def read(apis: Apis) -> tuple[list[str], int]:
             last: deque[str] = deque(maxlen=tail_lines)
             count = 0
-            try:
-                response = apis.core.read_namespaced_pod_log(
-                    name, job.namespace, container=job.kind.container,
-                    _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
-                )
-            except ApiException as error:
-                if _not_found_is_none(error):
-                    return [], 0
-                raise
+            response = _open_log(apis, job, name, _request_timeout=REQUEST_TIMEOUT)
+            if response is None:
+                return [], 0
             try:
                 for line, complete in iter_lines(response):
                     if complete:
@@ -267,11 +258,12 @@ class LogReader:
             apis = self._connector.apis()
             seen = 0
             try:
-                response = apis.core.read_namespaced_pod_log(
-                    name, job.namespace, container=job.kind.container, follow=follow,
-                    _preload_content=False,
+                response = _open_log(
+                    apis, job, name, follow=follow,
                     _request_timeout=(REQUEST_TIMEOUT[0], FOLLOW_READ_TIMEOUT_S) if follow else REQUEST_TIMEOUT,
                 )
+                if response is None:
+                    return consumed
                 stream.attach(response)
                 try:
                     for line, complete in iter_lines(response):
@@ -280,9 +272,6 @@ class LogReader:
                         seen += complete
                 finally:
                     response.close()
-            except ApiException as error:
-                if not _not_found_is_none(error):
-                    raise
             except TRANSPORT_ERRORS:
                 pass  # a dropped stream: the caller looks at the pod again and resumes
             return max(seen, consumed)
