@@ -13,11 +13,12 @@ import yaml
 from tests.kernel_helpers import server_env, server_token, server_url, stop_leftovers  # noqa: F401
 from tests.test_notebooks import cell_with, execute, text
 
+pytestmark = pytest.mark.parametrize("backend_config", ["kubernetes"], indirect=True)
+
 
 @pytest.fixture
-def submarine_config(kube_cluster_clean: Any) -> dict[str, Any]:
-    return {"backend": "kubernetes", "k8s_kubeconfig": str(kube_cluster_clean.kubeconfig),
-            "k8s_context": kube_cluster_clean.context, "k8s_backoff_limit": 0}
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
 
 
 async def test_kubernetes_notebook_on_the_kubernetes_backend(server_env: dict[str, str], tmp_path: Path) -> None:

@@ -123,17 +123,12 @@ async def failing(after: list[str], error: Exception) -> AsyncIterator[str]:
     raise error
 
 
-async def finished(*texts: str) -> AsyncIterator[str]:
-    for text in texts:
-        yield text
-
-
 FAILS = BackendError("the log store is unreachable", 503)
 
 
 @pytest.mark.parametrize("logs,sent", [
     ([failing([], FAILS)], False),
-    ([finished("short\n"), failing(["x"], FAILS)], False),
+    ([pieces("short\n"), failing(["x"], FAILS)], False),
     ([failing(["first piece\n", "second piece\n"], FAILS)], True),
 ], ids=["first read", "before anything was sent", "midway"])
 async def test_a_log_that_fails_while_read(api: Api, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch,
