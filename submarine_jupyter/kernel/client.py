@@ -1,6 +1,6 @@
 """A small HTTP client for Submarine's Experiment REST API as served by a Jupyter server.
 
-Standard library only, so it works the same in a kernel and in a plain script::
+Standard library HTTP, so it works the same in a kernel and in a plain script::
 
     from submarine_jupyter.kernel import SubmarineClient
     client = SubmarineClient()                  # finds the Jupyter server by itself
@@ -28,9 +28,13 @@ import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypedDict, overload
+from typing import Any, Literal, overload
 
 from jupyter_core.paths import jupyter_runtime_dir
+
+from ..wire.constants import TERMINAL_STATUSES as TERMINAL
+from ..wire.constants import pod_name, replica_label
+from .types import DryRun, Environment, Experiment, ExperimentSpec, Replica
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -49,46 +53,10 @@ __all__ = [
 ]
 
 #: Statuses an experiment never leaves (``Deleted`` only appears in a DELETE response).
-TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Deleted"})
+TERMINAL_STATUSES = frozenset(TERMINAL | {"Deleted"})
 
 URL_ENV = "SUBMARINE_JUPYTER_URL"
 TOKEN_ENVS = ("SUBMARINE_JUPYTER_TOKEN", "JUPYTER_TOKEN")
-
-
-class Replica(TypedDict):
-    name: str
-    role: str
-    index: int
-    state: str
-    restarts: int
-    exitCode: int | None
-    message: str | None
-
-
-class Experiment(TypedDict, total=False):
-    experimentId: str
-    name: str
-    uid: str
-    status: str
-    acceptedTime: str
-    createdTime: str | None
-    runningTime: str | None
-    finishedTime: str | None
-    statusMessage: str | None
-    replicas: list[Replica]
-    spec: dict[str, Any]
-
-
-class DryRun(TypedDict):
-    dryRun: bool
-    backend: str
-    plan: Any
-
-
-class Environment(TypedDict):
-    environmentId: str
-    environmentSpec: dict[str, Any]
-
 
 # Named so that annotations inside SubmarineClient (which has a ``list`` method) stay clear.
 ExperimentList = list[Experiment]
@@ -136,18 +104,6 @@ class ServerInfo:
     url: str
     token: str
     source: str
-
-
-def pod_name(experiment_id: str, replica: str) -> str:
-    """The full replica (pod) name for ``worker-1`` or an already full name."""
-    prefix = experiment_id.replace("_", "-")
-    return replica if replica.startswith(prefix + "-") else f"{prefix}-{replica}"
-
-
-def replica_label(experiment_id: str, pod: str) -> str:
-    """The short replica name (``worker-1``) of a pod name of this experiment."""
-    prefix = experiment_id.replace("_", "-") + "-"
-    return pod[len(prefix):] if pod.startswith(prefix) else pod
 
 
 def _pid_alive(pid: int) -> bool:
@@ -300,16 +256,15 @@ class SubmarineClient:
     def get(self, experiment_id: str) -> Experiment:
         return self._call("GET", f"experiment/{_quote(experiment_id)}")
 
-    def patch(self, experiment_id: str, spec: Mapping[str, Any] | str) -> dict[str, Any]:
+    def patch(self, experiment_id: str, spec: Mapping[str, Any] | str) -> ExperimentSpec:
         """Replace an experiment's spec; returns the new spec."""
         return self._call("PATCH", f"experiment/{_quote(experiment_id)}", body=spec)
 
-    def resize(self, experiment_id: str, replicas: Mapping[str, int]) -> dict[str, Any]:
+    def resize(self, experiment_id: str, replicas: Mapping[str, int]) -> ExperimentSpec:
         """Patch the replica counts of some roles (e.g. ``{"Worker": 3}``), keeping the rest."""
         spec = self.get(experiment_id)["spec"]
-        roles = spec.setdefault("spec", {})
         for role, count in replicas.items():
-            roles.setdefault(role, {})["replicas"] = count
+            spec["spec"].setdefault(role, {})["replicas"] = count
         return self.patch(experiment_id, spec)
 
     def delete(self, experiment_id: str) -> Experiment:

@@ -23,12 +23,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
+from ..wire.constants import STATUSES
 from . import render
 from .client import Experiment, SubmarineClient, SubmarineError, replica_label
 from .spec_builder import build_spec, default_name, parse_pairs, patch_spec, script_command
 from .widgets import ExperimentWidget
 
-STATUS_CHOICES = ("Accepted", "Created", "Running", "Succeeded", "Failed")
+STATUS_CHOICES = STATUSES
 
 
 class _HelpShown(Exception):

@@ -1,0 +1,241 @@
+"""The OpenAPI 3.1 document of every route, built from the wire models (never by hand).
+
+``OPERATIONS`` is the API's table of contents; ``document()`` turns it and the models into
+the document the server serves at ``GET /api/v1/openapi.json`` and from which the panel's
+and the kernel client's types are generated.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .. import __version__
+from .constants import FRAMEWORK_ROLES, FRAMEWORKS, ROLE_ORDER, STATUSES, TERMINAL_STATUSES
+from .errors import FieldError
+from .requests import EnvironmentSpec, ExperimentSpec
+from .responses import (
+    DryRun,
+    Envelope,
+    Environment,
+    ErrorEnvelope,
+    Experiment,
+    LogContent,
+    LogLine,
+    Replica,
+)
+
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+YAML = "application/yaml"
+NDJSON = "application/x-ndjson"
+
+
+def ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def array(model: type[BaseModel]) -> dict[str, Any]:
+    return {"type": "array", "items": ref(model)}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    description: str
+    where: str = "query"
+    required: bool = False
+
+
+BOOLEAN = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"], "default": "false"}
+EXPERIMENT_ID = Param("id", {"type": "string"}, "The experiment's id.", "path", True)
+ENVIRONMENT_NAME = Param("name", {"type": "string"}, "The environment's name.", "path", True)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route and method: what it takes and what its ``result`` is on success."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    result: dict[str, Any]
+    tag: str = "experiment"
+    body: type[BaseModel] | None = None
+    params: tuple[Param, ...] = ()
+    #: An ``application/x-ndjson`` answer of these records (``follow=true``).
+    stream: type[BaseModel] | None = None
+    #: Asks the backend, which may be unreachable (503).
+    backend: bool = False
+    #: Answers the bare document rather than an envelope.
+    raw: bool = False
+    description: str = ""
+    extra_results: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/api/v1/experiment/ping", "ping", "Check the API is served", {"type": "string", "const": "Pong"}),
+    Operation(
+        "post", "/api/v1/experiment", "createExperiment", "Create an experiment (or plan it with dryRun)",
+        ref(Experiment), body=ExperimentSpec, backend=True, extra_results=(ref(DryRun),),
+        params=(Param("dryRun", BOOLEAN, "Only say what would run; start nothing."),),
+    ),
+    Operation(
+        "get", "/api/v1/experiment", "listExperiments", "List experiments, oldest first", array(Experiment),
+        params=(Param("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
+                      "Only experiments with this status (any case)."),),
+    ),
+    Operation("get", "/api/v1/experiment/{id}", "getExperiment", "One experiment", ref(Experiment),
+              params=(EXPERIMENT_ID,)),
+    Operation(
+        "patch", "/api/v1/experiment/{id}", "patchExperiment", "Replace an experiment's spec",
+        ref(ExperimentSpec), body=ExperimentSpec, params=(EXPERIMENT_ID,), backend=True,
+        description="A running experiment restarts with the new spec; a finished one only records it.",
+    ),
+    Operation("delete", "/api/v1/experiment/{id}", "deleteExperiment",
+              "Stop every replica and remove the experiment (its status reads Deleted)", ref(Experiment),
+              params=(EXPERIMENT_ID,), backend=True),
+    Operation(
+        "get", "/api/v1/experiment/{id}/spec", "getExperimentSpec", "An experiment's spec, as JSON or YAML text",
+        ref(ExperimentSpec), params=(EXPERIMENT_ID, Param("format", {"type": "string", "enum": ["json", "yaml"],
+                                                              "default": "json"}, "`yaml`: the spec as YAML text.")),
+        extra_results=({"type": "string"},),
+    ),
+    Operation("get", "/api/v1/experiment/logs", "listLogs", "Every experiment's replica names (logs left out)",
+              array(LogContent), tag="logs", backend=True),
+    Operation(
+        "get", "/api/v1/experiment/logs/{id}", "getLogs", "An experiment's replica logs, or follow them",
+        ref(LogContent), tag="logs", stream=LogLine, backend=True,
+        params=(EXPERIMENT_ID,
+                Param("tailLines", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"}, "Only the last N lines."),
+                Param("podName", {"type": "string"}, "Only this replica."),
+                Param("follow", BOOLEAN, "Stream lines as they are written, until the experiment ends.")),
+    ),
+    Operation("post", "/api/v1/environment", "createEnvironment", "Store an environment", ref(Environment),
+              tag="environment", body=EnvironmentSpec),
+    Operation("get", "/api/v1/environment", "listEnvironments", "List environments", array(Environment),
+              tag="environment"),
+    Operation("get", "/api/v1/environment/{name}", "getEnvironment", "One environment", ref(Environment),
+              tag="environment", params=(ENVIRONMENT_NAME,)),
+    Operation("patch", "/api/v1/environment/{name}", "patchEnvironment", "Replace an environment's spec",
+              ref(Environment), tag="environment", body=EnvironmentSpec, params=(ENVIRONMENT_NAME,)),
+    Operation("delete", "/api/v1/environment/{name}", "deleteEnvironment", "Delete an environment",
+              ref(Environment), tag="environment", params=(ENVIRONMENT_NAME,)),
+    Operation("get", "/api/v1/openapi.json", "getOpenApi", "This document", {"type": "object"}, tag="meta", raw=True),
+)
+
+#: Models every document holds, requests in validation mode, answers in serialization mode.
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, EnvironmentSpec, FieldError)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope,
+)
+
+
+def _tidy(node: Any) -> Any:
+    """Replace each ``x-request-model`` mark (an echoed body) by a reference to that model,
+    and drop the titles pydantic makes up for properties (``Experimentid``)."""
+    if isinstance(node, dict):
+        if "x-request-model" in node:
+            return {"$ref": REF.format(model=node["x-request-model"])}
+        tidy = {key: _tidy(value) for key, value in node.items()}
+        if isinstance(tidy.get("properties"), dict):
+            tidy["properties"] = {
+                name: {k: v for k, v in prop.items() if k != "title"} for name, prop in tidy["properties"].items()
+            }
+        return tidy
+    if isinstance(node, list):
+        return [_tidy(item) for item in node]
+    return node
+
+
+def _envelope(result: dict[str, Any]) -> dict[str, Any]:
+    return {"allOf": [ref(Envelope), {"type": "object", "properties": {"result": result}}]}
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    error = {"description": "Refused: the message says why.", "content": {JSON: {"schema": ref(ErrorEnvelope)}}}
+    results = [op.result, *op.extra_results]
+    result = results[0] if len(results) == 1 else {"anyOf": results}
+    content: dict[str, Any] = {JSON: {"schema": op.result if op.raw else _envelope(result)}}
+    if op.stream is not None:
+        content[NDJSON] = {"schema": ref(op.stream)}
+    responses: dict[str, Any] = {"200": {"description": "Done.", "content": content}, "4XX": error}
+    if op.backend:
+        responses["503"] = {**error, "description": "The backend (e.g. a Kubernetes API server) cannot be reached."}
+    return responses
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
+        "responses": _responses(op), "security": [{"token": []}, {"cookie": []}],
+    }
+    if op.description:
+        spec["description"] = op.description
+    if op.params:
+        spec["parameters"] = [
+            {"name": p.name, "in": p.where, "required": p.required, "schema": p.schema, "description": p.description}
+            for p in op.params
+        ]
+    if op.body is not None:
+        spec["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(op.body)}, YAML: {"schema": ref(op.body)}}}
+    return spec
+
+
+def build_document(
+    operations: Sequence[Operation] = OPERATIONS,
+    request_models: Sequence[type[BaseModel]] = REQUEST_MODELS,
+    response_models: Sequence[type[BaseModel]] = RESPONSE_MODELS,
+) -> dict[str, Any]:
+    """The OpenAPI document of ``operations`` over these models."""
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in request_models] + [(m, "serialization") for m in response_models],
+        ref_template=REF,
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "submarine-jupyter",
+            "version": __version__,
+            "description": "Apache Submarine's Experiment REST API, served by a Jupyter server extension.",
+            "x-submarine-vocabulary": {
+                "frameworks": list(FRAMEWORKS), "statuses": list(STATUSES), "roleOrder": list(ROLE_ORDER),
+                "terminalStatuses": [s for s in STATUSES if s in TERMINAL_STATUSES],
+                "frameworkRoles": {key: list(roles) for key, roles in FRAMEWORK_ROLES.items()},
+            },
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _tidy(schemas.get("$defs", {})),
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                          "description": "`token <Jupyter token>`."},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "_xsrf",
+                           "description": "JupyterLab's session cookie plus the `X-XSRFToken` header."},
+            },
+        },
+    }
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The document of this server (built once)."""
+    return build_document()
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    json.dump(document(), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
