@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from submarine_jupyter.server import handlers
-from submarine_jupyter.server.backends import local_logs
 from submarine_jupyter.server.backends.base import BackendError, PodLog
+from submarine_jupyter.server.backends.local import logs as local_logs
+from submarine_jupyter.server.handlers import base as handlers
 from submarine_jupyter.server.streaming import escaped, json_parts
 
 from .conftest import Api, experiment
@@ -126,7 +126,7 @@ async def failing(after: list[str], error: Exception) -> AsyncIterator[str]:
 FAILS = BackendError("the log store is unreachable", 503)
 
 
-@pytest.mark.parametrize("logs,sent", [
+@pytest.mark.parametrize(('logs', 'sent'), [
     ([failing([], FAILS)], False),
     ([pieces("short\n"), failing(["x"], FAILS)], False),
     ([failing(["first piece\n", "second piece\n"], FAILS)], True),

@@ -53,6 +53,7 @@ CASES = [
     ("unknown resource", with_change("spec.Worker.resources", "disk=1"), 400, ["spec.Worker.resources", "unknown resource 'disk'"]),
     ("resource not k=v", with_change("spec.Worker.resources", "cpu"), 400, ["spec.Worker.resources", "key=value"]),
     ("fractional gpu", with_change("spec.Worker.resources", "gpu=0.5"), 400, ["spec.Worker.resources", "whole number"]),
+    ("huge exponent", with_change("spec.Worker.resources", "cpu=1e999999999"), 400, ["spec.Worker.resources", "exponent"]),
     ("zero replicas", with_change("spec.Worker.replicas", 0), 400, ["spec.Worker.replicas", "at least 1"]),
     ("negative replicas", with_change("spec.Worker.replicas", -2), 400, ["spec.Worker.replicas", "at least 1"]),
     ("replicas as a string", with_change("spec.Worker.replicas", "2"), 400, ["spec.Worker.replicas", "integer"]),
@@ -63,10 +64,12 @@ CASES = [
     ("unknown field", with_change("meta.nmae", "x"), 400, ["meta.nmae", "not a known field"]),
     ("environment with neither", with_change("environment", {}), 400, ["environment", "either"]),
     ("unknown stored environment", with_change("environment", {"name": "nope"}), 404, ["Environment not found."]),
+    ("environment name not valid", with_change("environment", {"name": "../x"}), 400, ["environment.name", "not a valid environment name"]),
+    ("empty image", with_change("environment", {"image": " "}), 400, ["environment.image", "must not be empty"]),
 ]
 
 
-@pytest.mark.parametrize("body,code,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("body", "code", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 async def test_bad_experiment_is_refused_with_a_message(api: Api, body: Any, code: int, words: list[str]) -> None:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     for params in ({}, {"dryRun": "true"}):
@@ -91,7 +94,7 @@ async def test_bad_patch_keeps_the_stored_spec(api: Api) -> None:
     assert (await api.ok("GET", path))["spec"] == GOOD
 
 
-@pytest.mark.parametrize("method,path,code,message", [
+@pytest.mark.parametrize(("method", "path", "code", "message"), [
     ("GET", "api/v1/experiment/experiment_1_0001", 404, "Not found experiment."),
     ("PATCH", "api/v1/experiment/experiment_1_0001", 404, "Not found experiment."),
     ("DELETE", "api/v1/experiment/experiment_1_0001", 404, "Not found experiment."),
@@ -126,7 +129,7 @@ ENV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("body,words", ENV_CASES)
+@pytest.mark.parametrize(("body", "words"), ENV_CASES)
 async def test_bad_environment(api: Api, body: dict[str, Any], words: str) -> None:
     code, data = await api.call("POST", "api/v1/environment", body)
     assert code == 400 and words in data["message"], data

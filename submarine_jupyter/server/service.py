@@ -1,7 +1,7 @@
-"""Experiments and environments: ids, validation, lifecycle rules.
+"""Experiments: ids, validation, lifecycle rules.
 
-The only place that decides what an experiment's status is. Handlers call it; it
-calls the store and the backend; backends report back through ``on_event``.
+The only place that decides what an experiment's status is. Handlers call it; it calls
+the store and the backend; backends report back through ``on_event``.
 """
 
 from __future__ import annotations
@@ -10,90 +10,22 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
-from datetime import datetime
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+import yaml
 
-from ..spec import EnvironmentSpec, ExperimentSpec, describe_errors
-from .backends.base import (
-    TERMINAL,
-    Adoption,
-    Backend,
-    BackendError,
-    BackendEvent,
-    LogLine,
-    PodLog,
-    Status,
-    Submission,
-)
-from .store import Conflict, ExperimentRecord, Store
+from ..wire.constants import STATUSES, TERMINAL_STATUSES
+from ..wire.requests import EnvironmentSpec, ExperimentSpec
+from ..wire.responses import DryRun, Experiment, LogContent
+from . import answers
+from .backends.base import Adoption, Backend, BackendError, BackendEvent, LogLine, Submission
+from .domain import ExperimentRecord
+from .errors import NOT_FOUND_ENVIRONMENT, NOT_FOUND_EXPERIMENT, ApiError, parse
+from .store import Store
+from .times import now_iso, set_times
 
-STATUSES = ("Accepted", "Created", "Running", "Succeeded", "Failed")
-#: The times each status implies have been reached.
-_TIMES_REACHED: dict[str, tuple[str, ...]] = {
-    "Accepted": (),
-    "Created": ("created_time",),
-    "Running": ("created_time", "running_time"),
-    "Succeeded": ("created_time", "running_time", "finished_time"),
-    "Failed": ("created_time", "running_time", "finished_time"),
-}
-
-NOT_FOUND_EXPERIMENT = "Not found experiment."
-NOT_FOUND_ENVIRONMENT = "Environment not found."
-
-
-class ApiError(Exception):
-    """A refusal that becomes an error envelope with HTTP status ``code``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def now_iso() -> str:
-    """Local time, ISO-8601 with milliseconds and offset, as the API document shows."""
-    return _iso(datetime.now())
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone().isoformat(timespec="milliseconds")
-
-
-def _set_times(record: ExperimentRecord, status: Status, began: dict[Status, datetime]) -> None:
-    """Set, once each, the times that reaching ``status`` implies: from ``began`` (when the
-    backend says each status began) else now, never before the time before it
-    (accepted <= created <= running <= finished, whatever the clocks or precision say)."""
-    reached = _TIMES_REACHED[status]
-    now = datetime.now().astimezone()
-    wanted: dict[str, datetime | None] = {
-        "created_time": began.get("Created") or began.get(status) or now,
-        "running_time": began.get("Running") or (now if status == "Running" else None),
-        "finished_time": (began.get(status) or now) if status in TERMINAL else None,
-    }
-    floor = datetime.fromisoformat(record.accepted_time) if record.accepted_time else None
-    for field in ("created_time", "running_time", "finished_time"):
-        if field in reached and getattr(record, field) is None and (when := wanted[field]) is not None:
-            setattr(record, field, _iso(when if floor is None else max(when, floor)))
-        if (current := getattr(record, field)) is not None:
-            stamp = datetime.fromisoformat(current)
-            floor = stamp if floor is None else max(floor, stamp)
-
-
-def parse_experiment(body: Any) -> ExperimentSpec:
-    try:
-        return ExperimentSpec.model_validate(body)
-    except ValidationError as error:
-        raise ApiError(400, f"Invalid experiment spec: {describe_errors(error)}") from None
-
-
-def parse_environment(body: Any) -> EnvironmentSpec:
-    try:
-        return EnvironmentSpec.model_validate(body)
-    except ValidationError as error:
-        raise ApiError(400, f"Invalid environment spec: {describe_errors(error)}") from None
+T = TypeVar("T")
 
 
 class ExperimentService:
@@ -116,16 +48,15 @@ class ExperimentService:
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
-        adopt = []
-        for record in await self.store.list_experiments():
-            if record.status in TERMINAL:
-                continue
-            spec = ExperimentSpec.model_validate(record.spec)
-            adopt.append(Adoption(
-                submission=Submission(record.id, spec, record.image),
-                status=record.status,  # type: ignore[arg-type]
+        adopt = [
+            Adoption(
+                submission=Submission(record.id, ExperimentSpec.model_validate(record.spec), record.image),
+                status=record.status,  # type: ignore[arg-type]  # stored statuses are checked on write
                 state=record.backend_state,
-            ))
+            )
+            for record in await self.store.list_experiments()
+            if record.status not in TERMINAL_STATUSES
+        ]
         await self.backend.start(self.on_event, adopt)
 
     async def stop(self) -> None:
@@ -135,49 +66,50 @@ class ExperimentService:
 
     # experiments
 
-    async def create(self, body: Any, *, dry_run: bool = False) -> dict[str, Any]:
-        spec = parse_experiment(body)
+    async def create(self, body: Any, *, dry_run: bool = False) -> Experiment | DryRun:
+        spec: ExperimentSpec = parse(ExperimentSpec, body, "experiment")
         image = await self._resolve_image(spec)
         if dry_run:
             experiment_id = f"experiment_{self.start_millis}_dryrun"
-            plan = await self._backend_call(self.backend.dry_run(Submission(experiment_id, spec, image)))
-            return {"dryRun": True, "backend": self.backend.name, "plan": plan}
+            plan = await _backend_call(self.backend.dry_run(Submission(experiment_id, spec, image)))
+            return DryRun(backend=self.backend.name, plan=plan)
 
         def make(seq: int) -> ExperimentRecord:
             return ExperimentRecord(
-                id=f"experiment_{self.start_millis}_{seq:04d}",
-                name=spec.meta.name,
-                uid=str(uuid.uuid4()),
-                status="Accepted",
-                spec=spec.dump(),
-                accepted_time=now_iso(),
-                image=image,
+                id=f"experiment_{self.start_millis}_{seq:04d}", name=spec.meta.name, uid=str(uuid.uuid4()),
+                status="Accepted", spec=spec.dump(), accepted_time=now_iso(), image=image,
             )
 
         record = await self.store.insert_experiment(make)
         try:
-            await self._backend_call(self.backend.submit(Submission(record.id, spec, image)))
+            await _backend_call(self.backend.submit(Submission(record.id, spec, image)))
         except ApiError:
             await self.store.delete_experiment(record.id)
             raise
-        current = await self.store.get_experiment(record.id)
-        return (current or record).to_wire()
+        return answers.experiment(await self.store.get_experiment(record.id) or record)
 
-    async def list_experiments(self, status: str | None = None) -> list[dict[str, Any]]:
+    async def list_experiments(self, status: str | None = None) -> list[Experiment]:
         if status is not None:
             matches = [s for s in STATUSES if s.lower() == status.lower()]
             if not matches:
                 raise ApiError(400, f"status: unknown status '{status}' (one of {', '.join(STATUSES)})")
             status = matches[0]
-        return [record.to_wire() for record in await self.store.list_experiments(status)]
+        return [answers.experiment(record) for record in await self.store.list_experiments(status)]
 
-    async def get(self, experiment_id: str) -> dict[str, Any]:
-        return (await self._record(experiment_id)).to_wire()
+    async def get(self, experiment_id: str) -> Experiment:
+        return answers.experiment(await self._record(experiment_id))
+
+    async def spec(self, experiment_id: str, text_format: str = "json") -> dict[str, Any] | str:
+        """The stored spec, as data or (``yaml``) as YAML text."""
+        spec = (await self._record(experiment_id)).spec
+        if text_format == "yaml":
+            return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+        return spec
 
     async def patch(self, experiment_id: str, body: Any) -> dict[str, Any]:
         """Replace the spec; an unfinished experiment is restarted with it, a finished one
         only records it (as Submarine does: its status stays final)."""
-        spec = parse_experiment(body)
+        spec: ExperimentSpec = parse(ExperimentSpec, body, "experiment")
         record = await self._record(experiment_id)
         old = ExperimentSpec.model_validate(record.spec)
         if spec.meta.framework_key != old.meta.framework_key:
@@ -186,51 +118,36 @@ class ExperimentService:
             raise ApiError(400, f"meta.namespace: cannot move an experiment to another namespace (it is in {old.meta.namespace})")
         image = await self._resolve_image(spec)
         async with self._lock:
-            if record.status not in TERMINAL:
-                await self._backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
+            if record.status not in TERMINAL_STATUSES:
+                await _backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
 
             def change(rec: ExperimentRecord) -> None:
-                rec.spec = spec.dump()
-                rec.name = spec.meta.name
-                rec.image = image
+                rec.spec, rec.name, rec.image = spec.dump(), spec.meta.name, image
 
             await self.store.update_experiment(experiment_id, change)
         return spec.dump()
 
-    async def delete(self, experiment_id: str) -> dict[str, Any]:
+    async def delete(self, experiment_id: str) -> Experiment:
         record = await self._record(experiment_id)
         async with self._lock:
-            await self._backend_call(self.backend.delete(experiment_id))
+            await _backend_call(self.backend.delete(experiment_id))
             await self.store.delete_experiment(experiment_id)
-        wire = record.to_wire()
-        wire["status"] = "Deleted"
-        wire["replicas"] = [
-            {**replica, "state": "Stopped"} if replica["state"] in ("Pending", "Running") else replica
-            for replica in wire["replicas"]
-        ]
-        return wire
+        return answers.deleted(record)
 
-    async def logs(
-        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> dict[str, Any]:
+    async def logs(self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None) -> dict[str, Any]:
         """Each replica's log; a ``podLog`` is a text stream, read as the answer is written."""
         await self._record(experiment_id)
-        pods = await self._backend_call(
-            self.backend.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
-        )
+        pods = await _backend_call(self.backend.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines))
         if pod_name is not None and not pods:
             raise ApiError(404, f"podName: experiment {experiment_id} has no replica '{pod_name}'")
-        return {"experimentId": experiment_id, "logContent": [_pod_log(p) for p in pods]}
+        return answers.log_content(experiment_id, pods)
 
-    async def all_logs(self) -> list[dict[str, Any]]:
+    async def all_logs(self) -> list[LogContent]:
         """Every experiment's replica names, logs left out (``podLog`` null) as the document shows."""
         result = []
         for record in await self.store.list_experiments():
-            pods = await self._backend_call(self.backend.logs(record.id, tail_lines=0))
-            result.append({
-                "experimentId": record.id,
-                "logContent": [{"podName": p.pod_name, "podLog": None} for p in pods],
-            })
+            pods = await _backend_call(self.backend.logs(record.id, tail_lines=0))
+            result.append(answers.log_index(record.id, [p.pod_name for p in pods]))
         return result
 
     async def follow(
@@ -247,55 +164,17 @@ class ExperimentService:
             if event.state is not None:
                 record.backend_state = event.state
             if event.replicas is not None:
-                record.replicas = [replica.to_wire() for replica in event.replicas]
-            if record.status in TERMINAL:
+                record.replicas = list(event.replicas)
+            if record.status in TERMINAL_STATUSES:
                 return
             if event.status is not None and event.status != record.status:
                 record.status = event.status
-                _set_times(record, event.status, event.times)
+                set_times(record, event.status, event.times)
                 record.status_message = event.message
             elif event.message is not None:
                 record.status_message = event.message
 
         await self.store.update_experiment(event.experiment_id, change)
-
-    # environments
-
-    async def create_environment(self, body: Any) -> dict[str, Any]:
-        spec = parse_environment(body)
-        try:
-            record = await self.store.insert_environment(
-                spec.name, lambda seq: f"environment_{self.start_millis}_{seq:04d}", spec.dump()
-            )
-        except Conflict:
-            raise ApiError(409, f"name: environment '{spec.name}' already exists") from None
-        return record.to_wire()
-
-    async def list_environments(self) -> list[dict[str, Any]]:
-        return [record.to_wire() for record in await self.store.list_environments()]
-
-    async def get_environment(self, name: str) -> dict[str, Any]:
-        record = await self.store.get_environment(name)
-        if record is None:
-            raise ApiError(404, NOT_FOUND_ENVIRONMENT)
-        return record.to_wire()
-
-    async def patch_environment(self, name: str, body: Any) -> dict[str, Any]:
-        if isinstance(body, dict) and "name" not in body:
-            body = {**body, "name": name}
-        spec = parse_environment(body)
-        if spec.name != name:
-            raise ApiError(400, f"name: cannot rename environment '{name}' to '{spec.name}'")
-        record = await self.store.update_environment(name, spec.dump())
-        if record is None:
-            raise ApiError(404, NOT_FOUND_ENVIRONMENT)
-        return record.to_wire()
-
-    async def delete_environment(self, name: str) -> dict[str, Any]:
-        record = await self.store.delete_environment(name)
-        if record is None:
-            raise ApiError(404, NOT_FOUND_ENVIRONMENT)
-        return record.to_wire()
 
     # helpers
 
@@ -316,13 +195,9 @@ class ExperimentService:
             raise ApiError(404, NOT_FOUND_ENVIRONMENT)
         return EnvironmentSpec.model_validate(record.spec).effective_image
 
-    @staticmethod
-    async def _backend_call(awaitable: Any) -> Any:
-        try:
-            return await awaitable
-        except BackendError as error:
-            raise ApiError(error.code, error.message) from None
 
-
-def _pod_log(pod: PodLog) -> dict[str, Any]:
-    return {"podName": pod.pod_name, "podLog": pod.chunks}
+async def _backend_call(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except BackendError as error:
+        raise ApiError(error.code, error.message) from None

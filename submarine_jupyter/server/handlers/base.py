@@ -1,39 +1,46 @@
-"""Tornado handlers: authentication, the JSON envelope, and error mapping (in one place).
+"""The base of every route: authentication and authorization, the JSON envelope, bodies in.
 
-Every route answers with Submarine's envelope, errors included (403 without a token,
-400 for a malformed body, 404 for an unknown id, 405 for a wrong method); nothing
-here ever answers with a traceback.
+Every route answers with Submarine's envelope, errors included (403 without a token or
+permission, 400 for a malformed body, 404 for an unknown id, 405 for a wrong method);
+nothing here ever answers with a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import json
 import logging
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import tornado.web
 import yaml
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from pydantic import BaseModel
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
-from .backends.base import BackendError
-from .service import ApiError, ExperimentService
-from .streaming import escaped, json_parts
+from ..backends.base import BackendError
+from ..environments import EnvironmentService
+from ..errors import ApiError
+from ..service import ExperimentService
+from ..streaming import escaped, json_parts
 
 MAX_BODY_BYTES = 1 << 20
 #: A streamed answer whose client reads nothing for this long is cut.
 WRITE_TIMEOUT_S = 60.0
-ID = r"(?P<experiment_id>[^/]+)"
-NAME = r"(?P<name>[^/]+)"
+#: The resource every route names to the server's ``Authorizer`` (with ``read``/``write``).
+AUTH_RESOURCE = "submarine"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 log = logging.getLogger(__name__)
+Method = TypeVar("Method", bound=Callable[..., Awaitable[None]])
 
 
-def envelope(code: int, result: Any = None, message: str | None = None) -> dict[str, Any]:
+def envelope(code: int, result: Any = None, message: str | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
     ok = 200 <= code < 300
     return {
         "status": "OK" if ok else http.HTTPStatus(code).name,
@@ -41,16 +48,57 @@ def envelope(code: int, result: Any = None, message: str | None = None) -> dict[
         "success": True if ok else None,
         "message": message,
         "result": result,
-        "attributes": {},
+        "attributes": attributes or {},
     }
 
 
+def jsonable(value: Any) -> Any:
+    """Answers as JSON data: wire models by their camelCase aliases, lists of them too."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list):
+        return [jsonable(item) for item in value]
+    return value
+
+
+class Refusal(tornado.web.HTTPError):
+    """An ``ApiError`` on its way out: Tornado sends it through ``write_error``."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.code, reason=http.HTTPStatus(error.code).phrase)
+        self.error = error
+
+
+def endpoint(action: str) -> Callable[[Method], Method]:
+    """A route method: authenticated, authorized for ``action`` on ``AUTH_RESOURCE`` (so a
+    deployment's ``Authorizer`` can allow reading and forbid launching), refusals enveloped."""
+
+    def wrap(method: Method) -> Method:
+        @functools.wraps(method)
+        async def refusing(self: SubmarineHandler, *args: Any, **kwargs: Any) -> None:
+            try:
+                await method(self, *args, **kwargs)
+            except ApiError as error:
+                raise Refusal(error) from None
+
+        guarded: Any = authorized(action=action, resource=AUTH_RESOURCE)(refusing)
+        return cast(Method, tornado.web.authenticated(guarded))
+
+    return wrap
+
+
 class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
-    """Base of every route: envelope out, JSON or YAML in, ``ApiError`` -> envelope."""
+    """Envelope out, JSON or YAML in, ``ApiError`` -> envelope."""
+
+    auth_resource = AUTH_RESOURCE
 
     @property
     def service(self) -> ExperimentService:
-        return self.settings["submarine_service"]
+        return cast(ExperimentService, self.settings["submarine_service"])
+
+    @property
+    def environments(self) -> EnvironmentService:
+        return cast(EnvironmentService, self.settings["submarine_environments"])
 
     async def prepare(self) -> None:  # type: ignore[override]  # as jupyter_server's APIHandler
         await super().prepare()
@@ -60,7 +108,7 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
     def reply(self, result: Any, code: int = 200) -> None:
         self.set_status(code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(envelope(code, result)))
+        self.finish(json.dumps(envelope(code, jsonable(result))))
 
     async def reply_streamed(self, result: Any) -> None:
         """``reply`` for a result holding text streams (logs), written piece by piece.
@@ -113,25 +161,27 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         cast(HTTP1Connection, self.request.connection).close()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
         exc_info = kwargs.get("exc_info")
-        if exc_info and isinstance(exc_info[1], tornado.web.HTTPError) and exc_info[1].log_message:
-            message = exc_info[1].log_message % exc_info[1].args if exc_info[1].args else exc_info[1].log_message
-        if status_code >= 500:
+        error = exc_info[1] if exc_info else None
+        message = self._reason
+        attributes: dict[str, Any] = {}
+        if isinstance(error, Refusal):
+            message = error.error.message
+            if error.error.fields:
+                attributes["fieldErrors"] = [jsonable(f) for f in error.error.fields]
+        elif status_code >= 500:
             message = "Internal error in submarine-jupyter; the server log has the details."
+        elif isinstance(error, tornado.web.HTTPError) and error.log_message:
+            message = error.log_message % error.args if error.args else error.log_message
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(envelope(status_code, message=message)))
+        self.finish(json.dumps(envelope(status_code, message=message, attributes=attributes)))
 
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, ApiError):
-            if self._finished:
-                return
-            self.clear()
-            self.set_status(e.code)
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json.dumps(envelope(e.code, message=e.message)))
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Refusals are answers, not faults: logged at debug; everything else as Tornado does."""
+        if isinstance(value, Refusal):
+            self.log.debug("%s %s refused: %s", self.request.method, self.request.uri, value.error.message)
             return
-        super()._handle_request_exception(e)
+        super().log_exception(typ, value, tb)
 
     def body(self) -> Any:
         """The request body as data: YAML when the Content-Type says so, else JSON."""
@@ -145,7 +195,7 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError(400, "body: not UTF-8 text") from None
-        if content_type in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"):
+        if content_type in YAML_TYPES:
             try:
                 data = yaml.safe_load(text)
             except yaml.YAMLError as error:
@@ -167,13 +217,19 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
             return False
         raise ApiError(400, f"{name}: must be true or false, got '{value}'")
 
-    def positive_int(self, name: str) -> int | None:
+    def non_negative_int(self, name: str) -> int | None:
         value = self.get_query_argument(name, None)
         if value is None:
             return None
         if not value.strip().isdigit():
             raise ApiError(400, f"{name}: must be a non-negative integer, got '{value}'")
         return int(value)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = self.get_query_argument(name, choices[0]).strip().lower()
+        if value not in choices:
+            raise ApiError(400, f"{name}: must be one of {', '.join(choices)}, got '{value}'")
+        return value
 
 
 async def _close(stream: AsyncGenerator[str, None]) -> None:
@@ -185,102 +241,3 @@ async def _close(stream: AsyncGenerator[str, None]) -> None:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
-
-
-class PingHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def get(self) -> None:
-        self.reply("Pong")
-
-
-class ExperimentsHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def post(self) -> None:
-        dry_run = self.flag("dryRun")
-        self.reply(await self.service.create(self.body(), dry_run=dry_run))
-
-    @tornado.web.authenticated
-    async def get(self) -> None:
-        self.reply(await self.service.list_experiments(self.get_query_argument("status", None)))
-
-
-class ExperimentHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def get(self, experiment_id: str) -> None:
-        self.reply(await self.service.get(experiment_id))
-
-    @tornado.web.authenticated
-    async def patch(self, experiment_id: str) -> None:
-        self.reply(await self.service.patch(experiment_id, self.body()))
-
-    @tornado.web.authenticated
-    async def delete(self, experiment_id: str) -> None:
-        self.reply(await self.service.delete(experiment_id))
-
-
-class AllLogsHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def get(self) -> None:
-        self.reply(await self.service.all_logs())
-
-
-class LogsHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def get(self, experiment_id: str) -> None:
-        pod_name = self.get_query_argument("podName", None)
-        tail_lines = self.positive_int("tailLines")
-        if not self.flag("follow"):
-            await self.reply_streamed(
-                await self.service.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
-            )
-            return
-        stream = await self.service.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
-        self.set_header("Content-Type", "application/x-ndjson; charset=UTF-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
-        try:
-            async for batch in stream:
-                self.write("".join(
-                    json.dumps({"podName": item.pod_name, "line": item.line}) + "\n" for item in batch
-                ))
-                await self.flush_in_time()
-        except StreamClosedError:
-            return
-        finally:
-            await stream.aclose()
-        self.finish()
-
-
-class EnvironmentsHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def post(self) -> None:
-        self.reply(await self.service.create_environment(self.body()))
-
-    @tornado.web.authenticated
-    async def get(self) -> None:
-        self.reply(await self.service.list_environments())
-
-
-class EnvironmentHandler(SubmarineHandler):
-    @tornado.web.authenticated
-    async def get(self, name: str) -> None:
-        self.reply(await self.service.get_environment(name))
-
-    @tornado.web.authenticated
-    async def patch(self, name: str) -> None:
-        self.reply(await self.service.patch_environment(name, self.body()))
-
-    @tornado.web.authenticated
-    async def delete(self, name: str) -> None:
-        self.reply(await self.service.delete_environment(name))
-
-
-ROUTES: list[tuple[str, type[SubmarineHandler]]] = [
-    (r"/api/v1/experiment/ping", PingHandler),
-    (r"/api/v1/experiment/logs", AllLogsHandler),
-    (rf"/api/v1/experiment/logs/{ID}", LogsHandler),
-    (r"/api/v1/experiment", ExperimentsHandler),
-    (rf"/api/v1/experiment/{ID}", ExperimentHandler),
-    (r"/api/v1/environment", EnvironmentsHandler),
-    (rf"/api/v1/environment/{NAME}", EnvironmentHandler),
-]

@@ -1,0 +1,58 @@
+"""The API's answers, made from stored records: the one place the wire shape is produced."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..wire.constants import ExperimentStatus
+from ..wire.responses import Environment, Experiment, LogContent, Replica
+from ..wire.responses import PodLog as PodLogAnswer
+from .backends.base import LogLine, PodLog
+from .domain import EnvironmentRecord, ExperimentRecord, ReplicaStatus
+
+
+def replica(status: ReplicaStatus) -> Replica:
+    return Replica(
+        name=status.name, role=status.role, index=status.index, state=status.state,
+        restarts=status.restarts, exit_code=status.exit_code, message=status.message,
+    )
+
+
+def experiment(record: ExperimentRecord, status: ExperimentStatus | None = None) -> Experiment:
+    """The experiment object of the API document (plus status message and replicas)."""
+    return Experiment(
+        experiment_id=record.id, name=record.name, uid=record.uid,
+        status=status or record.status,  # type: ignore[arg-type]  # stored statuses are checked on write
+        accepted_time=record.accepted_time, created_time=record.created_time,
+        running_time=record.running_time, finished_time=record.finished_time,
+        status_message=record.status_message, replicas=[replica(r) for r in record.replicas], spec=record.spec,
+    )
+
+
+def deleted(record: ExperimentRecord) -> Experiment:
+    """The answer to DELETE: status ``Deleted``, replicas that were live now ``Stopped``."""
+    answer = experiment(record, "Deleted")
+    for item in answer.replicas:
+        if item.state in ("Pending", "Running"):
+            item.state = "Stopped"
+    return answer
+
+
+def environment(record: EnvironmentRecord) -> Environment:
+    return Environment(environment_id=record.id, environment_spec=record.spec)
+
+
+def log_content(experiment_id: str, pods: list[PodLog]) -> dict[str, Any]:
+    """A ``LogContent`` whose ``podLog``s are text streams, read while the answer is written."""
+    return {"experimentId": experiment_id, "logContent": [{"podName": p.pod_name, "podLog": p.chunks} for p in pods]}
+
+
+def log_index(experiment_id: str, pod_names: list[str]) -> LogContent:
+    """An entry of ``GET /experiment/logs``: replica names, logs left out."""
+    return LogContent(experiment_id=experiment_id, log_content=[PodLogAnswer(pod_name=n, pod_log=None) for n in pod_names])
+
+
+def ndjson(batch: list[LogLine]) -> str:
+    """Followed lines as ``application/x-ndjson`` records of ``LogLine``."""
+    return "".join(json.dumps({"podName": item.pod_name, "line": item.line}) + "\n" for item in batch)

@@ -1,0 +1,51 @@
+"""What the server keeps about experiments and environments, as typed records.
+
+The store persists these; backends report ``ReplicaStatus``es; ``answers`` turns records
+into the API's answers. None of them is the wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..wire.constants import ReplicaState, StoredStatus
+
+Status = StoredStatus
+
+
+@dataclass
+class ReplicaStatus:
+    """One replica as its backend last saw it."""
+
+    name: str
+    role: str
+    index: int
+    state: ReplicaState = "Pending"
+    restarts: int = 0
+    exit_code: int | None = None
+    message: str | None = None
+
+
+@dataclass
+class ExperimentRecord:
+    id: str
+    name: str
+    uid: str
+    status: str
+    spec: dict[str, Any]
+    accepted_time: str | None = None
+    created_time: str | None = None
+    running_time: str | None = None
+    finished_time: str | None = None
+    status_message: str | None = None
+    image: str | None = None
+    replicas: list[ReplicaStatus] = field(default_factory=list)
+    backend_state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EnvironmentRecord:
+    id: str
+    name: str
+    spec: dict[str, Any]

@@ -1,0 +1,29 @@
+"""Environment routes (Submarine's EnvironmentSpec)."""
+
+from __future__ import annotations
+
+from .base import SubmarineHandler, endpoint
+
+
+class EnvironmentsHandler(SubmarineHandler):
+    @endpoint("write")
+    async def post(self) -> None:
+        self.reply(await self.environments.create(self.body()))
+
+    @endpoint("read")
+    async def get(self) -> None:
+        self.reply(await self.environments.list())
+
+
+class EnvironmentHandler(SubmarineHandler):
+    @endpoint("read")
+    async def get(self, name: str) -> None:
+        self.reply(await self.environments.get(name))
+
+    @endpoint("write")
+    async def patch(self, name: str) -> None:
+        self.reply(await self.environments.patch(name, self.body()))
+
+    @endpoint("write")
+    async def delete(self, name: str) -> None:
+        self.reply(await self.environments.delete(name))

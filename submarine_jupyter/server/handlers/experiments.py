@@ -1,0 +1,74 @@
+"""Experiment routes: create, list, get, spec, patch, delete, logs and follow."""
+
+from __future__ import annotations
+
+from tornado.iostream import StreamClosedError
+
+from .. import answers
+from .base import SubmarineHandler, endpoint
+
+
+class PingHandler(SubmarineHandler):
+    @endpoint("read")
+    async def get(self) -> None:
+        self.reply("Pong")
+
+
+class ExperimentsHandler(SubmarineHandler):
+    @endpoint("write")
+    async def post(self) -> None:
+        dry_run = self.flag("dryRun")
+        self.reply(await self.service.create(self.body(), dry_run=dry_run))
+
+    @endpoint("read")
+    async def get(self) -> None:
+        self.reply(await self.service.list_experiments(self.get_query_argument("status", None)))
+
+
+class ExperimentHandler(SubmarineHandler):
+    @endpoint("read")
+    async def get(self, id: str) -> None:
+        self.reply(await self.service.get(id))
+
+    @endpoint("write")
+    async def patch(self, id: str) -> None:
+        self.reply(await self.service.patch(id, self.body()))
+
+    @endpoint("write")
+    async def delete(self, id: str) -> None:
+        self.reply(await self.service.delete(id))
+
+
+class SpecHandler(SubmarineHandler):
+    @endpoint("read")
+    async def get(self, id: str) -> None:
+        self.reply(await self.service.spec(id, self.choice("format", ("json", "yaml"))))
+
+
+class AllLogsHandler(SubmarineHandler):
+    @endpoint("read")
+    async def get(self) -> None:
+        self.reply(await self.service.all_logs())
+
+
+class LogsHandler(SubmarineHandler):
+    @endpoint("read")
+    async def get(self, id: str) -> None:
+        pod_name = self.get_query_argument("podName", None)
+        tail_lines = self.non_negative_int("tailLines")
+        if not self.flag("follow"):
+            await self.reply_streamed(await self.service.logs(id, pod_name=pod_name, tail_lines=tail_lines))
+            return
+        stream = await self.service.follow(id, pod_name=pod_name, tail_lines=tail_lines)
+        self.set_header("Content-Type", "application/x-ndjson; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            async for batch in stream:
+                self.write(answers.ndjson(batch))
+                await self.flush_in_time()
+        except StreamClosedError:
+            return
+        finally:
+            await stream.aclose()
+        self.finish()
