@@ -3,7 +3,7 @@
 All access goes through one connection owned by one worker thread, so the event loop
 never blocks on disk and concurrent requests are applied one after another (no lost
 writes). WAL mode and ``BEGIN IMMEDIATE`` keep the file consistent even if a second
-server process opens the same database.
+server process opens the same database. The schema is versioned (``migrations``).
 """
 
 from __future__ import annotations
@@ -13,81 +13,16 @@ import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..domain import EnvironmentRecord, ExperimentRecord
+from .migrations import migrate
+from .rows import environment_from_row, experiment_from_row, experiment_row
+
+__all__ = ["Conflict", "Store"]
+
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS experiments (
-    id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    uid TEXT NOT NULL,
-    status TEXT NOT NULL,
-    status_message TEXT,
-    accepted_time TEXT,
-    created_time TEXT,
-    running_time TEXT,
-    finished_time TEXT,
-    spec TEXT NOT NULL,
-    image TEXT,
-    replicas TEXT NOT NULL DEFAULT '[]',
-    backend_state TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS environments (
-    name TEXT PRIMARY KEY,
-    id TEXT NOT NULL,
-    spec TEXT NOT NULL
-);
-"""
-
-_JSON_COLUMNS = ("spec", "replicas", "backend_state")
-
-
-@dataclass
-class ExperimentRecord:
-    id: str
-    name: str
-    uid: str
-    status: str
-    spec: dict[str, Any]
-    accepted_time: str | None = None
-    created_time: str | None = None
-    running_time: str | None = None
-    finished_time: str | None = None
-    status_message: str | None = None
-    image: str | None = None
-    replicas: list[dict[str, Any]] = field(default_factory=list)
-    backend_state: dict[str, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[str, Any]:
-        """The experiment object of the API document (plus status message and replicas)."""
-        return {
-            "experimentId": self.id,
-            "name": self.name,
-            "uid": self.uid,
-            "status": self.status,
-            "acceptedTime": self.accepted_time,
-            "createdTime": self.created_time,
-            "runningTime": self.running_time,
-            "finishedTime": self.finished_time,
-            "statusMessage": self.status_message,
-            "replicas": self.replicas,
-            "spec": self.spec,
-        }
-
-
-@dataclass
-class EnvironmentRecord:
-    id: str
-    name: str
-    spec: dict[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"environmentId": self.id, "environmentSpec": self.spec}
 
 
 class Conflict(Exception):
@@ -106,15 +41,18 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
 
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn)
+        return conn
+
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
+            self._conn = self._connect()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -152,8 +90,7 @@ class Store:
         def _insert(conn: sqlite3.Connection) -> ExperimentRecord:
             seq = self._next(conn, "experiment")
             record = make(seq)
-            row = _experiment_row(record)
-            row["seq"] = seq
+            row = {**experiment_row(record), "seq": seq}
             columns = ", ".join(row)
             marks = ", ".join("?" for _ in row)
             conn.execute(f"INSERT INTO experiments ({columns}) VALUES ({marks})", tuple(row.values()))
@@ -164,7 +101,7 @@ class Store:
     async def get_experiment(self, experiment_id: str) -> ExperimentRecord | None:
         def _get(conn: sqlite3.Connection) -> ExperimentRecord | None:
             row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
-            return _experiment(row) if row else None
+            return experiment_from_row(row) if row else None
 
         return await self._run(_get)
 
@@ -173,10 +110,8 @@ class Store:
             if status is None:
                 rows = conn.execute("SELECT * FROM experiments ORDER BY seq").fetchall()
             else:
-                rows = conn.execute(
-                    "SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)
-                ).fetchall()
-            return [_experiment(row) for row in rows]
+                rows = conn.execute("SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)).fetchall()
+            return [experiment_from_row(row) for row in rows]
 
         return await self._run(_list)
 
@@ -189,15 +124,12 @@ class Store:
             row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
             if row is None:
                 return None
-            record = _experiment(row)
+            record = experiment_from_row(row)
             change(record)
-            values = _experiment_row(record)
+            values = experiment_row(record)
             values.pop("id")
             assignments = ", ".join(f"{column} = ?" for column in values)
-            conn.execute(
-                f"UPDATE experiments SET {assignments} WHERE id = ?",
-                (*values.values(), experiment_id),
-            )
+            conn.execute(f"UPDATE experiments SET {assignments} WHERE id = ?", (*values.values(), experiment_id))
             return record
 
         return await self._run(_update)
@@ -210,14 +142,15 @@ class Store:
 
     # environments
 
-    async def insert_environment(self, name: str, make_id: Callable[[int], str], spec: dict[str, Any]) -> EnvironmentRecord:
+    async def insert_environment(
+        self, name: str, make_id: Callable[[int], str], spec: dict[str, Any]
+    ) -> EnvironmentRecord:
         def _insert(conn: sqlite3.Connection) -> EnvironmentRecord:
             if conn.execute("SELECT 1 FROM environments WHERE name = ?", (name,)).fetchone():
                 raise Conflict(name)
             record = EnvironmentRecord(id=make_id(self._next(conn, "environment")), name=name, spec=spec)
             conn.execute(
-                "INSERT INTO environments (name, id, spec) VALUES (?, ?, ?)",
-                (name, record.id, json.dumps(spec)),
+                "INSERT INTO environments (name, id, spec) VALUES (?, ?, ?)", (name, record.id, json.dumps(spec))
             )
             return record
 
@@ -226,24 +159,22 @@ class Store:
     async def get_environment(self, name: str) -> EnvironmentRecord | None:
         def _get(conn: sqlite3.Connection) -> EnvironmentRecord | None:
             row = conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone()
-            return _environment(row) if row else None
+            return environment_from_row(row) if row else None
 
         return await self._run(_get)
 
     async def list_environments(self) -> list[EnvironmentRecord]:
         def _list(conn: sqlite3.Connection) -> list[EnvironmentRecord]:
-            return [_environment(r) for r in conn.execute("SELECT * FROM environments ORDER BY id")]
+            return [environment_from_row(r) for r in conn.execute("SELECT * FROM environments ORDER BY id")]
 
         return await self._run(_list)
 
     async def update_environment(self, name: str, spec: dict[str, Any]) -> EnvironmentRecord | None:
         def _update(conn: sqlite3.Connection) -> EnvironmentRecord | None:
-            cursor = conn.execute(
-                "UPDATE environments SET spec = ? WHERE name = ?", (json.dumps(spec), name)
-            )
+            cursor = conn.execute("UPDATE environments SET spec = ? WHERE name = ?", (json.dumps(spec), name))
             if cursor.rowcount == 0:
                 return None
-            return _environment(conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone())
+            return environment_from_row(conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone())
 
         return await self._run(_update)
 
@@ -253,24 +184,6 @@ class Store:
             if row is None:
                 return None
             conn.execute("DELETE FROM environments WHERE name = ?", (name,))
-            return _environment(row)
+            return environment_from_row(row)
 
         return await self._run(_delete)
-
-
-def _experiment_row(record: ExperimentRecord) -> dict[str, Any]:
-    row = dict(record.__dict__)
-    for column in _JSON_COLUMNS:
-        row[column] = json.dumps(row[column])
-    return row
-
-
-def _experiment(row: sqlite3.Row) -> ExperimentRecord:
-    values = {key: row[key] for key in row.keys() if key != "seq"}
-    for column in _JSON_COLUMNS:
-        values[column] = json.loads(values[column])
-    return ExperimentRecord(**values)
-
-
-def _environment(row: sqlite3.Row) -> EnvironmentRecord:
-    return EnvironmentRecord(id=row["id"], name=row["name"], spec=json.loads(row["spec"]))

@@ -1,0 +1,69 @@
+"""The database's schema, as ordered migrations; ``PRAGMA user_version`` says which ran.
+
+A database written before versioning (``user_version`` 0, tables present) is version 1's
+schema exactly, which migration 1 creates only where it is missing. A new column or table
+is a new migration appended here, never an edit of an old one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the schema of release 0.1.0
+    """
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS experiments (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_message TEXT,
+        accepted_time TEXT,
+        created_time TEXT,
+        running_time TEXT,
+        finished_time TEXT,
+        spec TEXT NOT NULL,
+        image TEXT,
+        replicas TEXT NOT NULL DEFAULT '[]',
+        backend_state TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE IF NOT EXISTS environments (
+        name TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        spec TEXT NOT NULL
+    );
+    """,
+)
+VERSION = len(MIGRATIONS)
+
+
+class NewerDatabase(RuntimeError):
+    """The database was written by a newer release than this one."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring ``conn``'s database to ``VERSION``, each migration in its own transaction;
+    the version it was at before."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > VERSION:
+        raise NewerDatabase(
+            f"the database has schema version {found}, newer than this release's {VERSION}: "
+            "upgrade submarine-jupyter, or point it at another state_dir"
+        )
+    for version in range(found + 1, VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,46 @@
+"""Records to table rows and back: JSON columns, replicas in their persisted (camelCase) form."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ..domain import EnvironmentRecord, ExperimentRecord, ReplicaStatus
+
+_REPLICA_KEYS = (("name", "name"), ("role", "role"), ("index", "index"), ("state", "state"),
+                 ("restarts", "restarts"), ("exit_code", "exitCode"), ("message", "message"))
+
+
+def replica_row(replica: ReplicaStatus) -> dict[str, Any]:
+    return {column: getattr(replica, attribute) for attribute, column in _REPLICA_KEYS}
+
+
+def replica_from_row(row: dict[str, Any]) -> ReplicaStatus:
+    return ReplicaStatus(**{attribute: row[column] for attribute, column in _REPLICA_KEYS if column in row})
+
+
+def experiment_row(record: ExperimentRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "name": record.name, "uid": record.uid, "status": record.status,
+        "status_message": record.status_message, "accepted_time": record.accepted_time,
+        "created_time": record.created_time, "running_time": record.running_time,
+        "finished_time": record.finished_time, "spec": json.dumps(record.spec), "image": record.image,
+        "replicas": json.dumps([replica_row(r) for r in record.replicas]),
+        "backend_state": json.dumps(record.backend_state),
+    }
+
+
+def experiment_from_row(row: sqlite3.Row) -> ExperimentRecord:
+    return ExperimentRecord(
+        id=row["id"], name=row["name"], uid=row["uid"], status=row["status"],
+        status_message=row["status_message"], accepted_time=row["accepted_time"],
+        created_time=row["created_time"], running_time=row["running_time"],
+        finished_time=row["finished_time"], spec=json.loads(row["spec"]), image=row["image"],
+        replicas=[replica_from_row(r) for r in json.loads(row["replicas"])],
+        backend_state=json.loads(row["backend_state"]),
+    )
+
+
+def environment_from_row(row: sqlite3.Row) -> EnvironmentRecord:
+    return EnvironmentRecord(id=row["id"], name=row["name"], spec=json.loads(row["spec"]))
