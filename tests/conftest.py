@@ -10,13 +10,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 from urllib.parse import urlencode
 
+import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.k8s.fixtures")
+from .openapi_check import ResponseChecker
+
+pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.k8s.fixtures", "tests.kernel_helpers")
 
 REPO = Path(__file__).resolve().parents[1]
 TERMINAL = ("Succeeded", "Failed")
@@ -29,39 +30,81 @@ def work_dir(tmp_path: Path) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs the test cluster (``cluster``) or Chromium (``browser``), so an
+    edit-test loop can leave them out: ``scripts/test.sh -m "not cluster and not browser"``."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if params.get("backend_config") == "kubernetes" or fixtures & {"kube_cluster", "kube_cluster_clean"}:
+            item.add_marker(pytest.mark.cluster)
+        if "ui" in item.path.relative_to(REPO / "tests").parts:
+            item.add_marker(pytest.mark.browser)
+
+
+def merged(*configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Traitlets configs (``{"LocalBackend": {...}, ...}``) merged class by class, later wins."""
+    result: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        for section, values in config.items():
+            result[section] = {**result.get(section, {}), **values}
+    return result
+
+
 @pytest.fixture
-def submarine_config() -> dict[str, Any]:
-    """Extra ``SubmarineJupyter`` settings for a test; override in a module to change them."""
+def submarine_config() -> dict[str, dict[str, Any]]:
+    """Extra settings for a test, by class (``SubmarineJupyter``, ``LocalBackend``,
+    ``KubernetesBackend``); override in a module to change them."""
     return {}
 
 
 @pytest.fixture(params=["local", "kubernetes"])
-def backend_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+def backend_config(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     """Settings that put the server on one backend: a test whose ``submarine_config`` uses
     this runs once per backend (Kubernetes: the test cluster, cleaned after the test, with a
     default image as an administrator would set, so specs without one run as they do locally)."""
     if request.param == "local":
-        return {"backend": "local"}
+        return {"SubmarineJupyter": {"backend": "local"}}
     cluster = request.getfixturevalue("kube_cluster_clean")
-    return {"backend": "kubernetes", "k8s_kubeconfig": str(cluster.kubeconfig), "k8s_context": cluster.context,
-            "k8s_backoff_limit": 0, "k8s_default_image": "python:3.11-slim"}
+    return {
+        "SubmarineJupyter": {"backend": "kubernetes"},
+        "KubernetesBackend": {"kubeconfig": str(cluster.kubeconfig), "context": cluster.context,
+                              "backoff_limit": 0, "default_image": "python:3.11-slim"},
+    }
 
 
 @pytest.fixture
-def jp_server_config(work_dir: Path, tmp_path: Path, submarine_config: dict[str, Any]) -> dict[str, Any]:
+def jp_server_config(work_dir: Path, tmp_path: Path, submarine_config: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    settings = merged(
+        {"SubmarineJupyter": {"state_dir": str(tmp_path / "state")},
+         "LocalBackend": {"working_dir": str(work_dir), "grace_period": 3.0}},
+        submarine_config,
+    )
     return {
         "ServerApp": {"jpserver_extensions": {"jupyterlab": True, "submarine_jupyter": True}},
-        "SubmarineJupyter": {
-            "state_dir": str(tmp_path / "state"),
-            "working_dir": str(work_dir),
-            "grace_period": 3.0,
-            **submarine_config,
-        },
+        **settings,
         "LabServerApp": {
             "extra_labextensions_path": [os.path.join(sys.prefix, "share", "jupyter", "labextensions")]
         },
         "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
     }
+
+
+@pytest.fixture
+def response_checker(jp_base_url: str) -> ResponseChecker:
+    """Checks every answer of the in-process server against the OpenAPI document."""
+    return ResponseChecker(jp_base_url)
+
+
+@pytest.fixture
+def jp_serverapp(jp_serverapp: Any, response_checker: ResponseChecker) -> Any:
+    """pytest-jupyter's server, each of its API answers validated against the OpenAPI
+    document; a test whose server sent an undocumented answer fails."""
+    response_checker.install(jp_serverapp.web_app)
+    yield jp_serverapp
+    assert not response_checker.problems, "answers that do not match the OpenAPI document:\n" + "\n".join(
+        response_checker.problems
+    )
 
 
 class Api:
@@ -114,7 +157,8 @@ class Api:
         try:
             response = await self._fetch(*path.strip("/").split("/"), **kwargs)
         except HTTPClientError as error:
-            assert error.response is not None, error
+            if error.response is None:  # no answer at all (a timeout): nothing to return
+                raise
             response = error.response
         text = response.body.decode()
         try:
@@ -155,8 +199,8 @@ def api(
 
     async def cleanup() -> None:
         for item in await service.list_experiments():
-            if item["status"] not in TERMINAL:
-                await service.delete(item["experimentId"])
+            if item.status not in TERMINAL:
+                await service.delete(item.experiment_id)
 
     jp_asyncio_loop.run_until_complete(cleanup())
 

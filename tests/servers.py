@@ -42,14 +42,14 @@ class JupyterProcess:
             "JUPYTER_DATA_DIR": str(self.home / "data"),
             "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
         }
-        log = open(self.home / "server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-             f"--ServerApp.root_dir={self.home / 'root'}",
-             f"--SubmarineJupyter.state_dir={self.home / 'state'}", *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
+        with open(self.home / "server.log", "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+                 f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
+                 f"--ServerApp.root_dir={self.home / 'root'}",
+                 f"--SubmarineJupyter.state_dir={self.home / 'state'}", *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,12 @@ def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
 
 
-async def test_create_run_logs_patch_delete(api: Api) -> None:
-    spec = experiment("echo hello-$RANK", framework="PyTorch", roles={"Master": 1, "Worker": 1})
+async def test_create_run_logs_patch_delete(api: Api, tmp_path: Path) -> None:
+    # the Master ends the job when it completes (the operator's rule), stopping the Worker:
+    # it waits until the Worker has printed, so both lines are there whatever the load
+    printed = tmp_path / "worker-printed"
+    cmd = f"echo hello-$RANK; if [ $RANK = 0 ]; then until [ -e {printed} ]; do sleep 0.05; done; else touch {printed}; fi"
+    spec = experiment(cmd, framework="PyTorch", roles={"Master": 1, "Worker": 1})
     created = await api.ok("POST", "api/v1/experiment", spec)
     experiment_id = created["experimentId"]
     done = await api.wait(experiment_id, timeout=90)

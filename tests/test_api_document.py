@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api
+from .conftest import Api, merged
 
 SHARED = Path(os.environ.get("SUBMARINE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 DOC = SHARED / "reference" / "experiment-rest-api.txt"
@@ -26,7 +26,7 @@ ENVELOPE_KEYS = {"status", "code", "success", "message", "result", "attributes"}
 @pytest.fixture
 def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     # The document's examples ask for 3 CPUs in all; this test is about the API, not the machine.
-    return {**backend_config, "cpu_capacity": 16}
+    return merged(backend_config, {"LocalBackend": {"cpu_capacity": 16}})
 
 
 def document_requests() -> dict[str, list[dict[str, Any]]]:
@@ -80,7 +80,7 @@ async def test_every_document_example(api: Api) -> None:
 
     listed = await api.ok("GET", "api/v1/experiment")
     assert [e["experimentId"] for e in listed] == [first["experimentId"], second["experimentId"]]
-    for item, spec in zip(listed, (inline, stored)):
+    for item, spec in zip(listed, (inline, stored), strict=False):
         check_experiment(item, spec)
 
     code, data = await api.call("GET", f"api/v1/experiment/{first['experimentId']}")

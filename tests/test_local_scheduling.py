@@ -19,7 +19,7 @@ def with_resources(spec: dict[str, Any], resources: str) -> dict[str, Any]:
 
 @pytest.fixture
 def submarine_config() -> dict[str, Any]:
-    return {"cpu_capacity": 2, "memory_capacity": "4Gi", "gpus": ["0", "1", "2"], "max_restarts": 2}
+    return {"LocalBackend": {"cpu_capacity": 2, "memory_capacity": "4Gi", "gpus": ["0", "1", "2"], "max_restarts": 2}}
 
 
 async def test_queue_waits_for_capacity_then_starts(api: Api) -> None:
@@ -47,7 +47,7 @@ async def test_fifo_no_overtaking(api: Api) -> None:
     assert head_done["createdTime"] <= tail_done["createdTime"]
 
 
-@pytest.mark.parametrize("resources,why", [
+@pytest.mark.parametrize(("resources", "why"), [
     ("cpu=3", "cpu 3 > 2"),
     ("memory=5Gi", "memory 5.0Gi > 4.0Gi"),
     ("gpu=4", "gpu 4 > 3"),

@@ -14,7 +14,7 @@ from .servers import JupyterProcess
 def test_kill_9_then_readopt_follow_and_delete(tmp_path: Path) -> None:
     marker = new_marker()
     env = {"SUBMARINE_TEST_MARKER": marker}
-    first = JupyterProcess(tmp_path, "--SubmarineJupyter.grace_period=2").start()
+    first = JupyterProcess(tmp_path, "--LocalBackend.grace_period=2").start()
     try:
         long = first.ok("POST", "/api/v1/experiment", experiment(
             "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done", name="long", roles={"Worker": 2}, env=env))
@@ -30,7 +30,7 @@ def test_kill_9_then_readopt_follow_and_delete(tmp_path: Path) -> None:
     assert groups_with(marker) == groups, "replicas must outlive the killed server"
     time.sleep(2.5)  # short and ok end while no server watches them
 
-    second = JupyterProcess(tmp_path, "--SubmarineJupyter.grace_period=2").start()
+    second = JupyterProcess(tmp_path, "--LocalBackend.grace_period=2").start()
     try:
         assert "re-adopted" in second.log_text()
         assert second.ok("GET", f"/api/v1/experiment/{long['experimentId']}")["status"] == "Running"

@@ -1,20 +1,32 @@
-"""The Jupyter server extension: configuration, wiring and routes."""
+"""The Jupyter server extension: shared settings, wiring and routes.
+
+Settings a backend uses live on the backend (``c.LocalBackend.*``, ``c.KubernetesBackend.*``);
+the ``c.SubmarineJupyter.*`` spellings of release 0.1.0 still work, with a warning that
+names the new one.
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, CaselessStrEnum, Float, Int, List, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
-from .backends.base import Backend
-from .backends.local import Capacity, LocalBackend
+from .backends import registry
+from .backends.base import Backend, ServerPaths
+from .environments import EnvironmentService
 from .handlers import ROUTES
 from .service import ExperimentService
 from .store import Store
+
+
+def _moved(trait: Any, to: str) -> Any:
+    """A setting of release 0.1.0 that now lives at ``c.<to>``."""
+    return trait.tag(config=True, moved_to=to)
 
 
 class SubmarineJupyter(ExtensionApp):
@@ -23,50 +35,71 @@ class SubmarineJupyter(ExtensionApp):
     name = "submarine_jupyter"
     load_other_extensions = True
 
-    backend = CaselessStrEnum(
-        ["local", "kubernetes"], default_value="local", config=True,
-        help="Where experiments run: 'local' (processes on this machine) or 'kubernetes' (Kubeflow jobs).",
+    backend = Unicode(
+        "local", config=True,
+        help="Where experiments run: the name of an installed backend ('local': processes on this machine; "
+        "'kubernetes': Kubeflow jobs), from the 'submarine_jupyter.backends' entry points.",
     )
     state_dir = Unicode(
         config=True, help="Folder for the database and logs (default: <Jupyter data dir>/submarine_jupyter)."
     )
     db_path = Unicode(config=True, help="SQLite database of experiments and environments.")
-    log_dir = Unicode(config=True, help="Folder of the local backend's replica logs.")
-    working_dir = Unicode(
-        config=True, help="Working directory of local replicas (default: the server's root_dir)."
+
+    log_dir = _moved(Unicode(help="Deprecated: use c.LocalBackend.log_dir."), "LocalBackend.log_dir")
+    working_dir = _moved(Unicode(help="Deprecated: use c.LocalBackend.working_dir."), "LocalBackend.working_dir")
+    grace_period = _moved(Float(help="Deprecated: use c.LocalBackend.grace_period."), "LocalBackend.grace_period")
+    max_restarts = _moved(Int(help="Deprecated: use c.LocalBackend.max_restarts."), "LocalBackend.max_restarts")
+    cpu_capacity = _moved(Float(help="Deprecated: use c.LocalBackend.cpu_capacity."), "LocalBackend.cpu_capacity")
+    memory_capacity = _moved(
+        Unicode(help="Deprecated: use c.LocalBackend.memory_capacity."), "LocalBackend.memory_capacity"
     )
-    grace_period = Float(
-        10.0, config=True, help="Seconds between SIGTERM and SIGKILL when local replicas are stopped."
+    gpus = _moved(
+        List(Unicode(), allow_none=True, help="Deprecated: use c.LocalBackend.gpus."), "LocalBackend.gpus"
     )
-    max_restarts = Int(
-        0, config=True,
-        help="Times a failed local replica is restarted before its experiment fails. "
-        "0 (default) fails fast: in an interactive loop a crash is usually a bug, and retrying "
-        "it only delays the error. Raise it for long runs that may hit transient faults.",
+    k8s_kubeconfig = _moved(
+        Unicode(None, allow_none=True, help="Deprecated: use c.KubernetesBackend.kubeconfig."),
+        "KubernetesBackend.kubeconfig",
     )
-    cpu_capacity = Float(
-        0.0, config=True, help="CPUs the local backend may hand out (default: this machine's cores)."
+    k8s_context = _moved(
+        Unicode(None, allow_none=True, help="Deprecated: use c.KubernetesBackend.context."), "KubernetesBackend.context"
     )
-    memory_capacity = Unicode(
-        "", config=True, help="Memory the local backend may hand out, a quantity like '16Gi' (default: this machine's RAM)."
+    k8s_in_cluster = _moved(
+        Bool(None, allow_none=True, help="Deprecated: use c.KubernetesBackend.in_cluster."),
+        "KubernetesBackend.in_cluster",
     )
-    gpus = List(
-        Unicode(), default_value=None, allow_none=True, config=True,
-        help="GPU ids the local backend may hand out (default: those nvidia-smi lists).",
+    k8s_namespace = _moved(Unicode(help="Deprecated: use c.KubernetesBackend.namespace."), "KubernetesBackend.namespace")
+    k8s_allowed_namespaces = _moved(
+        List(Unicode(), help="Deprecated: use c.KubernetesBackend.allowed_namespaces."),
+        "KubernetesBackend.allowed_namespaces",
+    )
+    k8s_image_pull_secrets = _moved(
+        List(Unicode(), help="Deprecated: use c.KubernetesBackend.image_pull_secrets."),
+        "KubernetesBackend.image_pull_secrets",
+    )
+    k8s_service_account = _moved(
+        Unicode(None, allow_none=True, help="Deprecated: use c.KubernetesBackend.service_account."),
+        "KubernetesBackend.service_account",
+    )
+    k8s_restart_policy = _moved(
+        Unicode(help="Deprecated: use c.KubernetesBackend.restart_policy."), "KubernetesBackend.restart_policy"
+    )
+    k8s_clean_pod_policy = _moved(
+        Unicode(help="Deprecated: use c.KubernetesBackend.clean_pod_policy."), "KubernetesBackend.clean_pod_policy"
+    )
+    k8s_backoff_limit = _moved(
+        Int(help="Deprecated: use c.KubernetesBackend.backoff_limit."), "KubernetesBackend.backoff_limit"
+    )
+    k8s_default_image = _moved(
+        Unicode(None, allow_none=True, help="Deprecated: use c.KubernetesBackend.default_image."),
+        "KubernetesBackend.default_image",
+    )
+    k8s_delete_propagation = _moved(
+        Unicode(help="Deprecated: use c.KubernetesBackend.delete_propagation."), "KubernetesBackend.delete_propagation"
     )
 
-    k8s_kubeconfig = Unicode(None, allow_none=True, config=True, help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
-    k8s_context = Unicode(None, allow_none=True, config=True, help="Kubeconfig context (default: the current one).")
-    k8s_in_cluster = Bool(None, allow_none=True, config=True, help="Use the pod's service account (default: when running in a pod).")
-    k8s_namespace = Unicode("default", config=True, help="Namespace of experiments whose spec names none.")
-    k8s_allowed_namespaces = List(Unicode(), config=True, help="Namespaces users may target ('*' for any; default: only k8s_namespace).")
-    k8s_image_pull_secrets = List(Unicode(), config=True, help="Image pull secrets given to every replica.")
-    k8s_service_account = Unicode(None, allow_none=True, config=True, help="Service account of the replicas.")
-    k8s_restart_policy = Unicode("OnFailure", config=True, help="restartPolicy of every role.")
-    k8s_clean_pod_policy = Unicode("None", config=True, help="runPolicy.cleanPodPolicy (None keeps finished pods and their logs).")
-    k8s_backoff_limit = Int(3, config=True, help="runPolicy.backoffLimit.")
-    k8s_default_image = Unicode(None, allow_none=True, config=True, help="Image of experiments that name none.")
-    k8s_delete_propagation = Unicode("Background", config=True, help="propagationPolicy of deletes.")
+    @validate("backend")
+    def _backend_name(self, proposal: Any) -> str:
+        return str(proposal["value"]).lower()
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
@@ -76,50 +109,43 @@ class SubmarineJupyter(ExtensionApp):
     def _default_db_path(self) -> str:
         return os.path.join(self.state_dir, "submarine.db")
 
-    @default("log_dir")
-    def _default_log_dir(self) -> str:
-        return os.path.join(self.state_dir, "logs")
-
-    @default("working_dir")
-    def _default_working_dir(self) -> str:
-        root = getattr(self.serverapp, "root_dir", None)
-        return str(root) if root else os.getcwd()
+    def forward_moved_settings(self) -> None:
+        """Copy each old ``c.SubmarineJupyter.<name>`` that was set to its new place (unless
+        that is set too), warning with the new spelling."""
+        given = self.config.get(type(self).__name__, {})
+        for name, trait in self.traits(moved_to=lambda to: to is not None).items():
+            if name not in given:
+                continue
+            to = trait.metadata["moved_to"]
+            owner, setting = to.split(".")
+            message = f"c.SubmarineJupyter.{name} is deprecated: use c.{to}"
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            self.log.warning("submarine_jupyter: %s", message)
+            if setting not in self.config[owner]:
+                self.config[owner][setting] = getattr(self, name)
 
     def make_backend(self) -> Backend:
-        if self.backend == "kubernetes":
-            from .backends.kubernetes import KubernetesBackend
-
-            return KubernetesBackend(
-                kubeconfig=self.k8s_kubeconfig, context=self.k8s_context, in_cluster=self.k8s_in_cluster,
-                namespace=self.k8s_namespace, allowed_namespaces=tuple(self.k8s_allowed_namespaces),
-                image_pull_secrets=tuple(self.k8s_image_pull_secrets), service_account=self.k8s_service_account,
-                restart_policy=self.k8s_restart_policy, clean_pod_policy=self.k8s_clean_pod_policy,
-                backoff_limit=self.k8s_backoff_limit, default_image=self.k8s_default_image,
-                delete_propagation=self.k8s_delete_propagation,
-            )
-        return LocalBackend(
-            log_dir=Path(self.log_dir),
-            working_dir=Path(self.working_dir),
-            grace_period=self.grace_period,
-            max_restarts=self.max_restarts,
-            capacity=Capacity.detect(
-                cpu=self.cpu_capacity or None, memory=self.memory_capacity or None, gpus=self.gpus
-            ),
-            log=self.log,
-        )
+        self.forward_moved_settings()
+        root = getattr(self.serverapp, "root_dir", None)
+        paths = ServerPaths(state_dir=Path(self.state_dir), root_dir=Path(root) if root else Path.cwd())
+        return registry.load(self.backend)(parent=self, paths=paths)
 
     def initialize_settings(self) -> None:
-        service = ExperimentService(Store(Path(self.db_path)), self.make_backend(), self.log)
+        store = Store(Path(self.db_path))
+        service = ExperimentService(store, self.make_backend(), self.log)
         self.settings["submarine_service"] = service
-        self.log.info(
-            "submarine_jupyter: %s backend, database %s", self.backend, self.db_path
-        )
+        self.settings["submarine_environments"] = EnvironmentService(store, service.start_millis)
+        self.log.info("submarine_jupyter: %s backend, database %s", self.backend, self.db_path)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(ROUTES)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        await self.settings["submarine_service"].ensure_started()
+        service = self.settings.get("submarine_service")
+        if service is not None:  # None: loading failed (the log says why); nothing to start
+            await service.ensure_started()
 
     async def stop_extension(self) -> None:
-        await self.settings["submarine_service"].stop()
+        service = self.settings.get("submarine_service")
+        if service is not None:
+            await service.stop()

@@ -1,25 +1,28 @@
 """The Backend protocol: what the service asks of a backend and what it hears back.
 
-A backend runs experiments (local processes, Kubeflow jobs). It never writes the
-store: it reports ``BackendEvent``s to the sink the service gives it, and the service
-decides what the experiment's status is. Whatever a backend must remember across
-server restarts (pids, ports, resource versions) travels in ``BackendEvent.state``;
-the service stores it opaquely and hands it back in ``Adoption.state``.
+A backend runs experiments (local processes, Kubeflow jobs). It never writes the store:
+it reports ``BackendEvent``s to the sink the service gives it, and the service decides
+what the experiment's status is. Whatever a backend must remember across server restarts
+(pids, ports, resource versions) travels in ``BackendEvent.state``; the service stores it
+opaquely and hands it back in ``Adoption.state``.
+
+Backends are found by name in the ``submarine_jupyter.backends`` entry-point group
+(``backends.registry``); each is a traitlets ``Configurable`` that owns its settings
+(``c.LocalBackend.grace_period``).
 """
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
-from ...spec import ExperimentSpec
+from traitlets.config import Configurable
 
-ReplicaState = Literal["Pending", "Running", "Succeeded", "Failed", "Stopped"]
-Status = Literal["Accepted", "Created", "Running", "Succeeded", "Failed"]
-TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed"})
+from ...wire.requests import ExperimentSpec
+from ..domain import ReplicaStatus, Status
 
 
 class BackendError(Exception):
@@ -31,16 +34,6 @@ class BackendError(Exception):
         self.code = code
 
 
-def dns_name(experiment_id: str) -> str:
-    """``experiment_1592057447228_0001`` -> ``experiment-1592057447228-0001``."""
-    return experiment_id.replace("_", "-")
-
-
-def replica_name(experiment_id: str, role: str, index: int) -> str:
-    """The replica's name, shared by both backends: the logs API's ``podName``."""
-    return f"{dns_name(experiment_id)}-{role.lower()}-{index}"
-
-
 @dataclass(frozen=True)
 class Submission:
     """An experiment as the backend must run it."""
@@ -48,23 +41,6 @@ class Submission:
     experiment_id: str
     spec: ExperimentSpec
     image: str | None = None  # resolved from the inline or stored environment
-
-
-@dataclass
-class ReplicaStatus:
-    name: str
-    role: str
-    index: int
-    state: ReplicaState = "Pending"
-    restarts: int = 0
-    exit_code: int | None = None
-    message: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "role": self.role, "index": self.index, "state": self.state,
-            "restarts": self.restarts, "exitCode": self.exit_code, "message": self.message,
-        }
 
 
 @dataclass
@@ -102,17 +78,6 @@ class PodLog:
     chunks: AsyncGenerator[str, None] | None
 
 
-async def decoded(read: Callable[[], Awaitable[bytes]]) -> AsyncGenerator[str, None]:
-    """UTF-8 text (bad bytes replaced) of the byte pieces ``read`` returns until ``b""``;
-    a character split between two pieces comes out whole."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    while data := await read():
-        if text := decoder.decode(data):
-            yield text
-    if rest := decoder.decode(b"", final=True):
-        yield rest
-
-
 @dataclass(frozen=True)
 class LogLine:
     pod_name: str
@@ -120,16 +85,17 @@ class LogLine:
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    patch_running: bool = True
-    dry_run: bool = True
+class ServerPaths:
+    """What the server tells a backend it creates: where state lives, where users work."""
+
+    state_dir: Path
+    root_dir: Path
 
 
 class Backend(Protocol):
-    """What every backend implements; one file per backend under ``backends/``."""
+    """What every backend implements."""
 
     name: str
-    capabilities: Capabilities
 
     async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
         """Begin reporting to ``sink``; take over the experiments still running."""
@@ -160,3 +126,9 @@ class Backend(Protocol):
         """Batches of lines as they are written (each batch is sent with one flush);
         waits for replicas not yet started; ends when the experiment has ended and
         every log is drained."""
+
+
+class BackendClass(Protocol):
+    """A backend's class, as the entry point names it: a ``Configurable`` built from the app."""
+
+    def __call__(self, *, parent: Configurable, paths: ServerPaths) -> Backend: ...

@@ -9,7 +9,8 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import LogLine, decoded
+from ..base import LogLine
+from ..text import decoded
 
 CHUNK = 1 << 16
 FOLLOW_CHUNK = 1 << 20

@@ -8,7 +8,8 @@ import subprocess
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ...spec import ExperimentSpec, parse_quantity
+from ....wire.quantity import parse_quantity
+from ....wire.requests import ExperimentSpec
 
 
 @dataclass(frozen=True)

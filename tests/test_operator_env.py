@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from submarine_jupyter.server.backends.distenv import replica_env
+from submarine_jupyter.server.backends.local.operator_env import replica_env
 
 PORTS = {"Chief": [2000], "Master": [2100], "Ps": [2200, 2201], "Worker": [2300, 2301, 2302], "Evaluator": [2400]}
 
@@ -35,7 +35,7 @@ def test_tf_evaluator_is_not_in_the_cluster_but_has_a_task() -> None:
     assert config["task"] == {"type": "evaluator", "index": 0}
 
 
-@pytest.mark.parametrize("role,index,rank", [("Master", 0, "0"), ("Worker", 0, "1"), ("Worker", 2, "3")])
+@pytest.mark.parametrize(("role", "index", "rank"), [("Master", 0, "0"), ("Worker", 0, "1"), ("Worker", 2, "3")])
 def test_pytorch_master_and_workers(role: str, index: int, rank: str) -> None:
     env = replica_env("pytorch", {"Master": 1, "Worker": 3}, role, index, PORTS)
     assert env == {
@@ -51,7 +51,7 @@ def test_pytorch_without_master_sets_only_unbuffered() -> None:
     assert replica_env("pytorch", {"Worker": 2}, "Worker", 1, PORTS) == {"PYTHONUNBUFFERED": "1"}
 
 
-@pytest.mark.parametrize("role,index,rank", [("Master", 0, "0"), ("Worker", 0, "1"), ("Worker", 1, "2")])
+@pytest.mark.parametrize(("role", "index", "rank"), [("Master", 0, "0"), ("Worker", 0, "1"), ("Worker", 1, "2")])
 def test_xgboost(role: str, index: int, rank: str) -> None:
     env = replica_env("xgboost", {"Master": 1, "Worker": 2}, role, index, PORTS)
     assert env == {

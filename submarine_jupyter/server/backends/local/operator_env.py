@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from ....wire.constants import ROLE_ORDER
+
 HOST = "127.0.0.1"
-TF_ROLE_ORDER = ("Chief", "Master", "Ps", "Worker", "Evaluator")
 
 
 def replica_count(roles: Mapping[str, int]) -> int:
@@ -35,7 +36,7 @@ def tf_config(roles: Mapping[str, int], role: str, index: int, ports: Mapping[st
     """``TF_CONFIG`` for one TensorFlow replica."""
     cluster = {
         name.lower(): [f"{HOST}:{port}" for port in ports[name][: roles[name]]]
-        for name in TF_ROLE_ORDER
+        for name in ROLE_ORDER
         if name in roles and name != "Evaluator"
     }
     config = {

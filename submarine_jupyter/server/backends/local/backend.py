@@ -1,0 +1,222 @@
+"""The local backend: every replica a process on this machine, wired as the
+training-operator wires pods, sharing the machine's cpu, memory and GPUs first come,
+first served, and surviving restarts of the Jupyter server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+from traitlets import Float, Int, List, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ....wire.constants import replica_sort_key
+from ...domain import Status
+from ..base import Adoption, BackendError, BackendEvent, EventSink, LogLine, PodLog, ServerPaths, Submission
+from . import processes as proc
+from .admission import Admission
+from .adoption import restore
+from .capacity import Capacity, experiment_demand
+from .logs import follow_files, log_chunks
+from .plan import Plan, allocate_ports
+from .run import Run
+from .state import RunState
+from .supervisor import Supervisor
+
+
+class LocalBackend(LoggingConfigurable):
+    """Runs experiments as process groups on this machine."""
+
+    name = "local"
+
+    log_dir = Unicode(help="Folder of the replicas' logs (default: <state_dir>/logs).").tag(config=True)
+    working_dir = Unicode(help="Working directory of the replicas (default: the server's root_dir).").tag(config=True)
+    grace_period = Float(10.0, help="Seconds between SIGTERM and SIGKILL when replicas are stopped.").tag(config=True)
+    max_restarts = Int(
+        0, help="Times a failed replica is restarted before its experiment fails. 0 (default) fails fast: in an "
+        "interactive loop a crash is usually a bug, and retrying it only delays the error. Raise it for long runs "
+        "that may hit transient faults.",
+    ).tag(config=True)
+    cpu_capacity = Float(0.0, help="CPUs experiments may request in all (default: this machine's cores).").tag(config=True)
+    memory_capacity = Unicode(
+        "", help="Memory experiments may request in all, a quantity like '16Gi' (default: this machine's RAM)."
+    ).tag(config=True)
+    gpus = List(
+        Unicode(), default_value=None, allow_none=True, help="GPU ids experiments may be given (default: nvidia-smi's)."
+    ).tag(config=True)
+
+    def __init__(self, *, paths: ServerPaths, **kwargs: Any) -> None:
+        self._paths = paths
+        super().__init__(**kwargs)
+        capacity = Capacity.detect(cpu=self.cpu_capacity or None, memory=self.memory_capacity or None, gpus=self.gpus)
+        self.admission = Admission(capacity)
+        self.plan = Plan(Path(self.working_dir), Path(self.log_dir), gpus=bool(capacity.gpus))
+        self.supervisor = Supervisor(self.plan, self._emit, self._finished, grace_period=self.grace_period,
+                                     max_restarts=self.max_restarts, log=self.log)
+        self._sink: EventSink | None = None
+        self._runs: dict[str, Run] = {}
+
+    @default("log_dir")
+    def _default_log_dir(self) -> str:
+        return str(self._paths.state_dir / "logs")
+
+    @default("working_dir")
+    def _default_working_dir(self) -> str:
+        return str(self._paths.root_dir)
+
+    # lifecycle of the backend
+
+    async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
+        self._sink = sink
+        for adoption in sorted(adopt, key=lambda a: a.submission.experiment_id):
+            await self._adopt(adoption)
+        self._schedule()
+
+    async def stop(self) -> None:
+        await self.supervisor.close()
+
+    # requests
+
+    async def submit(self, submission: Submission) -> None:
+        run = self._new_run(submission)
+        self._runs[run.experiment_id] = run
+        self.admission.enqueue(run.experiment_id)
+        await self._emit(run, message=self.admission.waiting_message(run))
+        self._schedule()
+
+    async def patch(self, submission: Submission) -> None:
+        run = self._runs.get(submission.experiment_id)
+        if run is None:
+            raise BackendError(f"Experiment {submission.experiment_id} is not running.", 409)
+        demand = experiment_demand(submission.spec)
+        self.admission.check_ever_fits(demand)
+        async with run.lock:
+            if run.phase == "running":
+                run.generation += 1
+                await self.supervisor.stop_replicas(run)
+                self.admission.release(run)
+            run.submission, run.demand = submission, demand
+            run.replicas = self.plan.replicas(submission)
+            if run.phase == "running":
+                run.phase = "queued"
+                self.admission.enqueue(run.experiment_id, first=True)
+            await self._emit(run, message=self.admission.waiting_message(run))
+        self._schedule()
+
+    async def delete(self, experiment_id: str) -> None:
+        run = self._runs.get(experiment_id)
+        if run is not None:
+            async with run.lock:
+                run.generation += 1
+                self.admission.dequeue(experiment_id)
+                if run.phase == "running":
+                    await self.supervisor.stop_replicas(run)
+                    self.admission.release(run)
+                run.phase = "done"
+                run.finished.set()
+                self._runs.pop(experiment_id, None)
+            self._schedule()
+        await asyncio.to_thread(shutil.rmtree, self.plan.log_dir / experiment_id, True)
+
+    async def dry_run(self, submission: Submission) -> dict[str, Any]:
+        run = self._new_run(submission)
+        ports = allocate_ports(submission, {}, self._ports_taken())
+        return self.plan.describe(submission, run.replicas, ports, run.demand.fits(self.admission.free))
+
+    async def logs(
+        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
+    ) -> list[PodLog]:
+        paths = self._log_paths(experiment_id)
+        if pod_name is not None:
+            paths = {pod_name: paths[pod_name]} if pod_name in paths else {}
+        return [PodLog(name, log_chunks(path, tail_lines)) for name, path in paths.items()]
+
+    def follow(
+        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
+    ) -> AsyncGenerator[list[LogLine], None]:
+        def paths() -> dict[str, Path]:
+            found = self._log_paths(experiment_id)
+            return {pod_name: found[pod_name]} if pod_name in found else ({} if pod_name else found)
+
+        def finished() -> bool:
+            run = self._runs.get(experiment_id)
+            return run is None or run.finished.is_set()
+
+        return follow_files(paths, finished, tail_lines)
+
+    # runs
+
+    def _new_run(self, submission: Submission) -> Run:
+        demand = experiment_demand(submission.spec)
+        self.admission.check_ever_fits(demand)
+        return Run(submission, demand, self.plan.replicas(submission))
+
+    def _schedule(self) -> None:
+        """Start queued runs in order while the first one fits (FIFO, no overtaking)."""
+        queue = self.admission.queue
+        while queue:
+            run = self._runs[queue[0]]
+            if not run.demand.fits(self.admission.free):
+                return
+            queue.pop(0)
+            self.admission.reserve(run)
+            run.phase = "running"
+            self.supervisor.background(self._launch(run, run.generation))
+
+    async def _launch(self, run: Run, generation: int) -> None:
+        async with run.lock:
+            if run.generation != generation or run.phase != "running":
+                return
+            run.ports = allocate_ports(run.submission, run.ports, self._ports_taken())
+            await self._emit(run, status="Created")
+            for rep in run.replicas.values():
+                await self.supervisor.spawn(run, rep)
+            await self._emit(run, status="Running")
+
+    def _finished(self, run: Run) -> None:
+        self.admission.release(run)
+        self._runs.pop(run.experiment_id, None)
+        self._schedule()
+
+    def _ports_taken(self) -> list[int]:
+        return [port for run in self._runs.values() for ports in run.ports.values() for port in ports]
+
+    # re-adoption after a server restart
+
+    async def _adopt(self, adoption: Adoption) -> None:
+        state = RunState.model_validate(adoption.state)
+        run = self._new_run(adoption.submission)
+        self._runs[run.experiment_id] = run
+        if state.phase != "running":
+            self.admission.enqueue(run.experiment_id)
+            return
+        self.admission.reserve(run, {name: saved.gpus for name, saved in state.replicas.items()})
+        ended = await restore(run, state, self.supervisor)
+        self.log.info("submarine_jupyter: re-adopted %s", run.experiment_id)
+        await self._emit(run, status="Running")
+        for rep in ended:
+            await self.supervisor.exited(run, rep, run.generation, proc.read_exit_code(rep.exit_path))
+
+    # helpers
+
+    def _log_paths(self, experiment_id: str) -> dict[str, Path]:
+        """Every replica's log: the current plan's, then any earlier one's still on disk."""
+        run = self._runs.get(experiment_id)
+        paths = {name: rep.log_path for name, rep in run.replicas.items()} if run else {}
+        folder = self.plan.log_dir / experiment_id
+        if folder.is_dir():
+            extra = {p.stem: p for p in folder.glob("*.log") if p.stem not in paths}
+            paths.update(sorted(extra.items(), key=lambda item: replica_sort_key(item[0])))
+        return paths
+
+    async def _emit(self, run: Run, *, status: Status | None = None, message: str | None = None) -> None:
+        if self._sink is None:
+            return
+        await self._sink(BackendEvent(
+            run.experiment_id, status=status, message=message,
+            replicas=[rep.status for rep in run.replicas.values()], state=run.state().to_json(),
+        ))

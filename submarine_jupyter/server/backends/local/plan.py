@@ -1,0 +1,100 @@
+"""What running a submission on this machine means: replicas, commands, environments, logs.
+
+One ``Plan`` serves both the dry run (which shows it) and the launch (which follows it).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ....wire.constants import replica_name, role_rank
+from ...domain import ReplicaStatus
+from ..base import Submission
+from .operator_env import replica_env
+from .run import Replica
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where replicas run and log, and what each gets (``gpus``: whether GPUs are handed out)."""
+
+    working_dir: Path
+    log_dir: Path
+    gpus: bool
+
+    def replicas(self, submission: Submission) -> dict[str, Replica]:
+        """Every replica of the spec, roles in their order, with its log and exit-code files."""
+        folder = self.log_dir / submission.experiment_id
+        replicas = {}
+        for role in sorted(submission.spec.spec, key=role_rank):
+            for index in range(submission.spec.spec[role].replicas):
+                name = replica_name(submission.experiment_id, role, index)
+                replicas[name] = Replica(
+                    ReplicaStatus(name, role, index), folder / f"{name}.log", folder / f"{name}.exit"
+                )
+        return replicas
+
+    @staticmethod
+    def command(submission: Submission, role: str) -> str:
+        return submission.spec.spec[role].cmd or submission.spec.meta.cmd
+
+    def env(self, submission: Submission, ports: dict[str, list[int]], rep: Replica) -> dict[str, str]:
+        """What the replica gets on top of the server's environment."""
+        spec = submission.spec
+        roles = {role: task.replicas for role, task in spec.spec.items()}
+        env = {**spec.meta.env_vars, **spec.spec[rep.status.role].env_vars}
+        env.update(replica_env(spec.meta.framework_key, roles, rep.status.role, rep.status.index, ports))
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(rep.gpus)
+        return env
+
+    def process_env(self, submission: Submission, ports: dict[str, list[int]], rep: Replica) -> dict[str, str]:
+        """The whole environment of the replica's process: the server's, the interpreter Jupyter
+        runs on first on ``PATH`` (as in the kernels this server starts), then ``env``."""
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        return {**os.environ, "PATH": path, **self.env(submission, ports, rep)}
+
+    def describe(self, submission: Submission, replicas: dict[str, Replica], ports: dict[str, list[int]],
+                 fits_now: bool) -> dict[str, Any]:
+        """The dry run's answer: every replica's command, environment, resources and log."""
+        return {
+            "workingDir": str(self.working_dir),
+            "fitsNow": fits_now,
+            "replicas": [
+                {
+                    "name": name, "role": rep.status.role, "index": rep.status.index,
+                    "command": ["sh", "-c", self.command(submission, rep.status.role)],
+                    "workingDir": str(self.working_dir),
+                    "env": self.env(submission, ports, rep),
+                    "resources": submission.spec.spec[rep.status.role].parsed_resources.raw,
+                    "log": str(rep.log_path),
+                }
+                for name, rep in replicas.items()
+            ],
+        }
+
+
+def allocate_ports(submission: Submission, keep: dict[str, list[int]], taken: Iterable[int]) -> dict[str, list[int]]:
+    """One free loopback port per replica, keeping those of ``keep``, never one in ``taken``."""
+    used = set(taken)
+    ports: dict[str, list[int]] = {}
+    for role, task in submission.spec.spec.items():
+        ports[role] = list(keep.get(role, []))[: task.replicas]
+        while len(ports[role]) < task.replicas:
+            port = _free_port()
+            if port not in used:
+                used.add(port)
+                ports[role].append(port)
+    return ports
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
