@@ -9,35 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
+import re
 import time
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from traitlets import TraitError
+from traitlets.config import Config, Configurable
 
 from submarine_jupyter.server.backends.base import (
     Adoption,
     BackendError,
     BackendEvent,
+    ServerPaths,
     Submission,
 )
-from submarine_jupyter.server.backends.k8s_client import api_error
-from submarine_jupyter.server.backends.k8s_status import (
+from submarine_jupyter.server.backends.kubernetes import KubernetesBackend
+from submarine_jupyter.server.backends.kubernetes.client import api_error
+from submarine_jupyter.server.backends.kubernetes.kinds import JOB_KINDS, JobKind
+from submarine_jupyter.server.backends.kubernetes.status import (
     Replica,
     condition_times,
     job_status,
     replica_from_pod,
     replicas_of,
 )
-from submarine_jupyter.server.backends.kubernetes import KubernetesBackend
-from submarine_jupyter.server.backends.manifests import JOB_KINDS, JobKind
-from submarine_jupyter.spec import ExperimentSpec
+from submarine_jupyter.wire.requests import ExperimentSpec
 from tests.k8s.cluster import free_port
 
 TF = JOB_KINDS["tensorflow"]
@@ -213,7 +218,7 @@ def write_kubeconfig(path: Path, server: str, token: str = "t") -> Path:
 async def test_unreachable_api_server_is_503_and_watches_keep_retrying(tmp_path) -> None:
     server = f"https://127.0.0.1:{free_port()}"
     backend = KubernetesBackend(kubeconfig=str(write_kubeconfig(tmp_path / "kubeconfig", server)),
-                                reconnect_max_s=0.2)
+                                reconnect_max=0.2)
     await backend.start(Recorder(), [])
     try:
         with pytest.raises(BackendError) as refused:
@@ -252,6 +257,51 @@ async def test_dry_run_returns_the_manifest(tmp_path) -> None:
     assert manifest["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
 
 
+async def test_settings_come_from_the_servers_config(tmp_path) -> None:
+    """As the app builds it: ``c.KubernetesBackend.*`` of its parent, and every job shaped by them."""
+    config = Config({"KubernetesBackend": {
+        "kubeconfig": str(tmp_path / "absent"), "namespace": "team", "allowed_namespaces": ["ml"],
+        "image_pull_secrets": ["regcred"], "service_account": "trainer", "restart_policy": "Never",
+        "clean_pod_policy": "All", "backoff_limit": 0, "default_image": "site:1",
+        "delete_propagation": "Foreground", "watch_timeout": 60, "reconnect_max": 2.5,
+    }})
+    backend = KubernetesBackend(parent=Configurable(config=config), paths=ServerPaths(tmp_path, tmp_path))
+    assert (backend.delete_propagation, backend.watch_timeout, backend.reconnect_max) == ("Foreground", 60, 2.5)
+    plan = await backend.dry_run(Submission("experiment_1_0001", experiment(namespace="ml"), None))
+    manifest = plan["manifest"]
+    assert manifest["metadata"]["namespace"] == "ml"
+    assert manifest["spec"]["runPolicy"] == {"cleanPodPolicy": "All", "backoffLimit": 0}
+    worker = manifest["spec"]["pytorchReplicaSpecs"]["Worker"]
+    assert worker["restartPolicy"] == "Never"
+    assert worker["template"]["spec"]["containers"][0]["image"] == "site:1"
+    assert worker["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert worker["template"]["spec"]["serviceAccountName"] == "trainer"
+
+
+def test_settings_defaults() -> None:
+    backend = KubernetesBackend()
+    assert (backend.kubeconfig, backend.context, backend.in_cluster, backend.namespace) == (None, None, None, "default")
+    assert (backend.allowed_namespaces, backend.image_pull_secrets, backend.service_account) == ([], [], None)
+    assert (backend.restart_policy, backend.clean_pod_policy, backend.backoff_limit) == ("OnFailure", "None", 3)
+    assert (backend.default_image, backend.delete_propagation) == (None, "Background")
+    assert (backend.watch_timeout, backend.reconnect_max) == (300, 30.0)
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("restart_policy", "Sometimes",
+     "expected any of ['Always', 'OnFailure', 'Never', 'ExitCode'], not the str 'Sometimes'"),
+    ("clean_pod_policy", "Some", "expected any of ['None', 'Running', 'All'], not the str 'Some'"),
+    ("delete_propagation", "Orphan", "expected any of ['Background', 'Foreground'], not the str 'Orphan'"),
+    ("backoff_limit", -1, "should not be less than 0, but a value of -1 was specified"),
+])
+def test_settings_refuse_unknown_policies(setting, value, message) -> None:
+    with pytest.raises(TraitError, match=re.escape(f"'{setting}' trait")) as given:
+        KubernetesBackend(**{setting: value})
+    assert message in str(given.value)
+    with pytest.raises(TraitError, match=re.escape(message)):
+        KubernetesBackend(config=Config({"KubernetesBackend": {setting: value}}))
+
+
 # the backend against a real API server (tests/k8s)
 
 _SEQ = itertools.count(1)
@@ -267,7 +317,7 @@ async def running(cluster: Any, **options: Any) -> AsyncIterator[tuple[Kubernete
     """A started backend on the test cluster (``team-a`` allowed besides ``default``)."""
     settings: dict[str, Any] = {
         "kubeconfig": str(cluster.kubeconfig), "context": cluster.context,
-        "allowed_namespaces": ("team-a",), "reconnect_max_s": 1.0, **options,
+        "allowed_namespaces": ("team-a",), "reconnect_max": 1.0, **options,
     }
     recorder = Recorder()
     backend = KubernetesBackend(**settings)
@@ -288,7 +338,8 @@ def job_exists(cluster: Any, plural: str, experiment_id: str, namespace: str = "
     try:
         stored_job(cluster, plural, experiment_id, namespace)
     except client.ApiException as error:
-        assert error.status == 404, error
+        if error.status != 404:
+            raise
         return False
     return True
 
@@ -303,7 +354,7 @@ async def eventually(check: Any, timeout: float = 20, what: str = "condition") -
 def last_replicas(recorder: Recorder, experiment_id: str) -> list[dict[str, Any]]:
     events = [e for e in recorder.events if e.experiment_id == experiment_id and e.replicas is not None]
     assert events, f"no replica report for {experiment_id}"
-    return [replica.to_wire() for replica in events[-1].replicas]
+    return [dataclasses.asdict(replica) for replica in events[-1].replicas]
 
 
 async def test_create_runs_to_succeeded_with_real_logs(kube_cluster_clean) -> None:
@@ -321,7 +372,7 @@ async def test_create_runs_to_succeeded_with_real_logs(kube_cluster_clean) -> No
         master, worker = last_replicas(recorder, experiment_id)
         prefix = experiment_id.replace("_", "-")
         assert (master["name"], worker["name"]) == (f"{prefix}-master-0", f"{prefix}-worker-0")
-        assert (master["exitCode"], worker["exitCode"]) == (0, 0)
+        assert (master["exit_code"], worker["exit_code"]) == (0, 0)
 
         assert await read_logs(backend, experiment_id) == [
             (f"{prefix}-master-0", "hello from rank 0 of 2\nlast line\n"),
@@ -375,7 +426,7 @@ async def test_failing_replica_fails_the_experiment(kube_cluster_clean) -> None:
         failed = await recorder.wait_status(experiment_id, "Failed")
         assert "backoff limit" in (failed.message or ""), failed.message
         worker = last_replicas(recorder, experiment_id)[1]
-        assert (worker["state"], worker["exitCode"], worker["restarts"]) == ("Failed", 3, 2)
+        assert (worker["state"], worker["exit_code"], worker["restarts"]) == ("Failed", 3, 2)
         assert await read_logs(backend, experiment_id, pod_name=worker["name"]) == [(worker["name"], "broken\n")]
 
 
@@ -387,7 +438,7 @@ async def test_restarted_replica_runs_again_and_succeeds(kube_cluster_clean) -> 
         await backend.submit(Submission(experiment_id, spec, "python:3.11"))
         await recorder.wait_status(experiment_id, "Succeeded")
         (master,) = last_replicas(recorder, experiment_id)
-        assert (master["state"], master["restarts"], master["exitCode"]) == ("Succeeded", 1, 0)
+        assert (master["state"], master["restarts"], master["exit_code"]) == ("Succeeded", 1, 0)
         assert [text for _, text in await read_logs(backend, experiment_id)] == ["second try\n"]
 
 
@@ -445,8 +496,8 @@ async def test_job_deleted_behind_the_servers_back_fails_the_experiment(kube_clu
 
 
 async def test_crd_invalid_job_is_refused_with_the_api_servers_message(kube_cluster_clean) -> None:
-    """The renderer cannot produce a CRD-invalid job (test_manifests proves it), so a rendered
-    job is broken by hand and sent through the backend's own request path."""
+    """``job_manifest`` cannot produce a CRD-invalid job (test_manifests proves it), so a
+    manifest is broken by hand and sent through the backend's own request path."""
     experiment_id = new_id()
     name = experiment_id.replace("_", "-")
     async with running(kube_cluster_clean) as (backend, _):
@@ -454,7 +505,7 @@ async def test_crd_invalid_job_is_refused_with_the_api_servers_message(kube_clus
         manifest["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] = "two"
         pytorch = JOB_KINDS["pytorch"]
         with pytest.raises(BackendError) as refused:
-            await backend._call(lambda apis: apis.custom.create_namespaced_custom_object(
+            await backend.jobs.call(lambda apis: apis.custom.create_namespaced_custom_object(
                 "kubeflow.org", "v1", "default", "pytorchjobs", manifest), pytorch, "default", name)
     assert refused.value.code == 422
     assert refused.value.message.startswith(f"the Kubernetes API server refused PyTorchJob {name}: ")
@@ -522,7 +573,7 @@ async def test_missing_job_kind_is_named(kube_cluster_clean) -> None:
     backend = KubernetesBackend(kubeconfig=str(kube_cluster_clean.kubeconfig), context=kube_cluster_clean.context)
     mxnet = JobKind("mxnet", "MXJob", "mxjobs", "mxReplicaSpecs", "mxnet")
     with pytest.raises(BackendError) as refused:
-        await backend._call(lambda apis: apis.custom.create_namespaced_custom_object(
+        await backend.jobs.call(lambda apis: apis.custom.create_namespaced_custom_object(
             "kubeflow.org", "v1", "default", "mxjobs", {"apiVersion": "kubeflow.org/v1", "kind": "MXJob",
                                                        "metadata": {"name": "x"}, "spec": {}}), mxnet, "default", "x")
     assert (refused.value.code, refused.value.message) == (

@@ -1,4 +1,4 @@
-"""Manifests: every rendered job validates against the real Kubeflow CRD schemas.
+"""Manifests: every job manifest validates against the real Kubeflow CRD schemas.
 
 The CRDs are read from ``<repo>/../shared/kubeflow-crds/`` (or ``$SUBMARINE_SHARED_DIR``),
 never copied into the project. Object schemas are made strict (unknown fields refused)
@@ -17,13 +17,9 @@ import pytest
 import yaml
 
 from submarine_jupyter.server.backends.base import BackendError, Submission
-from submarine_jupyter.server.backends.manifests import (
-    JOB_KINDS,
-    ManifestConfig,
-    label_value,
-    render,
-)
-from submarine_jupyter.spec import ExperimentSpec
+from submarine_jupyter.server.backends.kubernetes.kinds import JOB_KINDS, label_value
+from submarine_jupyter.server.backends.kubernetes.manifests import ManifestConfig, job_manifest
+from submarine_jupyter.wire.requests import ExperimentSpec
 
 EXPERIMENT_ID = "experiment_1592057447228_0001"
 
@@ -117,12 +113,12 @@ CASES = {
 @pytest.mark.parametrize("config", [ManifestConfig(), FULL], ids=["defaults", "full-config"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_manifest_validates_against_the_crd(validators, case, config) -> None:
-    manifest = render(Submission(EXPERIMENT_ID, CASES[case], image="python:3.11"), config)
+    manifest = job_manifest(Submission(EXPERIMENT_ID, CASES[case], image="python:3.11"), config)
     validate(validators, manifest)
 
 
 def test_tensorflow_manifest_in_detail(validators) -> None:
-    manifest = render(Submission(EXPERIMENT_ID, CASES["tensorflow-all-roles"], image="python:3.11"), FULL)
+    manifest = job_manifest(Submission(EXPERIMENT_ID, CASES["tensorflow-all-roles"], image="python:3.11"), FULL)
     assert manifest["apiVersion"] == "kubeflow.org/v1"
     assert manifest["kind"] == "TFJob"
     meta = manifest["metadata"]
@@ -164,7 +160,7 @@ def test_tensorflow_manifest_in_detail(validators) -> None:
     ("pytorch", "pytorchReplicaSpecs", "pytorch"), ("xgboost", "xgbReplicaSpecs", "xgboost"),
 ])
 def test_container_and_roles_per_framework(case, field, container) -> None:
-    manifest = render(Submission(EXPERIMENT_ID, CASES[case], image="img"), ManifestConfig())
+    manifest = job_manifest(Submission(EXPERIMENT_ID, CASES[case], image="img"), ManifestConfig())
     roles = manifest["spec"][field]
     assert set(roles) == {"Master", "Worker"}
     assert {r["template"]["spec"]["containers"][0]["name"] for r in roles.values()} == {container}
@@ -180,7 +176,7 @@ def test_container_and_roles_per_framework(case, field, container) -> None:
 ], ids=["replicas-not-integer", "misspelled-field", "container-without-name", "no-roles", "backoff-string"])
 def test_validation_catches_a_broken_manifest(validators, broken) -> None:
     manifest = copy.deepcopy(
-        render(Submission(EXPERIMENT_ID, CASES["tensorflow-all-roles"], image="i"), ManifestConfig())
+        job_manifest(Submission(EXPERIMENT_ID, CASES["tensorflow-all-roles"], image="i"), ManifestConfig())
     )
     broken(manifest)
     with pytest.raises(AssertionError):
@@ -189,23 +185,23 @@ def test_validation_catches_a_broken_manifest(validators, broken) -> None:
 
 def test_namespace_default_allow_list_and_any() -> None:
     unset = spec("PyTorch", {"Master": {}})
-    assert render(Submission(EXPERIMENT_ID, unset, "i"), ManifestConfig(namespace="team"))["metadata"]["namespace"] == "team"
+    assert job_manifest(Submission(EXPERIMENT_ID, unset, "i"), ManifestConfig(namespace="team"))["metadata"]["namespace"] == "team"
     other = spec("PyTorch", {"Master": {}}, namespace="ml")
     with pytest.raises(BackendError) as refused:
-        render(Submission(EXPERIMENT_ID, other, "i"), ManifestConfig(namespace="team"))
+        job_manifest(Submission(EXPERIMENT_ID, other, "i"), ManifestConfig(namespace="team"))
     assert refused.value.code == 403
     assert refused.value.message == "namespace 'ml' is not allowed on this server (allowed: team)"
     allowed = ManifestConfig(namespace="team", allowed_namespaces=("ml",))
-    assert render(Submission(EXPERIMENT_ID, other, "i"), allowed)["metadata"]["namespace"] == "ml"
+    assert job_manifest(Submission(EXPERIMENT_ID, other, "i"), allowed)["metadata"]["namespace"] == "ml"
     anywhere = ManifestConfig(allowed_namespaces=("*",))
-    assert render(Submission(EXPERIMENT_ID, other, "i"), anywhere)["metadata"]["namespace"] == "ml"
+    assert job_manifest(Submission(EXPERIMENT_ID, other, "i"), anywhere)["metadata"]["namespace"] == "ml"
 
 
 def test_image_resolution_and_missing_image() -> None:
     experiment = spec("XGBoost", {"Master": {}, "Worker": {"image": "own"}})
 
     def images(submission_image: str | None, default: str | None) -> dict[str, str]:
-        manifest = render(Submission(EXPERIMENT_ID, experiment, submission_image),
+        manifest = job_manifest(Submission(EXPERIMENT_ID, experiment, submission_image),
                           ManifestConfig(default_image=default))
         return {role: r["template"]["spec"]["containers"][0]["image"]
                 for role, r in manifest["spec"]["xgbReplicaSpecs"].items()}
@@ -226,15 +222,8 @@ def test_image_resolution_and_missing_image() -> None:
 ])
 def test_operator_rules_refused_before_submission(framework, roles, message) -> None:
     with pytest.raises(BackendError) as refused:
-        render(Submission(EXPERIMENT_ID, spec(framework, roles), "i"), ManifestConfig())
+        job_manifest(Submission(EXPERIMENT_ID, spec(framework, roles), "i"), ManifestConfig())
     assert (refused.value.code, refused.value.message) == (400, message)
-
-
-def test_config_refuses_unknown_policies() -> None:
-    with pytest.raises(ValueError, match="restart policy 'Sometimes'"):
-        ManifestConfig(restart_policy="Sometimes")
-    with pytest.raises(ValueError, match="cleanPodPolicy 'Some'"):
-        ManifestConfig(clean_pod_policy="Some")
 
 
 @pytest.mark.parametrize(("text", "value"), [

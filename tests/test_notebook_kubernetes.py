@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kernel_helpers import server_env, server_token, server_url, stop_leftovers  # noqa: F401
 from tests.test_notebooks import cell_with, execute, text
 
 pytestmark = pytest.mark.parametrize("backend_config", ["kubernetes"], indirect=True)

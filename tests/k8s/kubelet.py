@@ -107,7 +107,7 @@ class ContainerLog:
 
 def _split_record(raw: bytes) -> tuple[str, str, str]:
     line = raw.decode("utf-8", "replace").rstrip("\n")
-    ts, tag, content = (line.split(" ", 2) + ["", ""])[:3]
+    ts, tag, content = [*line.split(" ", 2), "", ""][:3]
     return ts, tag, content
 
 
@@ -239,8 +239,8 @@ class FakeKubelet:
         if len(parts) != 4 or parts[0] != "containerLogs":
             return self._error(h, 404, "404 page not found")
         _, ns, pod, container = parts
-        truthy = lambda k: q.get(k, "false").lower() in ("true", "1")
-        follow, previous, timestamps = truthy("follow"), truthy("previous"), truthy("timestamps")
+        follow, previous, timestamps = (q.get(k, "false").lower() in ("true", "1")
+                                        for k in ("follow", "previous", "timestamps"))
         with self._lock:
             entry = self._pods.get((ns, pod))
             if entry is None:

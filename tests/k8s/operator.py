@@ -650,7 +650,7 @@ class FakeOperator:
     @staticmethod
     def _counts(job: Job) -> dict[str, int]:
         out: dict[str, int] = {}
-        for rt, i in job.desired():
+        for rt, _index in job.desired():
             out[rt] = out.get(rt, 0) + 1
         return out
 
@@ -705,7 +705,7 @@ class FakeOperator:
             if ctype in ("Succeeded", "Failed") and c["type"] == "Running":
                 c = {**c, "status": "False"}  # filterOutCondition: only the status changes
             kept.append(c)
-        job.conditions = kept + [cond]
+        job.conditions = [*kept, cond]
         job.status_dirty = True
         self._note(f"{job.namespace}/{job.name}: {ctype}: {message}")
 

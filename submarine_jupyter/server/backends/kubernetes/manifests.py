@@ -1,6 +1,6 @@
 """Pure: an experiment -> one Kubeflow training-operator ``kubeflow.org/v1`` job.
 
-``render`` turns a ``Submission`` into the TFJob / PyTorchJob / XGBoostJob the
+``job_manifest`` turns a ``Submission`` into the TFJob / PyTorchJob / XGBoostJob the
 Kubernetes backend creates (and ``dryRun`` shows). Nothing here talks to a cluster.
 
 Choices the operator leaves open, and what this module does:
@@ -16,81 +16,47 @@ Choices the operator leaves open, and what this module does:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-from ...spec import FRAMEWORK_NAMES, ExperimentSpec, TaskSpec
-from .base import BackendError, Submission, dns_name
-
-GROUP = "kubeflow.org"
-VERSION = "v1"
-API_VERSION = f"{GROUP}/{VERSION}"
-
-LABEL_PREFIX = "submarine.apache.org"
-EXPERIMENT_ID_LABEL = f"{LABEL_PREFIX}/experiment-id"
-EXPERIMENT_NAME_LABEL = f"{LABEL_PREFIX}/experiment-name"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "submarine-jupyter"
-#: The label the training-operator puts on every pod of a job.
-JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+from ....wire.constants import dns_name, framework_name
+from ....wire.requests import ExperimentSpec, TaskSpec
+from ..base import BackendError, Submission
+from .kinds import (
+    API_VERSION,
+    EXPERIMENT_ID_LABEL,
+    EXPERIMENT_NAME_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    JobKind,
+    job_kind,
+    label_value,
+)
 
 #: Replicas of one role at most: far beyond any real job, and a bound on what the
 #: backend enumerates per experiment (replica reports, logs).
 MAX_REPLICAS = 10_000
-RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
-CLEAN_POD_POLICIES = ("None", "Running", "All")
+RestartPolicy = Literal["Always", "OnFailure", "Never", "ExitCode"]
+CleanPodPolicy = Literal["None", "Running", "All"]
+RESTART_POLICIES: tuple[RestartPolicy, ...] = get_args(RestartPolicy)
+CLEAN_POD_POLICIES: tuple[CleanPodPolicy, ...] = get_args(CleanPodPolicy)
 ANY_NAMESPACE = "*"
 
 
 @dataclass(frozen=True)
-class JobKind:
-    """How the training-operator names one framework's job."""
-
-    framework: str  # lower-case key of spec.FRAMEWORK_ROLES
-    kind: str
-    plural: str
-    replica_specs: str  # the spec field holding the roles
-    container: str  # the container name the operator looks for
-
-    def replica_key(self, role: str) -> str:
-        """A Submarine role name -> the key in ``<replica_specs>`` (TensorFlow ``Ps`` -> ``PS``)."""
-        return "PS" if self.framework == "tensorflow" and role == "Ps" else role
-
-    def role_name(self, key: str) -> str:
-        """Inverse of ``replica_key``."""
-        return "Ps" if self.framework == "tensorflow" and key == "PS" else key
-
-
-JOB_KINDS: dict[str, JobKind] = {
-    "tensorflow": JobKind("tensorflow", "TFJob", "tfjobs", "tfReplicaSpecs", "tensorflow"),
-    "pytorch": JobKind("pytorch", "PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", "pytorch"),
-    "xgboost": JobKind("xgboost", "XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", "xgboost"),
-}
-KINDS_BY_NAME: dict[str, JobKind] = {kind.kind: kind for kind in JOB_KINDS.values()}
-
-
-@dataclass(frozen=True)
 class ManifestConfig:
-    """Site settings that shape every job (set by the server's configuration)."""
+    """Site settings that shape every job (``KubernetesBackend``'s settings, which the
+    traitlets check)."""
 
     namespace: str = "default"
     #: Namespaces users may name besides ``namespace``; ``"*"`` allows any.
     allowed_namespaces: tuple[str, ...] = ()
     image_pull_secrets: tuple[str, ...] = ()
     service_account: str | None = None
-    restart_policy: str = "OnFailure"
-    clean_pod_policy: str = "None"
+    restart_policy: RestartPolicy = "OnFailure"
+    clean_pod_policy: CleanPodPolicy = "None"
     backoff_limit: int | None = 3
     default_image: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.restart_policy not in RESTART_POLICIES:
-            raise ValueError(f"restart policy '{self.restart_policy}' is not one of {RESTART_POLICIES}")
-        if self.clean_pod_policy not in CLEAN_POD_POLICIES:
-            raise ValueError(f"cleanPodPolicy '{self.clean_pod_policy}' is not one of {CLEAN_POD_POLICIES}")
-        if self.backoff_limit is not None and self.backoff_limit < 0:
-            raise ValueError(f"backoff limit must be 0 or more, got {self.backoff_limit}")
 
     @property
     def any_namespace(self) -> bool:
@@ -101,19 +67,6 @@ class ManifestConfig:
         """The namespaces jobs may live in (without ``"*"``), the default first."""
         others = (ns for ns in self.allowed_namespaces if ns not in (ANY_NAMESPACE, self.namespace))
         return (self.namespace, *dict.fromkeys(others))
-
-
-_LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def label_value(text: str) -> str:
-    """``text`` made a valid label value: allowed characters, at most 63, alphanumeric ends."""
-    value = _LABEL_BAD.sub("-", text)[:63]
-    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
-
-
-def job_kind(spec: ExperimentSpec) -> JobKind:
-    return JOB_KINDS[spec.meta.framework_key]
 
 
 def namespace_of(spec: ExperimentSpec, config: ManifestConfig) -> str:
@@ -139,7 +92,7 @@ def labels_of(experiment_id: str, spec: ExperimentSpec) -> dict[str, str]:
 
 def _check_operator_rules(spec: ExperimentSpec) -> None:
     """Refuse what the training-operator would fail the job for, before it is created."""
-    framework = FRAMEWORK_NAMES[spec.meta.framework_key]
+    framework = framework_name(spec.meta.framework_key)
     for role, task in spec.spec.items():
         if task.replicas > MAX_REPLICAS:
             raise BackendError(f"spec.{role}.replicas: at most {MAX_REPLICAS}, got {task.replicas}")
@@ -197,7 +150,7 @@ def _pod_template(submission: Submission, role: str, task: TaskSpec, kind: JobKi
     return {"metadata": {"labels": labels}, "spec": pod}
 
 
-def render(submission: Submission, config: ManifestConfig) -> dict[str, Any]:
+def job_manifest(submission: Submission, config: ManifestConfig) -> dict[str, Any]:
     """The job ``submission`` becomes; ``BackendError`` when it cannot be one."""
     spec = submission.spec
     kind = job_kind(spec)

@@ -17,13 +17,11 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .base import BackendError
-from .k8s_client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, transport_reason
+from ..base import BackendError
+from .client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, ListFn, transport_reason
 
 log = logging.getLogger(__name__)
 
-#: ``list_fn(**query)`` -> a raw (``_preload_content=False``) urllib3 response.
-ListFn = Callable[..., Any]
 Deliver = Callable[[str, Any], None]
 
 
@@ -41,7 +39,8 @@ def iter_lines(response: Any) -> Iterator[tuple[str, bool]]:
 
 
 class ListWatcher:
-    """List+watch ``list_fn`` in a daemon thread until ``stop``."""
+    """List+watch ``list_fn`` in a daemon thread until ``stop``; ``list_fn()(**query)`` is
+    asked for a raw (``_preload_content=False``) urllib3 response."""
 
     def __init__(self, name: str, list_fn: Callable[[], ListFn], deliver: Deliver, *,
                  label_selector: str, watch_timeout_s: int = 300,
@@ -57,7 +56,6 @@ class ListWatcher:
         self._response: Any = None
         self._response_lock = threading.Lock()
         self._problem: str | None = None
-        self.synced = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"k8s-watch-{name}", daemon=True)
 
     def start(self) -> None:
@@ -95,7 +93,6 @@ class ListWatcher:
         finally:
             self._release(response)
         self._deliver("SYNC", listing.get("items") or [])
-        self.synced.set()
         return str(listing["metadata"]["resourceVersion"])
 
     def _watch(self, version: str) -> str | None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ...spec import FRAMEWORK_ROLES, ExperimentSpec
-from .base import ReplicaState, ReplicaStatus, Status, replica_name
-from .manifests import JobKind
+from ....wire.constants import FRAMEWORK_ROLES, ReplicaState, replica_name
+from ....wire.requests import ExperimentSpec
+from ...domain import ReplicaStatus, Status
+from .kinds import JobKind
 
 _CONDITION_STATUS: dict[str, Status] = {
     "Created": "Created", "Running": "Running", "Restarting": "Running",
@@ -87,6 +88,13 @@ def replicas_of(experiment_id: str, kind: JobKind, counts: dict[str, int]) -> tu
         for role in sorted(counts, key=lambda role: order.index(role) if role in order else len(order))
         for index in range(counts[role])
     )
+
+
+def job_ref(experiment_id: str, kind: JobKind, job: dict[str, Any]) -> JobRef:
+    """Where ``job`` (as the API server gave it) is, and the replicas its spec names."""
+    meta = job["metadata"]
+    return JobRef(experiment_id, kind, meta["namespace"], meta["name"],
+                  replicas_of(experiment_id, kind, job_counts(job, kind)))
 
 
 def job_counts(job: dict[str, Any], kind: JobKind) -> dict[str, int]:

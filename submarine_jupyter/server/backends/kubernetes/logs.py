@@ -21,18 +21,13 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from .base import TERMINAL, BackendError, LogLine, PodLog, decoded
-from .k8s_client import (
-    REQUEST_TIMEOUT,
-    TRANSPORT_ERRORS,
-    Apis,
-    Connector,
-    call,
-    unreachable,
-)
-from .k8s_status import JobRef, job_status, pod_finished, pod_started, restart_count
-from .k8s_watch import iter_lines
-from .manifests import GROUP, JOB_NAME_LABEL, VERSION
+from ....wire.constants import TERMINAL_STATUSES
+from ..base import BackendError, LogLine, PodLog
+from ..text import decoded
+from .client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis, Connector, call, unreachable
+from .kinds import GROUP, JOB_NAME_LABEL, VERSION
+from .status import JobRef, job_status, pod_finished, pod_started, restart_count
+from .watch import iter_lines
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -238,7 +233,7 @@ class LogReader:
                 if error.status != 404:
                     raise
                 return None, True
-            return None, job_status(found)[0] in TERMINAL
+            return None, job_status(found)[0] in TERMINAL_STATUSES
 
         while True:
             try:

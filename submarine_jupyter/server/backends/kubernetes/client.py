@@ -1,11 +1,12 @@
 """Connecting to a Kubernetes API server, and turning its refusals into ``BackendError``s.
 
-Everything here is blocking; the backend calls it from threads.
+Everything here is blocking, except ``call``, which runs a blocking call in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -19,10 +20,12 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .base import BackendError
-from .manifests import JobKind
+from ..base import BackendError
+from .kinds import GROUP, VERSION, JobKind
 
 T = TypeVar("T")
+#: ``list_fn(**query)``: one list (or watch) request of a resource.
+ListFn = Callable[..., Any]
 #: (connect, read) seconds for ordinary requests.
 REQUEST_TIMEOUT = (5.0, 30.0)
 #: What makes a request fail without an answer from the API server.
@@ -89,6 +92,21 @@ class Connector:
             if self._apis is not None:
                 self._apis.api_client.close()
                 self._apis = None
+
+
+def lister(connector: Connector, kind: JobKind | None, namespace: str | None) -> Callable[[], ListFn]:
+    """The list call of ``kind``'s jobs (``None``: of pods) in ``namespace`` (``None``: in all),
+    looked up when called, so it uses the configuration once it loads."""
+    def list_fn() -> ListFn:
+        apis = connector.apis()
+        if kind is None:
+            return (functools.partial(apis.core.list_namespaced_pod, namespace) if namespace
+                    else apis.core.list_pod_for_all_namespaces)
+        if namespace:
+            return functools.partial(apis.custom.list_namespaced_custom_object, GROUP, VERSION,
+                                     namespace, kind.plural)
+        return functools.partial(apis.custom.list_cluster_custom_object, GROUP, VERSION, kind.plural)
+    return list_fn
 
 
 async def call(connector: Connector, fn: Callable[[Apis], T], *, kind: JobKind | None = None,

@@ -1,0 +1,16 @@
+"""The Kubernetes backend: experiments as Kubeflow training-operator ``kubeflow.org/v1`` jobs.
+
+- ``backend``: ``KubernetesBackend``, its settings and the Backend protocol;
+- ``kinds``: the operator's names (API group, job kinds, labels), pure;
+- ``manifests``: an experiment -> its job manifest, pure;
+- ``status``: job conditions and pods -> statuses and replica states, pure;
+- ``cache``: the watched jobs and pods -> the events to report, pure;
+- ``client``: the API connection, calls in threads, refusals as ``BackendError``s;
+- ``jobs``: create, replace (retrying conflicts), delete and look up jobs;
+- ``watch``: one list+watch of one resource, resumed after every interruption;
+- ``logs``: replica logs from pods, snapshot and follow.
+"""
+
+from .backend import KubernetesBackend
+
+__all__ = ["KubernetesBackend"]

@@ -1,0 +1,227 @@
+"""The Kubernetes backend: every experiment is a Kubeflow training-operator job.
+
+Jobs are created, replaced and deleted with the official client, always from a thread.
+Status comes from one list+watch per job kind (cluster-wide when any namespace is
+allowed, else one per allowed namespace) and one for the operator's pods; the watches
+feed a single consumer task, which applies each event to the ``JobCache`` and reports
+the ``BackendEvent``s it returns for the experiments this server runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from traitlets import Bool, Enum, Float, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..base import Adoption, BackendError, BackendEvent, EventSink, LogLine, PodLog, ServerPaths, Submission
+from .cache import JobCache
+from .client import Connector, lister
+from .jobs import PROPAGATION_POLICIES, Jobs
+from .kinds import JOB_KINDS, JOB_NAME_LABEL, MANAGED_BY, MANAGED_BY_LABEL, JobKind, job_kind
+from .logs import LogReader
+from .manifests import CLEAN_POD_POLICIES, RESTART_POLICIES, ManifestConfig, job_manifest, namespace_of
+from .status import JobRef
+from .watch import ListWatcher
+
+#: (event, job kind or ``None`` for pods, namespace or ``None`` for all, payload)
+WatchEvent = tuple[str, JobKind | None, str | None, Any]
+
+
+class KubernetesBackend(LoggingConfigurable):
+    """Experiments as ``kubeflow.org/v1`` TFJobs, PyTorchJobs and XGBoostJobs."""
+
+    name = "kubernetes"
+
+    kubeconfig = Unicode(
+        None, allow_none=True, help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).").tag(config=True)
+    context = Unicode(None, allow_none=True, help="Kubeconfig context (default: the current one).").tag(config=True)
+    in_cluster = Bool(
+        None, allow_none=True, help="Use the pod's service account (default: when running in a pod and no kubeconfig "
+        "is given).").tag(config=True)
+    namespace = Unicode("default", help="Namespace of experiments whose spec names none.").tag(config=True)
+    allowed_namespaces = List(
+        Unicode(), help="Namespaces users may target besides 'namespace' ('*': any; default: only 'namespace')."
+    ).tag(config=True)
+    image_pull_secrets = List(Unicode(), help="Image pull secrets given to every replica.").tag(config=True)
+    service_account = Unicode(None, allow_none=True, help="Service account of the replicas.").tag(config=True)
+    restart_policy = Enum(
+        RESTART_POLICIES, "OnFailure", help="restartPolicy of every role: a crashed replica is restarted in place "
+        "until the job's backoff limit is spent.").tag(config=True)
+    clean_pod_policy = Enum(
+        CLEAN_POD_POLICIES, "None", help="runPolicy.cleanPodPolicy ('None' keeps finished pods, and their logs, "
+        "until the experiment is deleted).").tag(config=True)
+    backoff_limit = Int(
+        3, allow_none=True, min=0, help="runPolicy.backoffLimit: restarts of failed replicas before the job fails "
+        "(None: the operator's default).").tag(config=True)
+    default_image = Unicode(
+        None, allow_none=True, help="Image of replicas whose role and experiment name none.").tag(config=True)
+    delete_propagation = Enum(
+        PROPAGATION_POLICIES, "Background", help="propagationPolicy of deletes ('Foreground': the job goes after "
+        "its pods).").tag(config=True)
+    watch_timeout = Int(
+        300, min=1, help="Seconds one watch request lasts before it is renewed from where it ended.").tag(config=True)
+    reconnect_max = Float(
+        30.0, min=0.0, help="Most seconds between attempts to resume a watch whose API server is away "
+        "(exponential backoff from half a second).").tag(config=True)
+
+    def __init__(self, *, paths: ServerPaths | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._paths = paths  # jobs keep their state on the cluster, not under state_dir
+        self.manifest_config = ManifestConfig(
+            namespace=self.namespace, allowed_namespaces=tuple(self.allowed_namespaces),
+            image_pull_secrets=tuple(self.image_pull_secrets), service_account=self.service_account,
+            restart_policy=self.restart_policy, clean_pod_policy=self.clean_pod_policy,
+            backoff_limit=self.backoff_limit, default_image=self.default_image,
+        )
+        self._connector = Connector(self.kubeconfig, self.context, self.in_cluster)
+        namespaces: list[str | None] = (
+            [None] if self.manifest_config.any_namespace else list(self.manifest_config.namespaces))
+        self.jobs = Jobs(self._connector, namespaces, propagation=self.delete_propagation)
+        self.cache = JobCache()
+        self._logs = LogReader(self._connector)
+        self._watchers: list[ListWatcher] = []
+        self._consumer: asyncio.Task[None] | None = None
+        self._sink: EventSink | None = None
+
+    # lifecycle
+
+    async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
+        self._sink = sink
+        for adoption in adopt:
+            self.cache.adopt(adoption.submission, self._namespace(adoption.submission), adoption.status)
+        namespaces: list[str | None] = (
+            [None] if self.manifest_config.any_namespace
+            else [*sorted({*self.manifest_config.namespaces, *self.cache.namespaces})]
+        )
+        queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
+        for namespace in namespaces:
+            self._watchers += self._watch(namespace, queue)
+        self._consumer = asyncio.create_task(self._consume(queue))
+        for watcher in self._watchers:
+            watcher.start()
+
+    def _watch(self, namespace: str | None, queue: asyncio.Queue[WatchEvent]) -> list[ListWatcher]:
+        """The watchers of ``namespace`` (``None``: all): one per job kind, one of pods."""
+        loop = asyncio.get_running_loop()
+
+        def feed(kind: JobKind | None) -> Callable[[str, Any], None]:
+            def deliver(event: str, payload: Any) -> None:
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, (event, kind, namespace, payload))
+                except RuntimeError:  # the loop has closed; the watcher is being stopped
+                    pass
+            return deliver
+
+        where = namespace or "all namespaces"
+        watches: list[tuple[str, JobKind | None, str]] = [
+            (f"{kind.plural} in {where}", kind, f"{MANAGED_BY_LABEL}={MANAGED_BY}") for kind in JOB_KINDS.values()]
+        watches.append((f"pods in {where}", None, JOB_NAME_LABEL))
+        return [
+            ListWatcher(name, lister(self._connector, kind, namespace), feed(kind), label_selector=selector,
+                        watch_timeout_s=self.watch_timeout, backoff_max_s=self.reconnect_max)
+            for name, kind, selector in watches
+        ]
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self._watchers))
+        self._watchers = []
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+            self._consumer = None
+        self._logs.close()
+        self._connector.close()
+
+    # requests
+
+    async def submit(self, submission: Submission) -> None:
+        manifest = job_manifest(submission, self.manifest_config)
+        tracked = self.cache.track(submission, self._namespace(submission))
+        try:
+            await self.jobs.create(tracked.kind, manifest)
+        except BackendError:
+            self.cache.untrack(submission.experiment_id)
+            raise
+
+    async def patch(self, submission: Submission) -> None:
+        manifest = job_manifest(submission, self.manifest_config)
+        kind = job_kind(submission.spec)
+        namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        found = await self._find(submission.experiment_id)
+        if found is None:
+            raise BackendError(f"{kind.kind} {name} is no longer on the cluster (was it deleted?)", 404)
+        if (found.kind, found.namespace) != (kind, namespace):
+            raise BackendError(
+                f"cannot move {found.kind.kind} {name} from namespace '{found.namespace}' to a "
+                f"{kind.kind} in '{namespace}'; create a new experiment instead"
+            )
+        await self.jobs.replace(kind, manifest)
+        tracked = self.cache.tracked(submission.experiment_id) or self.cache.track(
+            submission, self._namespace(submission))
+        tracked.submission = submission
+
+    async def delete(self, experiment_id: str) -> None:
+        found = await self._find(experiment_id)
+        self.cache.untrack(experiment_id)
+        if found is not None:
+            await self.jobs.delete(found)
+
+    async def dry_run(self, submission: Submission) -> dict[str, Any]:
+        return {"manifest": job_manifest(submission, self.manifest_config)}
+
+    async def logs(
+        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
+    ) -> list[PodLog]:
+        found = await self._find(experiment_id)
+        names = _names(found, pod_name)
+        return await self._logs.snapshot(found, names, tail_lines) if found and names else []
+
+    async def follow(
+        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
+    ) -> AsyncGenerator[list[LogLine], None]:
+        found = await self._find(experiment_id)
+        names = _names(found, pod_name)
+        if found and names:
+            async for batch in self._logs.follow(found, names, tail_lines):
+                yield batch
+
+    # helpers
+
+    def _namespace(self, submission: Submission) -> str:
+        try:
+            return namespace_of(submission.spec, self.manifest_config)
+        except BackendError:  # adopted from a configuration that allowed it
+            return submission.spec.meta.namespace
+
+    async def _find(self, experiment_id: str) -> JobRef | None:
+        """Where the experiment's job is: tracked, seen by a watch, else asked for."""
+        found = self.cache.find(experiment_id)
+        return found if found is not None else await self.jobs.lookup(experiment_id)
+
+    async def _consume(self, queue: asyncio.Queue[WatchEvent]) -> None:
+        while True:
+            event, kind, namespace, payload = await queue.get()
+            try:
+                reports = self.cache.apply(event, kind, namespace, payload)
+            except Exception:  # one bad event must not stop the reporting of all the others
+                self.log.exception("submarine_jupyter: cannot apply a %s event from the cluster", event)
+                continue
+            for report in reports:
+                await self._emit(report)
+
+    async def _emit(self, event: BackendEvent) -> None:
+        if self._sink is None:
+            return
+        try:
+            await self._sink(event)
+        except Exception:
+            self.log.exception("submarine_jupyter: the event sink failed on an event of %s", event.experiment_id)
+
+
+def _names(found: JobRef | None, pod_name: str | None) -> list[str]:
+    """The replica names of ``found`` that ``pod_name`` (``None``: all) selects."""
+    replicas = found.replicas if found else ()
+    return [r.name for r in replicas if pod_name is None or r.name == pod_name]
