@@ -13,7 +13,9 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "labextension"
 STAMP = ROOT / "prebuilt-source.sha256"
-INPUTS = ("package.json", "tsconfig.json", "yarn.lock", ".yarnrc.yml")
+#: Every input of the build: the npm project, the API document the types are generated
+#: from (scripts/panel_types.py), and every file under the source trees.
+INPUTS = ("package.json", "tsconfig.json", "yarn.lock", ".yarnrc.yml", "openapi.json")
 TREES = ("src", "style")
 
 

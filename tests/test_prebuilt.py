@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import shutil
+
+from tests.scripts import load_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "submarine_jupyter" / "labextension"
 
 
 def _labext_hash():
-    spec = importlib.util.spec_from_file_location("labext_hash", ROOT / "scripts" / "labext_hash.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("labext_hash")
 
 
 def test_prebuilt_bundle_present():
@@ -34,12 +32,19 @@ def test_prebuilt_bundle_matches_sources():
 
 
 def test_stamp_covers_the_sources(tmp_path):
-    """A one-character edit to a source file changes the hash the stamp is checked against."""
+    """A one-character edit to any build input (the API document the types come from
+    included) changes the hash the stamp is checked against."""
     labext_hash = _labext_hash()
     copy = tmp_path / "labextension"
     shutil.copytree(labext_hash.ROOT, copy, ignore=shutil.ignore_patterns("node_modules", "lib", ".yarn"))
     before = labext_hash.source_hash(copy)
     assert before == labext_hash.source_hash()
-    index = copy / "src" / "index.ts"
-    index.write_text(index.read_text() + " ")
-    assert labext_hash.source_hash(copy) != before
+    inputs = [copy / name for name in labext_hash.INPUTS]
+    inputs += [next(p for p in sorted((copy / tree).rglob("*")) if p.is_file()) for tree in labext_hash.TREES]
+    assert copy / "openapi.json" in inputs and copy / "src" / "api.ts" in inputs
+    for path in inputs:
+        original = path.read_bytes()
+        path.write_bytes(original + b" ")
+        assert labext_hash.source_hash(copy) != before, path
+        path.write_bytes(original)
+    assert labext_hash.source_hash(copy) == before

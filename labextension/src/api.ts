@@ -1,91 +1,57 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/** Experiment statuses as the server reports them (`Deleted` only answers DELETE). */
-export const STATUSES = [
-  'Accepted',
-  'Created',
-  'Running',
-  'Succeeded',
-  'Failed'
-] as const;
-export type Status = (typeof STATUSES)[number] | 'Deleted';
+import type { components, operations } from './schema';
+import { TERMINAL_STATUSES } from './vocabulary';
 
-export function isTerminal(status: string): boolean {
-  return status === 'Succeeded' || status === 'Failed' || status === 'Deleted';
+/*
+ * Every type here comes from schema.d.ts, which openapi-typescript generates from the
+ * server's OpenAPI document (scripts/panel_types.py): none is written by hand.
+ */
+type Schemas = components['schemas'];
+export type Experiment = Schemas['Experiment'];
+export type ExperimentSpec = Schemas['ExperimentSpec'];
+export type ExperimentMeta = Schemas['ExperimentMeta'];
+export type TaskSpec = Schemas['TaskSpec'];
+export type Replica = Schemas['Replica'];
+export type Environment = Schemas['Environment'];
+export type LogLine = Schemas['LogLine'];
+export type FieldError = Schemas['FieldError'];
+export type ErrorEnvelope = Schemas['ErrorEnvelope'];
+export type Status = Experiment['status'];
+
+type OperationId = keyof operations;
+type Answer<O extends OperationId> =
+  operations[O]['responses'][200]['content']['application/json'];
+/** The envelope's `result` of a successful call of operation `O`. */
+export type Result<O extends OperationId> = Exclude<
+  Answer<O> extends { result?: infer R } ? R : never,
+  undefined
+>;
+/** The query parameters operation `O` takes. */
+export type Query<O extends OperationId> = NonNullable<
+  operations[O]['parameters']['query']
+>;
+
+/** Statuses an experiment never leaves. */
+const TERMINAL: readonly Status[] = [...TERMINAL_STATUSES, 'Deleted'];
+
+export function isTerminal(status: Status): boolean {
+  return TERMINAL.includes(status);
 }
 
-export interface TaskSpec {
-  replicas?: number;
-  resources?: string | null;
-  name?: string | null;
-  image?: string | null;
-  cmd?: string | null;
-  envVars?: Record<string, string>;
-}
-
-export interface ExperimentSpec {
-  meta: {
-    name: string;
-    namespace?: string;
-    framework: string;
-    cmd: string;
-    envVars?: Record<string, string>;
-    tags?: string[];
-    experimentId?: string | null;
-  };
-  environment?: { image?: string | null; name?: string | null } | null;
-  spec: Record<string, TaskSpec>;
-}
-
-export interface Replica {
-  name: string;
-  role: string;
-  index: number;
-  state: string;
-  restarts: number;
-  exitCode: number | null;
-  message: string | null;
-}
-
-export interface Experiment {
-  experimentId: string;
-  name: string;
-  uid: string;
-  status: Status;
-  acceptedTime: string | null;
-  createdTime: string | null;
-  runningTime: string | null;
-  finishedTime: string | null;
-  statusMessage: string | null;
-  replicas: Replica[];
-  spec: ExperimentSpec;
-}
-
-export interface Environment {
-  environmentId: string;
-  environmentSpec: { name: string; dockerImage?: string | null };
-}
-
-export interface LogLine {
-  podName: string;
-  line: string;
-}
-
-/** A refusal: `message` is the server's own text when it sent an envelope. */
+/**
+ * A refusal: `message` is the server's own text when it sent an envelope, and
+ * `fieldErrors` each refused field of a body with its dotted path.
+ */
 export class ApiError extends Error {
   constructor(
     message: string,
-    readonly status: number
+    readonly status: number,
+    readonly fieldErrors: FieldError[] = []
   ) {
     super(message);
   }
-}
-
-interface Envelope<T> {
-  code: number;
-  message: string | null;
-  result: T;
 }
 
 /** The experiment REST API of the Jupyter server this Lab runs in. */
@@ -105,34 +71,58 @@ export class SubmarineClient {
     return URLExt.join(this.settings.baseUrl, 'api/v1', path) + search;
   }
 
-  list(): Promise<Experiment[]> {
+  list(): Promise<Result<'listExperiments'>> {
     return this.call('experiment');
   }
 
-  create(spec: ExperimentSpec): Promise<Experiment> {
-    return this.call('experiment', {
+  async create(spec: ExperimentSpec): Promise<Experiment> {
+    const created: Result<'createExperiment'> = await this.call('experiment', {
       method: 'POST',
       body: JSON.stringify(spec)
     });
+    if ('dryRun' in created) {
+      throw new ApiError(
+        'The server planned the experiment, not created it',
+        0
+      );
+    }
+    return created;
   }
 
-  /** Validate a spec as `create` would (`?dryRun=true`); nothing is started. */
-  async check(spec: ExperimentSpec): Promise<void> {
+  /**
+   * Check a spec exactly as `create` would (`?dryRun=true`); nothing is started.
+   * A refusal throws an ApiError with the server's `fieldErrors`.
+   */
+  async check(spec: ExperimentSpec, signal?: AbortSignal): Promise<void> {
+    const query: Query<'createExperiment'> = { dryRun: 'true' };
     await this.call(
       'experiment',
-      { method: 'POST', body: JSON.stringify(spec) },
-      { dryRun: 'true' }
+      { method: 'POST', body: JSON.stringify(spec), signal },
+      query
     );
   }
 
-  patch(id: string, spec: ExperimentSpec): Promise<ExperimentSpec> {
+  /** The stored spec as the server writes it in YAML. */
+  specYaml(
+    id: string,
+    signal?: AbortSignal
+  ): Promise<Extract<Result<'getExperimentSpec'>, string>> {
+    const query: Query<'getExperimentSpec'> = { format: 'yaml' };
+    return this.call(
+      `experiment/${encodeURIComponent(id)}/spec`,
+      { signal },
+      query
+    );
+  }
+
+  patch(id: string, spec: ExperimentSpec): Promise<Result<'patchExperiment'>> {
     return this.call(`experiment/${encodeURIComponent(id)}`, {
       method: 'PATCH',
       body: JSON.stringify(spec)
     });
   }
 
-  remove(id: string): Promise<Experiment> {
+  remove(id: string): Promise<Result<'deleteExperiment'>> {
     return this.call(`experiment/${encodeURIComponent(id)}`, {
       method: 'DELETE'
     });
@@ -150,12 +140,13 @@ export class SubmarineClient {
     signal: AbortSignal,
     tailLines: number
   ): Promise<void> {
+    const query: Query<'getLogs'> = {
+      follow: 'true',
+      podName,
+      tailLines: String(tailLines)
+    };
     const response = await this.fetch(
-      this.url(`experiment/logs/${encodeURIComponent(id)}`, {
-        follow: 'true',
-        podName,
-        tailLines: String(tailLines)
-      }),
+      this.url(`experiment/logs/${encodeURIComponent(id)}`, query),
       { signal }
     );
     if (!response.ok || !response.body) {
@@ -181,7 +172,7 @@ export class SubmarineClient {
     }
   }
 
-  environments(): Promise<Environment[]> {
+  environments(): Promise<Result<'listEnvironments'>> {
     return this.call('environment');
   }
 
@@ -209,9 +200,9 @@ export class SubmarineClient {
 
   private async unwrap<T>(response: Response): Promise<T> {
     const text = await response.text();
-    let body: Envelope<T>;
+    let body: unknown;
     try {
-      body = JSON.parse(text) as Envelope<T>;
+      body = JSON.parse(text);
     } catch {
       throw new ApiError(
         `${response.status} ${response.statusText}: the server did not answer with JSON`,
@@ -219,11 +210,13 @@ export class SubmarineClient {
       );
     }
     if (!response.ok) {
+      const refusal = body as Partial<ErrorEnvelope>;
       throw new ApiError(
-        body.message || `${response.status} ${response.statusText}`,
-        response.status
+        refusal.message || `${response.status} ${response.statusText}`,
+        response.status,
+        refusal.attributes?.fieldErrors ?? []
       );
     }
-    return body.result;
+    return (body as { result: T }).result;
   }
 }

@@ -32,7 +32,9 @@ export function duration(experiment: Experiment, now: number): string {
   if (!start) {
     return '';
   }
-  const end = experiment.finishedTime ? Date.parse(experiment.finishedTime) : now;
+  const end = experiment.finishedTime
+    ? Date.parse(experiment.finishedTime)
+    : now;
   return span(end - Date.parse(start));
 }
 
@@ -56,7 +58,9 @@ export function StatusBadge(props: { status: string }): JSX.Element {
   );
 }
 
-export function ErrorBox(props: { message: string | null }): JSX.Element | null {
+export function ErrorBox(props: {
+  message: string | null;
+}): JSX.Element | null {
   return props.message ? (
     <div className="jp-SubmarinePanel-error" role="alert">
       {props.message}

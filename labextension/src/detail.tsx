@@ -1,7 +1,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { Experiment, SubmarineClient, isTerminal } from './api';
+import { Experiment, ExperimentSpec, SubmarineClient, isTerminal } from './api';
 import {
   ErrorBox,
   StatusBadge,
@@ -13,7 +13,44 @@ import {
 } from './common';
 import { PanelModel } from './model';
 import { curlCommand, magicCommand } from './snippets';
-import { toYaml } from './yaml';
+
+/** The stored spec as the server writes it in YAML (`spec?format=yaml`), read
+ * again whenever the spec changes (a resize). */
+function SpecYaml(props: {
+  client: SubmarineClient;
+  experimentId: string;
+  spec: ExperimentSpec;
+}): JSX.Element {
+  const { client, experimentId } = props;
+  const version = JSON.stringify(props.spec);
+  const [yaml, setYaml] = React.useState<string | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+
+  React.useEffect(() => {
+    const abort = new AbortController();
+    client.specYaml(experimentId, abort.signal).then(
+      text => {
+        setYaml(text);
+        setError(null);
+      },
+      reason => abort.signal.aborted || setError(message(reason))
+    );
+    return () => abort.abort();
+  }, [client, experimentId, version]);
+
+  return (
+    <>
+      <ErrorBox message={error} />
+      <pre
+        className="jp-SubmarinePanel-yaml"
+        aria-label="Spec as YAML"
+        aria-busy={yaml === null}
+      >
+        {yaml ?? 'Loading…'}
+      </pre>
+    </>
+  );
+}
 
 /** Most log lines kept on screen (and asked for when following starts). */
 const LOG_LINES = 2000;
@@ -50,7 +87,13 @@ function LogView(props: {
       });
     };
     client
-      .followLogs(experimentId, podName, item => push(item.line), abort.signal, LOG_LINES)
+      .followLogs(
+        experimentId,
+        podName,
+        item => push(item.line),
+        abort.signal,
+        LOG_LINES
+      )
       .then(
         () => setEnded(true),
         reason => abort.signal.aborted || setError(message(reason))
@@ -77,7 +120,10 @@ function LogView(props: {
           {error ?? (ended ? 'end of log' : 'following…')}
         </span>
         {(ended || error) && (
-          <button className="jp-mod-styled jp-mod-reject" onClick={() => setAttempt(a => a + 1)}>
+          <button
+            className="jp-mod-styled jp-mod-reject"
+            onClick={() => setAttempt(a => a + 1)}
+          >
             Reload
           </button>
         )}
@@ -146,7 +192,11 @@ function RoleRow(props: {
         <button
           className="jp-mod-styled jp-mod-accept"
           disabled={finished || busy || !valid || wanted === current}
-          title={finished ? 'A finished experiment cannot change' : `Set ${role} replicas`}
+          title={
+            finished
+              ? 'A finished experiment cannot change'
+              : `Set ${role} replicas`
+          }
           onClick={() => void apply()}
         >
           Resize
@@ -169,7 +219,10 @@ export function ExperimentDetail(props: {
   if (!experiment) {
     return (
       <div className="jp-SubmarinePanel-detail">
-        <button className="jp-mod-styled" onClick={() => model.show({ kind: 'list' })}>
+        <button
+          className="jp-mod-styled"
+          onClick={() => model.show({ kind: 'list' })}
+        >
           ← Experiments
         </button>
         <p className="jp-SubmarinePanel-empty">
@@ -180,7 +233,8 @@ export function ExperimentDetail(props: {
   }
   const { spec } = experiment;
   const magic = magicCommand(spec);
-  const chosen = experiment.replicas.find(r => r.name === pod) ?? experiment.replicas[0];
+  const chosen =
+    experiment.replicas.find(r => r.name === pod) ?? experiment.replicas[0];
 
   const remove = async () => {
     const answer = await showDialog({
@@ -201,12 +255,21 @@ export function ExperimentDetail(props: {
   };
 
   return (
-    <div className="jp-SubmarinePanel-detail" data-experiment-id={experiment.experimentId}>
+    <div
+      className="jp-SubmarinePanel-detail"
+      data-experiment-id={experiment.experimentId}
+    >
       <div className="jp-SubmarinePanel-toolbar">
-        <button className="jp-mod-styled" onClick={() => model.show({ kind: 'list' })}>
+        <button
+          className="jp-mod-styled"
+          onClick={() => model.show({ kind: 'list' })}
+        >
           ← Experiments
         </button>
-        <button className="jp-mod-styled jp-mod-warn" onClick={() => void remove()}>
+        <button
+          className="jp-mod-styled jp-mod-warn"
+          onClick={() => void remove()}
+        >
           Delete
         </button>
       </div>
@@ -220,7 +283,13 @@ export function ExperimentDetail(props: {
         <dt>Framework</dt>
         <dd>{spec.meta.framework}</dd>
         <dt>Accepted</dt>
-        <dd title={experiment.acceptedTime ? new Date(experiment.acceptedTime).toLocaleString() : undefined}>
+        <dd
+          title={
+            experiment.acceptedTime
+              ? new Date(experiment.acceptedTime).toLocaleString()
+              : undefined
+          }
+        >
           {age(experiment, now)}
         </dd>
         <dt>Duration</dt>
@@ -236,14 +305,25 @@ export function ExperimentDetail(props: {
         <button
           className="jp-mod-styled"
           disabled={'reason' in magic}
-          title={'reason' in magic ? `Not expressible as %submarine: ${magic.reason}` : undefined}
-          onClick={() => 'text' in magic && copy(magic.text, 'the %submarine command')}
+          title={
+            'reason' in magic
+              ? `Not expressible as %submarine: ${magic.reason}`
+              : undefined
+          }
+          onClick={() =>
+            'text' in magic && copy(magic.text, 'the %submarine command')
+          }
         >
           Copy as %submarine
         </button>
         <button
           className="jp-mod-styled"
-          onClick={() => copy(curlCommand(spec, model.client.url('experiment')), 'the curl command')}
+          onClick={() =>
+            copy(
+              curlCommand(spec, model.client.url('experiment')),
+              'the curl command'
+            )
+          }
         >
           Copy as curl
         </button>
@@ -293,7 +373,9 @@ export function ExperimentDetail(props: {
             <tr
               key={r.name}
               data-replica={r.name}
-              className={r.name === chosen?.name ? 'jp-mod-selected' : undefined}
+              className={
+                r.name === chosen?.name ? 'jp-mod-selected' : undefined
+              }
               title={r.message ?? `Show the log of ${r.name}`}
               onClick={() => setPod(r.name)}
             >
@@ -310,17 +392,25 @@ export function ExperimentDetail(props: {
         </tbody>
       </table>
 
-      <h4 title={chosen?.name}>Log{chosen && ` of ${chosen.role.toLowerCase()}-${chosen.index}`}</h4>
+      <h4 title={chosen?.name}>
+        Log{chosen && ` of ${chosen.role.toLowerCase()}-${chosen.index}`}
+      </h4>
       {chosen ? (
-        <LogView client={model.client} experimentId={experiment.experimentId} podName={chosen.name} />
+        <LogView
+          client={model.client}
+          experimentId={experiment.experimentId}
+          podName={chosen.name}
+        />
       ) : (
         <p className="jp-SubmarinePanel-empty">No replica yet.</p>
       )}
 
       <h4>Spec</h4>
-      <pre className="jp-SubmarinePanel-yaml" aria-label="Spec as YAML">
-        {toYaml(spec)}
-      </pre>
+      <SpecYaml
+        client={model.client}
+        experimentId={experiment.experimentId}
+        spec={spec}
+      />
     </div>
   );
 }

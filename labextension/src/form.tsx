@@ -1,153 +1,57 @@
 import * as React from 'react';
 
-import { Environment, ExperimentSpec, TaskSpec } from './api';
-import { ErrorBox, copy, message } from './common';
-import { PanelModel } from './model';
-import { curlCommand, magicCommand } from './snippets';
+import { Environment, ExperimentSpec } from './api';
+import { ErrorBox, copy } from './common';
 import {
-  FRAMEWORKS,
-  checkEnvironmentName,
-  checkName,
-  checkReplicas,
-  checkResources,
-  parseEnvVars,
-  rolesOf
-} from './validate';
+  BLANK,
+  EnvKind,
+  Errors,
+  IDraft,
+  IRoleDraft,
+  TopField,
+  addError,
+  fromSpec,
+  rolesOf,
+  toSpec
+} from './draft';
+import { PanelModel } from './model';
+import { IVerdict, placeVerdict, refusal, useServerCheck } from './servercheck';
+import { curlCommand, magicCommand } from './snippets';
+import { FRAMEWORKS } from './vocabulary';
 
-interface IRoleDraft {
-  role: string;
-  replicas: string;
-  resources: string;
-  /** What the form does not edit (per-role command, image, variables), kept as is. */
-  kept?: TaskSpec;
+/** The id of the error text under a field, for its control's aria-describedby. */
+function errorId(name: string): string {
+  return `jp-SubmarinePanel-${name}Error`;
 }
 
-type EnvKind = 'none' | 'image' | 'name';
-
-interface IDraft {
-  name: string;
-  framework: string;
-  cmd: string;
-  roles: IRoleDraft[];
-  envKind: EnvKind;
-  envValue: string;
-  envVars: string;
-  /** Meta fields the form does not edit (namespace, tags), kept as is. */
-  keptMeta?: Partial<ExperimentSpec['meta']>;
-}
-
-const BLANK: IDraft = {
-  name: '',
-  framework: 'TensorFlow',
-  cmd: '',
-  roles: [{ role: 'Worker', replicas: '1', resources: 'cpu=1,memory=1Gi' }],
-  envKind: 'none',
-  envValue: '',
-  envVars: ''
-};
-
-function fromSpec(spec: ExperimentSpec): IDraft {
-  const env = spec.environment;
-  const { name: _name, framework: _framework, cmd: _cmd, envVars: _envVars, experimentId: _id, ...keptMeta } =
-    spec.meta;
-  return {
-    keptMeta,
-    name: `${spec.meta.name}-copy`.slice(0, 63),
-    framework: spec.meta.framework,
-    cmd: spec.meta.cmd,
-    roles: Object.entries(spec.spec).map(([role, { replicas, resources, ...kept }]) => ({
-      role,
-      replicas: String(replicas ?? 1),
-      resources: resources ?? '',
-      kept
-    })),
-    envKind: env?.image ? 'image' : env?.name ? 'name' : 'none',
-    envValue: env?.image ?? env?.name ?? '',
-    envVars: Object.entries(spec.meta.envVars ?? {})
-      .map(([key, value]) => `${key}=${value}`)
-      .join('\n')
-  };
-}
-
-type Errors = Record<string, string>;
-
-/** The draft as a spec, or the problems the server would refuse it for. */
-function toSpec(draft: IDraft): { spec: ExperimentSpec } | { errors: Errors } {
-  const errors: Errors = {};
-  const nameError = checkName(draft.name);
-  if (nameError) {
-    errors.name = nameError;
-  }
-  if (!draft.cmd.trim()) {
-    errors.cmd = 'The command must not be empty';
-  }
-  const allowed = rolesOf(draft.framework);
-  const spec: Record<string, TaskSpec> = {};
-  if (!draft.roles.length) {
-    errors.roles = 'Name at least one role';
-  }
-  draft.roles.forEach((r, i) => {
-    if (!allowed.includes(r.role)) {
-      errors[`role${i}`] = `${draft.framework} has no role '${r.role}' (roles: ${allowed.join(', ')})`;
-    } else if (r.role in spec) {
-      errors[`role${i}`] = `${r.role} is listed twice`;
-    }
-    const replicas = Number(r.replicas);
-    const replicaError = r.replicas.trim() ? checkReplicas(replicas) : 'is required';
-    if (replicaError) {
-      errors[`replicas${i}`] = `Replicas ${replicaError}`;
-    }
-    const resourceError = checkResources(r.resources);
-    if (resourceError) {
-      errors[`resources${i}`] = resourceError;
-    }
-    spec[r.role] = r.resources.trim()
-      ? { ...r.kept, replicas, resources: r.resources.trim() }
-      : { ...r.kept, replicas };
-  });
-  let environment: ExperimentSpec['environment'];
-  const envValue = draft.envValue.trim();
-  if (draft.envKind !== 'none') {
-    if (!envValue) {
-      errors.environment = draft.envKind === 'image' ? 'Name an image' : 'Name a stored environment';
-    } else if (draft.envKind === 'name') {
-      const envError = checkEnvironmentName(envValue);
-      if (envError) {
-        errors.environment = envError;
-      }
-    }
-    environment = draft.envKind === 'image' ? { image: envValue } : { name: envValue };
-  }
-  const envVars = parseEnvVars(draft.envVars);
-  if ('error' in envVars) {
-    errors.envVars = envVars.error;
-  }
-  if (Object.keys(errors).length) {
-    return { errors };
-  }
-  const meta: ExperimentSpec['meta'] = {
-    ...draft.keptMeta,
-    name: draft.name,
-    framework: draft.framework,
-    cmd: draft.cmd
-  };
-  if ('vars' in envVars && Object.keys(envVars.vars).length) {
-    meta.envVars = envVars.vars;
-  }
-  return { spec: environment ? { meta, environment, spec } : { meta, spec } };
+/** What a control says about its field's error (outside its label's name). */
+function described(
+  name: string,
+  error: string | undefined
+): { 'aria-invalid': boolean; 'aria-describedby'?: string } {
+  return error
+    ? { 'aria-invalid': true, 'aria-describedby': errorId(name) }
+    : { 'aria-invalid': false };
 }
 
 function Field(props: {
   label: string;
+  name: TopField;
   error?: string;
   children: React.ReactNode;
 }): JSX.Element {
   return (
-    <label className="jp-SubmarinePanel-field">
-      <span className="jp-SubmarinePanel-label">{props.label}</span>
-      {props.children}
-      {props.error && <span className="jp-SubmarinePanel-fieldError">{props.error}</span>}
-    </label>
+    <div className="jp-SubmarinePanel-field" data-field={props.name}>
+      <label className="jp-SubmarinePanel-fieldLabel">
+        <span className="jp-SubmarinePanel-label">{props.label}</span>
+        {props.children}
+      </label>
+      {props.error && (
+        <span className="jp-SubmarinePanel-fieldError" id={errorId(props.name)}>
+          {props.error}
+        </span>
+      )}
+    </div>
   );
 }
 
@@ -156,55 +60,116 @@ export function CreateForm(props: {
   from?: ExperimentSpec;
 }): JSX.Element {
   const { model, from } = props;
-  const [draft, setDraft] = React.useState<IDraft>(() => (from ? fromSpec(from) : BLANK));
-  const [errors, setErrors] = React.useState<Errors>({});
-  const [serverError, setServerError] = React.useState<string | null>(null);
+  const [draft, setDraft] = React.useState<IDraft>(() =>
+    from ? fromSpec(from) : BLANK
+  );
+  /** Create or Check was pressed: every problem shows, touched or not. */
+  const [submitted, setSubmitted] = React.useState(false);
+  const [verdict, setVerdict] = React.useState<IVerdict | null>(null);
   const [notice, setNotice] = React.useState<string | null>(null);
   const [busy, setBusy] = React.useState(false);
   const [environments, setEnvironments] = React.useState<Environment[]>([]);
+  const server = useServerCheck(model.client);
 
   React.useEffect(() => {
-    model.client.environments().then(setEnvironments, () => setEnvironments([]));
+    model.client
+      .environments()
+      .then(setEnvironments, () => setEnvironments([]));
   }, [model]);
 
-  const update = (change: Partial<IDraft>) => setDraft(d => ({ ...d, ...change }));
+  const { spec, local } = toSpec(draft);
+  const placed = placeVerdict(verdict, draft);
+  const all: Errors = { ...placed.fields };
+  Object.entries(local).forEach(([key, text]) => addError(all, key, text));
+  const shown = (key: string): boolean => {
+    const row = /^(?:role|replicas|resources)(\d+)$/.exec(key);
+    return (
+      submitted ||
+      (row
+        ? !!draft.roles[Number(row[1])]?.touched
+        : draft.touched.includes(key as TopField))
+    );
+  };
+  const errors: Errors = Object.fromEntries(
+    Object.entries(all).filter(([key]) => shown(key))
+  );
+  const problems = Object.keys(errors).length;
+
+  /** Take an edit; the server checks the result once the user pauses. */
+  const edit = (next: IDraft) => {
+    setDraft(next);
+    setNotice(null);
+    server.schedule(toSpec(next).spec, setVerdict);
+  };
+  const touch = (field: TopField): TopField[] =>
+    draft.touched.includes(field) ? draft.touched : [...draft.touched, field];
+  const update = (field: TopField, change: Partial<IDraft>) =>
+    edit({ ...draft, ...change, touched: touch(field) });
   const updateRole = (i: number, change: Partial<IRoleDraft>) =>
-    setDraft(d => ({ ...d, roles: d.roles.map((r, j) => (j === i ? { ...r, ...change } : r)) }));
+    edit({
+      ...draft,
+      roles: draft.roles.map((r, j) =>
+        j === i ? { ...r, ...change, touched: true } : r
+      )
+    });
   const allowed = rolesOf(draft.framework);
 
-  /** Validate locally; on success hand the spec to `then`, else show why not. */
-  const withSpec = (then: (spec: ExperimentSpec) => void) => {
-    setServerError(null);
+  /** Check (or create) now: every problem shows, the server's included. */
+  const submit = async (create: boolean) => {
+    setSubmitted(true);
     setNotice(null);
-    const result = toSpec(draft);
-    if ('errors' in result) {
-      setErrors(result.errors);
-      return;
+    setBusy(true);
+    try {
+      if (!create || Object.keys(local).length) {
+        const answer = await server.checkNow(spec);
+        if (answer) {
+          setVerdict(answer);
+          if (answer.accepted && !Object.keys(local).length) {
+            setNotice('The server accepts this spec.');
+          }
+        }
+        return;
+      }
+      server.cancel();
+      try {
+        const created = await model.client.create(spec);
+        model.show({ kind: 'detail', id: created.experimentId });
+        model.refresh();
+      } catch (error) {
+        setVerdict(refusal(error));
+      }
+    } finally {
+      setBusy(false);
     }
-    setErrors({});
-    then(result.spec);
   };
 
-  const submit = (dryRun: boolean) =>
-    withSpec(async spec => {
-      setBusy(true);
-      try {
-        if (dryRun) {
-          await model.client.check(spec);
-          setNotice('The server accepts this spec.');
-        } else {
-          const created = await model.client.create(spec);
-          model.show({ kind: 'detail', id: created.experimentId });
-          model.refresh();
-        }
-      } catch (error) {
-        setServerError(message(error));
-      } finally {
-        setBusy(false);
+  /** Copy the draft as a command, unless the server refuses the spec itself. */
+  const copyAs = async (what: 'magic' | 'curl') => {
+    const answer = Object.keys(local).length
+      ? null
+      : await server.checkNow(spec);
+    if (!answer || answer.fieldErrors.length) {
+      setSubmitted(true);
+      if (answer) {
+        setVerdict(answer);
       }
-    });
+      return;
+    }
+    if (what === 'curl') {
+      copy(
+        curlCommand(spec, model.client.url('experiment')),
+        'the curl command'
+      );
+      return;
+    }
+    const magic = magicCommand(spec);
+    if ('text' in magic) {
+      copy(magic.text, 'the %submarine command');
+    } else {
+      setNotice(`Not expressible as %submarine: ${magic.reason}`);
+    }
+  };
 
-  const problems = Object.keys(errors).length;
   return (
     <form
       className="jp-SubmarinePanel-form"
@@ -212,72 +177,94 @@ export function CreateForm(props: {
       noValidate
       onSubmit={event => {
         event.preventDefault();
-        submit(false);
+        void submit(true);
       }}
     >
       <div className="jp-SubmarinePanel-toolbar">
-        <button type="button" className="jp-mod-styled" onClick={() => model.show({ kind: 'list' })}>
+        <button
+          type="button"
+          className="jp-mod-styled"
+          onClick={() => model.show({ kind: 'list' })}
+        >
           ← Experiments
         </button>
       </div>
       <h3 className="jp-SubmarinePanel-title">New experiment</h3>
-      <Field label="Name" error={errors.name}>
+      <Field label="Name" name="name" error={errors.name}>
         <input
           className="jp-mod-styled"
           name="name"
+          {...described('name', errors.name)}
           placeholder="mnist-1"
           value={draft.name}
-          onChange={e => update({ name: e.target.value })}
+          onChange={e => update('name', { name: e.target.value })}
         />
       </Field>
-      <Field label="Framework">
+      <Field label="Framework" name="framework" error={errors.framework}>
         <select
           className="jp-mod-styled"
           name="framework"
+          {...described('framework', errors.framework)}
           value={draft.framework}
-          onChange={e => update({ framework: e.target.value })}
+          onChange={e =>
+            // Its roles may no longer fit: show the rows' problems too.
+            update('framework', {
+              framework: e.target.value,
+              roles: draft.roles.map(r => ({ ...r, touched: true }))
+            })
+          }
         >
           {FRAMEWORKS.map(f => (
             <option key={f}>{f}</option>
           ))}
         </select>
       </Field>
-      <Field label="Command" error={errors.cmd}>
+      <Field label="Command" name="cmd" error={errors.cmd}>
         <textarea
           className="jp-mod-styled"
           name="cmd"
+          {...described('cmd', errors.cmd)}
           rows={3}
           placeholder="python train.py --epochs 3"
           value={draft.cmd}
-          onChange={e => update({ cmd: e.target.value })}
+          onChange={e => update('cmd', { cmd: e.target.value })}
         />
       </Field>
 
-      <fieldset className="jp-SubmarinePanel-fieldset">
+      <fieldset className="jp-SubmarinePanel-fieldset" data-field="roles">
         <legend>Roles</legend>
         {draft.roles.map((r, i) => (
-          <div className="jp-SubmarinePanel-roleRow" key={i} data-role-index={i}>
+          <div
+            className="jp-SubmarinePanel-roleRow"
+            key={i}
+            data-role-index={i}
+          >
             <select
               className="jp-mod-styled"
               aria-label={`Role ${i + 1}`}
+              {...described(`role${i}`, errors[`role${i}`])}
               value={r.role}
               onChange={e => updateRole(i, { role: e.target.value })}
             >
-              {(allowed.includes(r.role) ? allowed : [r.role, ...allowed]).map(role => (
-                <option key={role}>{role}</option>
-              ))}
+              {(allowed.includes(r.role) ? allowed : [r.role, ...allowed]).map(
+                role => (
+                  <option key={role}>{role}</option>
+                )
+              )}
             </select>
             <input
               className="jp-mod-styled"
               type="number"
               min={1}
               aria-label={`Role ${i + 1} replicas`}
+              {...described(`replicas${i}`, errors[`replicas${i}`])}
               value={r.replicas}
               onChange={e => updateRole(i, { replicas: e.target.value })}
             />
             <input
               className="jp-mod-styled jp-SubmarinePanel-resources"
               aria-label={`Role ${i + 1} resources`}
+              {...described(`resources${i}`, errors[`resources${i}`])}
               placeholder="resources, e.g. cpu=1,memory=2Gi,gpu=1"
               value={r.resources}
               onChange={e => updateRole(i, { resources: e.target.value })}
@@ -287,28 +274,48 @@ export function CreateForm(props: {
               className="jp-mod-styled"
               title="Remove this role"
               aria-label={`Remove role ${i + 1}`}
-              onClick={() => update({ roles: draft.roles.filter((_, j) => j !== i) })}
+              onClick={() =>
+                update('roles', {
+                  roles: draft.roles.filter((_, j) => j !== i)
+                })
+              }
             >
               ✕
             </button>
-            {[errors[`role${i}`], errors[`replicas${i}`], errors[`resources${i}`]]
-              .filter(Boolean)
-              .map(text => (
-                <span key={text} className="jp-SubmarinePanel-fieldError">
-                  {text}
+            {(['role', 'replicas', 'resources'] as const)
+              .filter(part => errors[`${part}${i}`])
+              .map(part => (
+                <span
+                  key={part}
+                  className="jp-SubmarinePanel-fieldError"
+                  data-field={part}
+                  id={errorId(`${part}${i}`)}
+                >
+                  {errors[`${part}${i}`]}
                 </span>
               ))}
           </div>
         ))}
-        {errors.roles && <span className="jp-SubmarinePanel-fieldError">{errors.roles}</span>}
+        {errors.roles && (
+          <span className="jp-SubmarinePanel-fieldError" id={errorId('roles')}>
+            {errors.roles}
+          </span>
+        )}
         <button
           type="button"
           className="jp-mod-styled"
           disabled={draft.roles.length >= allowed.length}
           onClick={() => {
-            const free = allowed.find(role => !draft.roles.some(r => r.role === role));
+            const free = allowed.find(
+              role => !draft.roles.some(r => r.role === role)
+            );
             if (free) {
-              update({ roles: [...draft.roles, { role: free, replicas: '1', resources: '' }] });
+              update('roles', {
+                roles: [
+                  ...draft.roles,
+                  { role: free, replicas: '1', resources: '' }
+                ]
+              });
             }
           }}
         >
@@ -332,21 +339,32 @@ export function CreateForm(props: {
                 name="envKind"
                 value={kind}
                 checked={draft.envKind === kind}
-                onChange={() => update({ envKind: kind })}
+                onChange={() => update('environment', { envKind: kind })}
               />
               {label}
             </label>
           ))}
         </div>
         {draft.envKind !== 'none' && (
-          <Field label={draft.envKind === 'image' ? 'Image' : 'Environment name'} error={errors.environment}>
+          <Field
+            label={draft.envKind === 'image' ? 'Image' : 'Environment name'}
+            name="environment"
+            error={errors.environment}
+          >
             <input
               className="jp-mod-styled"
               name="environment"
-              list={draft.envKind === 'name' ? 'jp-SubmarinePanel-environments' : undefined}
+              {...described('environment', errors.environment)}
+              list={
+                draft.envKind === 'name'
+                  ? 'jp-SubmarinePanel-environments'
+                  : undefined
+              }
               placeholder={draft.envKind === 'image' ? 'python:3.11' : 'my-env'}
               value={draft.envValue}
-              onChange={e => update({ envValue: e.target.value })}
+              onChange={e =>
+                update('environment', { envValue: e.target.value })
+              }
             />
           </Field>
         )}
@@ -357,49 +375,56 @@ export function CreateForm(props: {
         </datalist>
       </fieldset>
 
-      <Field label="Environment variables (KEY=VALUE per line)" error={errors.envVars}>
+      <Field
+        label="Environment variables (KEY=VALUE per line)"
+        name="envVars"
+        error={errors.envVars}
+      >
         <textarea
           className="jp-mod-styled"
           name="envVars"
+          {...described('envVars', errors.envVars)}
           rows={2}
           placeholder="EPOCHS=3"
           value={draft.envVars}
-          onChange={e => update({ envVars: e.target.value })}
+          onChange={e => update('envVars', { envVars: e.target.value })}
         />
       </Field>
 
-      {problems > 0 && (
-        <ErrorBox message={`Fix ${problems === 1 ? 'the problem' : `the ${problems} problems`} marked above.`} />
+      {submitted && problems > 0 && (
+        <ErrorBox
+          message={`Fix ${problems === 1 ? 'the problem' : `the ${problems} problems`} marked above.`}
+        />
       )}
-      <ErrorBox message={serverError} />
+      <ErrorBox message={placed.box} />
       {notice && <div className="jp-SubmarinePanel-notice">{notice}</div>}
       <div className="jp-SubmarinePanel-toolbar">
-        <button type="submit" className="jp-mod-styled jp-mod-accept" disabled={busy}>
+        <button
+          type="submit"
+          className="jp-mod-styled jp-mod-accept"
+          disabled={busy}
+        >
           Create
         </button>
-        <button type="button" className="jp-mod-styled" disabled={busy} onClick={() => submit(true)}>
+        <button
+          type="button"
+          className="jp-mod-styled"
+          disabled={busy}
+          onClick={() => void submit(false)}
+        >
           Check
         </button>
         <button
           type="button"
           className="jp-mod-styled"
-          onClick={() =>
-            withSpec(spec => {
-              const magic = magicCommand(spec);
-              if ('text' in magic) {
-                copy(magic.text, 'the %submarine command');
-              } else {
-                setNotice(`Not expressible as %submarine: ${magic.reason}`);
-              }
-            })
-          }
+          onClick={() => void copyAs('magic')}
         >
           Copy as %submarine
         </button>
         <button
           type="button"
           className="jp-mod-styled"
-          onClick={() => withSpec(spec => copy(curlCommand(spec, model.client.url('experiment')), 'the curl command'))}
+          onClick={() => void copyAs('curl')}
         >
           Copy as curl
         </button>

@@ -19,7 +19,8 @@ const COMMANDS = {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'submarine-jupyter:panel',
-  description: 'A side panel listing, following and creating Submarine experiments.',
+  description:
+    'A side panel listing, following and creating Submarine experiments.',
   autoStart: true,
   optional: [ICommandPalette, ILayoutRestorer],
   activate: (

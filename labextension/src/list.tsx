@@ -1,6 +1,7 @@
 import * as React from 'react';
 
-import { Experiment, STATUSES } from './api';
+import { Experiment } from './api';
+import { STATUSES } from './vocabulary';
 import { ErrorBox, StatusBadge, age, duration, useNow } from './common';
 import { PanelModel } from './model';
 

@@ -80,8 +80,7 @@ export class PanelModel {
         return false;
       }
     } catch (error) {
-      const message =
-        error instanceof ApiError ? error.message : String(error);
+      const message = error instanceof ApiError ? error.message : String(error);
       if (message === this.error) {
         return false;
       }

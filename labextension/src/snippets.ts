@@ -46,7 +46,9 @@ export function magicCommand(
   if (meta.namespace && meta.namespace !== 'default') {
     args.push(`--namespace ${shellQuote(meta.namespace)}`);
   }
-  const masterByDefault = MASTER_BY_DEFAULT.includes(meta.framework.toLowerCase());
+  const masterByDefault = MASTER_BY_DEFAULT.includes(
+    meta.framework.toLowerCase()
+  );
   if (masterByDefault && !('Master' in spec.spec)) {
     args.push('--no-master');
   }
@@ -54,7 +56,9 @@ export function magicCommand(
   for (const [role, task] of Object.entries(spec.spec)) {
     const replicas = task.replicas ?? 1;
     if (task.cmd || task.image || Object.keys(task.envVars ?? {}).length) {
-      return { reason: `role ${role} overrides its command, image or variables` };
+      return {
+        reason: `role ${role} overrides its command, image or variables`
+      };
     }
     resources.add(task.resources ?? '');
     if (role === 'Worker') {

@@ -9,6 +9,7 @@ docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shlex
@@ -111,6 +112,13 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await expect(detail.locator(".jp-SubmarinePanel-logState")).to_have_attribute("data-state", "ended")
         await lab.screenshot(page, "detail")
 
+        # The read-only spec is the server's own YAML of the stored spec, read again after the resize.
+        yaml_view = detail.get_by_label("Spec as YAML")
+        await expect(yaml_view).to_contain_text("replicas: 2")
+        server_yaml = await api.ok("GET", f"api/v1/experiment/{experiment_id}/spec", params={"format": "yaml"})
+        assert "name: panel-demo" in server_yaml and "replicas: 2" in server_yaml, server_yaml
+        assert await yaml_view.text_content() == server_yaml
+
         # "Copy as %submarine": the magic's own parser turns the line back into this spec.
         await detail.get_by_role("button", name="Copy as %submarine").click()
         magic = await lab.clipboard(page)
@@ -171,6 +179,21 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
     assert lab.page_errors == []
 
 
+def field_error(form: Any, field: str) -> Any:
+    """The error shown under one of the form's fields (``name``, ``cmd``, ``environment`` ...)."""
+    return form.locator(f"[data-field={field}] > .jp-SubmarinePanel-fieldError")
+
+
+def role_error(form: Any, index: int, part: str) -> Any:
+    """The error shown under role row ``index`` for its ``role``, ``replicas`` or ``resources``."""
+    return form.locator(f".jp-SubmarinePanel-roleRow[data-role-index='{index}'] "
+                        f".jp-SubmarinePanel-fieldError[data-field={part}]")
+
+
+def dry_run_answer(response: Any) -> bool:
+    return response.request.method == "POST" and "dryRun=true" in response.url
+
+
 async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
     async with lab.open() as page:
         # Straight to the form from the command palette.
@@ -178,28 +201,79 @@ async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
         form = page.locator(f"{PANEL} form[aria-label='New experiment']")
         await expect(form).to_be_visible()
 
-        # Client-side: the server's rules, checked before anything is sent.
-        await form.locator("input[name=name]").fill("Bad_Name")
+        # As the user types, the server checks the draft (a debounced ?dryRun=true) and each of
+        # its field errors appears, in the server's words, under the field it names.
+        async with page.expect_response(dry_run_answer) as answer:
+            await form.locator("input[name=name]").fill("Bad_Name")
+        dry_run = await (await answer.value).json()
+        assert dry_run["code"] == 400, dry_run
+        problems = {e["field"]: e["message"] for e in dry_run["attributes"]["fieldErrors"]}
+        assert problems["meta.name"].startswith("'Bad_Name' is not a DNS-1123 label"), problems
+        await expect(field_error(form, "name")).to_have_text(problems["meta.name"])
+        # The command, not yet touched, keeps quiet until Create.
+        assert problems["meta.cmd"] == "must not be empty", problems
+        await expect(field_error(form, "cmd")).to_have_count(0)
+
         await form.get_by_label("Role 1 resources").fill("cpu=abc")
+        await expect(role_error(form, 0, "resources")).to_have_text(
+            "cpu=abc: 'abc' is not a quantity (e.g. 2, 500m, 1024M, 2Gi)"
+        )
+        # Create: every problem shows, the untouched command's too, and nothing is created.
         await form.get_by_role("button", name="Create", exact=True).click()
-        await expect(form.get_by_text("is not a DNS-1123 label")).to_be_visible()
-        await expect(form.get_by_text("The command must not be empty")).to_be_visible()
-        await expect(form.get_by_text("cpu=abc: 'abc' is not a quantity")).to_be_visible()
+        await expect(field_error(form, "cmd")).to_have_text("must not be empty")
+        await expect(field_error(form, "name")).to_contain_text("is not a DNS-1123 label")
+        await expect(role_error(form, 0, "resources")).to_contain_text("'abc' is not a quantity")
+        await expect(form.get_by_text("Fix the 3 problems marked above.")).to_be_visible()
+        await lab.screenshot(page, "form-field-errors")
         assert await api.ok("GET", "api/v1/experiment") == []
 
-        # Server-side: a stored environment that does not exist; the server's message is shown.
+        # A rule only the server had right (the panel's old copy of it let this through).
+        await form.get_by_label("Role 1 resources").fill("cpu=0.1,memory=1.0000000001Gi")
+        await expect(role_error(form, 0, "resources")).to_have_text(
+            "memory=1.0000000001Gi is not a whole number of bytes"
+        )
+
+        # Fixing a field clears its error; replicas and roles are the server's to judge too.
         await form.locator("input[name=name]").fill("needs-env")
         await form.locator("textarea[name=cmd]").fill("true")
         await form.get_by_label("Role 1 resources").fill("cpu=0.1")
+        await expect(form.locator(".jp-SubmarinePanel-fieldError")).to_have_count(0)
+        await form.get_by_role("button", name="Add role").click()
+        await expect(form.get_by_label("Role 2", exact=True)).to_have_value("Chief")
+        await form.get_by_label("Role 2 replicas").fill("0")
+        await expect(role_error(form, 1, "replicas")).to_have_text("must be at least 1, got 0")
+        await form.get_by_label("Role 2 replicas").fill("1")
+        await form.locator("select[name=framework]").select_option("PyTorch")
+        await expect(role_error(form, 1, "role")).to_have_text("PyTorch has no role 'Chief' (roles: Master, Worker)")
+        await expect(role_error(form, 0, "role")).to_have_count(0)
+        await form.get_by_label("Remove role 2").click()
+        await form.locator("select[name=framework]").select_option("TensorFlow")
+        await expect(form.locator(".jp-SubmarinePanel-fieldError")).to_have_count(0)
+
+        # KEY=VALUE lines are the form's own parsing: the server never sees them as typed.
+        await form.locator("textarea[name=envVars]").fill("oops")
+        await expect(field_error(form, "envVars")).to_have_text("'oops' is not KEY=VALUE")
+        await form.locator("textarea[name=envVars]").fill("")
+        await expect(field_error(form, "envVars")).to_have_count(0)
+
+        # An environment kind without a value: the server says what it needs, under the field.
+        await form.get_by_label("Image", exact=True).check()
+        await expect(field_error(form, "environment")).to_have_text(
+            "give either 'name' (a stored environment) or 'image', not both"
+        )
+
+        # Server-side: a stored environment that does not exist; the server's message is shown.
         await form.get_by_label("Stored environment").check()
         await form.locator("input[name=environment]").fill("no-such-env")
         await form.get_by_role("button", name="Create", exact=True).click()
         await expect(form.get_by_role("alert")).to_have_text("Environment not found.")
+        await expect(form.locator(".jp-SubmarinePanel-fieldError")).to_have_count(0)
         assert await api.ok("GET", "api/v1/experiment") == []
 
         # The panel follows Lab's theme (only Lab's CSS variables): the same form, dark.
         await lab.run_command(page, "Use Theme: JupyterLab Dark")
         await page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+        await page.wait_for_selector("#jupyterlab-splash", state="detached")  # Lab's overlay while it switches
         await expect(form.get_by_role("alert")).to_be_visible()
         await lab.screenshot(page, "form-refused-dark")
 
@@ -208,6 +282,7 @@ async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
         await form.locator("input[name=environment]").fill("python:3.11")
         await form.get_by_role("button", name="Check", exact=True).click()
         await expect(form.get_by_text("The server accepts this spec.")).to_be_visible()
+        await expect(form.get_by_role("alert")).to_have_count(0)
         assert await api.ok("GET", "api/v1/experiment") == []
     assert lab.page_errors == []
 
@@ -226,10 +301,10 @@ async def test_polling_backs_off_when_idle_and_hidden(lab: Any) -> None:
         await lab.open_panel(page)  # polls at once, then ever more slowly: nothing changes
         await asyncio.sleep(9)
         since_open = [t for t in polls if t >= opened]
-        gaps = [b - a for a, b in zip(since_open, since_open[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(since_open)]
         assert len(gaps) >= 3, gaps
         assert gaps[-1] >= 2 * gaps[0], gaps
-        assert all(later >= earlier - 0.25 for earlier, later in zip(gaps, gaps[1:])), gaps
+        assert all(later >= earlier - 0.25 for earlier, later in itertools.pairwise(gaps)), gaps
 
         # Hidden tab: the poll already scheduled may run, then nothing for a long while.
         await page.evaluate(
