@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.servers import TOKEN, JupyterProcess  # noqa: E402
+from tests.servers import TOKEN, JupyterProcess
 
 PRINT_ONE = f'{sys.executable} -c "print(1)"'
 

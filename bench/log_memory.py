@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.servers import TOKEN, JupyterProcess  # noqa: E402
+from tests.servers import TOKEN, JupyterProcess
 
 LINE = "step 000000 loss=0.123456 accuracy=0.987654 lr=0.001 é✓ " + "x" * 40
 

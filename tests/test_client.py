@@ -13,10 +13,10 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import jupyter_client
 import pytest
-from tests.kernel_helpers import STEPS_CMD, client, job_spec, server_token, server_url, stop_leftovers  # noqa: F401
 
 from submarine_jupyter.kernel.client import (
     ExperimentFailed,
@@ -27,6 +27,7 @@ from submarine_jupyter.kernel.client import (
     pod_name,
     replica_label,
 )
+from tests.kernel_helpers import job_spec
 
 DISCOVERY_ENV = (
     "SUBMARINE_JUPYTER_URL", "SUBMARINE_JUPYTER_TOKEN", "JUPYTER_TOKEN", "JPY_PARENT_PID"

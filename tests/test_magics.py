@@ -10,17 +10,6 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 from jupyter_client.manager import AsyncKernelManager
-from tests.kernel_helpers import (  # noqa: F401
-    STEPS_CMD,
-    Shell,
-    client,
-    job_spec,
-    server_env,
-    server_token,
-    server_url,
-    shell,
-    stop_leftovers,
-)
 
 from submarine_jupyter.kernel.client import SubmarineClient
 from submarine_jupyter.kernel.magics import split_command
@@ -30,6 +19,8 @@ from submarine_jupyter.kernel.spec_builder import (
     patch_spec,
     script_command,
 )
+from tests.kernel_helpers import STEPS_CMD, Shell, job_spec
+
 
 @pytest.fixture
 def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from tests.kernel_helpers import server_env, server_token, server_url, stop_leftovers  # noqa: F401
-
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 

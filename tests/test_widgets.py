@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from IPython.lib.pretty import pretty
-from tests.kernel_helpers import client, job_spec, poll_until, server_token, server_url, stop_leftovers  # noqa: F401
 
 from submarine_jupyter.kernel.client import Experiment, SubmarineClient
 from submarine_jupyter.kernel.render import CELL_STYLE as CELL
 from submarine_jupyter.kernel.widgets import ExperimentWidget
+from tests.kernel_helpers import job_spec, poll_until
 
 EXP_ID = "experiment_1764268605123_0007"
 PREFIX = "experiment-1764268605123-0007"
