@@ -25,6 +25,10 @@ __all__ = [
     "KernelSpec",
     "LogContent",
     "LogLine",
+    "MetricSeries",
+    "Metrics",
+    "MetricsSpec",
+    "Param",
     "PodLog",
     "Replica",
     "TaskSpec",
@@ -120,6 +124,7 @@ class ExperimentSpec(TypedDict):
 
     meta: ExperimentMeta
     environment: NotRequired[EnvironmentRef | None]
+    metrics: NotRequired[MetricsSpec | None]
     spec: dict[str, TaskSpec]
 
 
@@ -147,6 +152,45 @@ class LogLine(TypedDict):
 
     podName: str
     line: str
+
+
+class MetricSeries(TypedDict):
+    """One metric of one replica from one source: its points (columns), and what it holds in all."""
+
+    name: str
+    replica: str
+    source: Literal['log', 'tensorboard', 'tracking']
+    steps: list[float]
+    values: list[float]
+    times: list[float]
+    count: int
+    last: float | None
+    min: float | None
+    max: float | None
+    downsampled: bool
+
+
+class Metrics(TypedDict):
+    """An experiment's metrics; ``cursor`` passed back as ``since`` returns only newer points."""
+
+    experimentId: str
+    cursor: int
+    series: list[MetricSeries]
+
+
+class MetricsSpec(TypedDict):
+    """How metrics are collected from what the replicas print (an extension of Submarine's spec; without it, collection is on with Katib's default format)."""
+
+    enabled: NotRequired[bool]
+    filters: NotRequired[list[str]]
+
+
+class Param(TypedDict):
+    """A parameter a replica logged (Submarine's SDK ``log_param``)."""
+
+    key: str
+    value: str
+    replica: str
 
 
 class PodLog(TypedDict):

@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 from .. import __version__
 from .constants import FRAMEWORK_ROLES, FRAMEWORKS, ROLE_ORDER, STATUSES, TERMINAL_STATUSES
 from .errors import FieldError
+from .metrics import DEFAULT_MAX_POINTS, Metrics, Param
 from .requests import EnvironmentSpec, ExperimentSpec
 from .responses import (
     DryRun,
@@ -45,7 +46,7 @@ def array(model: type[BaseModel]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Param:
+class Query:
     name: str
     schema: dict[str, Any]
     description: str
@@ -54,8 +55,8 @@ class Param:
 
 
 BOOLEAN = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"], "default": "false"}
-EXPERIMENT_ID = Param("id", {"type": "string"}, "The experiment's id.", "path", True)
-ENVIRONMENT_NAME = Param("name", {"type": "string"}, "The environment's name.", "path", True)
+EXPERIMENT_ID = Query("id", {"type": "string"}, "The experiment's id.", "path", True)
+ENVIRONMENT_NAME = Query("name", {"type": "string"}, "The environment's name.", "path", True)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Operation:
     result: dict[str, Any]
     tag: str = "experiment"
     body: type[BaseModel] | None = None
-    params: tuple[Param, ...] = ()
+    params: tuple[Query, ...] = ()
     #: An ``application/x-ndjson`` answer of these records (``follow=true``).
     stream: type[BaseModel] | None = None
     #: Asks the backend, which may be unreachable (503).
@@ -85,11 +86,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/api/v1/experiment", "createExperiment", "Create an experiment (or plan it with dryRun)",
         ref(Experiment), body=ExperimentSpec, backend=True, extra_results=(ref(DryRun),),
-        params=(Param("dryRun", BOOLEAN, "Only say what would run; start nothing."),),
+        params=(Query("dryRun", BOOLEAN, "Only say what would run; start nothing."),),
     ),
     Operation(
         "get", "/api/v1/experiment", "listExperiments", "List experiments, oldest first", array(Experiment),
-        params=(Param("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
+        params=(Query("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
                       "Only experiments with this status (any case)."),),
     ),
     Operation("get", "/api/v1/experiment/{id}", "getExperiment", "One experiment", ref(Experiment),
@@ -104,19 +105,33 @@ OPERATIONS: tuple[Operation, ...] = (
               params=(EXPERIMENT_ID,), backend=True),
     Operation(
         "get", "/api/v1/experiment/{id}/spec", "getExperimentSpec", "An experiment's spec, as JSON or YAML text",
-        ref(ExperimentSpec), params=(EXPERIMENT_ID, Param("format", {"type": "string", "enum": ["json", "yaml"],
+        ref(ExperimentSpec), params=(EXPERIMENT_ID, Query("format", {"type": "string", "enum": ["json", "yaml"],
                                                               "default": "json"}, "`yaml`: the spec as YAML text.")),
         extra_results=({"type": "string"},),
     ),
+    Operation(
+        "get", "/api/v1/experiment/{id}/metrics", "getMetrics", "An experiment's metric series", ref(Metrics),
+        tag="metrics",
+        params=(EXPERIMENT_ID,
+                Query("since", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+                      "Only points collected after this `cursor` of an earlier answer."),
+                Query("name", {"type": "string"}, "Only the series of this metric."),
+                Query("replica", {"type": "string"}, "Only the series of this replica (its pod name)."),
+                Query("maxPoints", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+                      f"Points per series at most (2 to 10000, default {DEFAULT_MAX_POINTS}): a longer series is "
+                      "downsampled to each bucket's lowest and highest point plus its first and newest.")),
+    ),
+    Operation("get", "/api/v1/experiment/{id}/params", "getParams", "The parameters an experiment's replicas logged",
+              array(Param), tag="metrics", params=(EXPERIMENT_ID,)),
     Operation("get", "/api/v1/experiment/logs", "listLogs", "Every experiment's replica names (logs left out)",
               array(LogContent), tag="logs", backend=True),
     Operation(
         "get", "/api/v1/experiment/logs/{id}", "getLogs", "An experiment's replica logs, or follow them",
         ref(LogContent), tag="logs", stream=LogLine, backend=True,
         params=(EXPERIMENT_ID,
-                Param("tailLines", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"}, "Only the last N lines."),
-                Param("podName", {"type": "string"}, "Only this replica."),
-                Param("follow", BOOLEAN, "Stream lines as they are written, until the experiment ends.")),
+                Query("tailLines", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"}, "Only the last N lines."),
+                Query("podName", {"type": "string"}, "Only this replica."),
+                Query("follow", BOOLEAN, "Stream lines as they are written, until the experiment ends.")),
     ),
     Operation("post", "/api/v1/environment", "createEnvironment", "Store an environment", ref(Environment),
               tag="environment", body=EnvironmentSpec),
@@ -134,7 +149,7 @@ OPERATIONS: tuple[Operation, ...] = (
 #: Models every document holds, requests in validation mode, answers in serialization mode.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, EnvironmentSpec, FieldError)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
-    Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope,
+    Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope, Metrics, Param,
 )
 
 

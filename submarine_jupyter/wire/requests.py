@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonDict
 
 from .base import Request
 from .constants import FRAMEWORK_ROLES, FRAMEWORKS, framework_name
+from .metrics import MetricsSpec
 from .quantity import Resources
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -139,6 +140,7 @@ class ExperimentSpec(Request):
 
     meta: ExperimentMeta
     environment: EnvironmentRef | None = None
+    metrics: MetricsSpec | None = Field(None, description="submarine-jupyter's extension: metric collection.")
     spec: dict[str, TaskSpec] = Field(
         description="Roles by name (exact case, per framework: "
         + "; ".join(f"{framework_name(f)}: {', '.join(roles)}" for f, roles in FRAMEWORK_ROLES.items()) + ")."
