@@ -259,7 +259,7 @@ async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
         # An environment kind without a value: the server says what it needs, under the field.
         await form.get_by_label("Image", exact=True).check()
         await expect(field_error(form, "environment")).to_have_text(
-            "give either 'name' (a stored environment) or 'image', not both"
+            "give either 'name' (a stored environment) or 'image'"
         )
 
         # Server-side: a stored environment that does not exist; the server's message is shown.
