@@ -36,6 +36,14 @@ WRITE_TIMEOUT_S = 60.0
 #: The resource every route names to the server's ``Authorizer`` (with ``read``/``write``).
 AUTH_RESOURCE = "submarine"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+TOKEN_NEEDED = (
+    "Forbidden: this API needs Jupyter's authentication: send the header 'Authorization: token <token>' "
+    "(the server's token, as `jupyter server list` shows it), or call it from JupyterLab"
+)
+XSRF_NEEDED = (
+    "Forbidden: a request authenticated by JupyterLab's cookie must also send the X-XSRFToken header "
+    "(the value of the _xsrf cookie), as JupyterLab's own requests do; or send a token instead"
+)
 log = logging.getLogger(__name__)
 Method = TypeVar("Method", bound=Callable[..., Awaitable[None]])
 
@@ -105,6 +113,20 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         if self.current_user:
             await self.service.ensure_started()
 
+    def check_xsrf_cookie(self) -> None:
+        """Jupyter's XSRF check (it passes token-authenticated requests), with a refusal that
+        says what is missing instead of Tornado's "'_xsrf' argument missing from POST"."""
+        try:
+            super().check_xsrf_cookie()
+        except tornado.web.HTTPError as error:
+            if error.status_code != 403:
+                raise
+            raise tornado.web.HTTPError(403, XSRF_NEEDED if self._user() else TOKEN_NEEDED) from None
+
+    def _user(self) -> Any:
+        """The authenticated user, once ``prepare`` has looked (``None`` before, or when nobody is)."""
+        return getattr(self, "_jupyter_current_user", None)
+
     def reply(self, result: Any, code: int = 200) -> None:
         self.set_status(code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -173,6 +195,8 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
             message = "Internal error in submarine-jupyter; the server log has the details."
         elif isinstance(error, tornado.web.HTTPError) and error.log_message:
             message = error.log_message % error.args if error.args else error.log_message
+        elif status_code == 403 and not self._user():
+            message = TOKEN_NEEDED
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(envelope(status_code, message=message, attributes=attributes)))
 
