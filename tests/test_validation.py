@@ -133,3 +133,25 @@ ENV_CASES = [
 async def test_bad_environment(api: Api, body: dict[str, Any], words: str) -> None:
     code, data = await api.call("POST", "api/v1/environment", body)
     assert code == 400 and words in data["message"], data
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9)
+)
+
+
+@pytest.mark.parametrize(("raw", "content_type", "code", "words"), [
+    ("[" * 100_000 + "]" * 100_000, "application/json", 400, ["body", "nested deeper than 32 levels"]),
+    ('{"meta": ' * 40 + "1" + "}" * 40, "application/json", 400, ["body", "nested deeper than 32 levels"]),
+    ("meta: " + "[" * 5_000 + "]" * 5_000, "application/yaml", 400, ["body", "nested deeper than 32 levels"]),
+    (BOMB, "application/yaml", 400, ["body", "not valid YAML", "aliases"]),
+    ("meta:\n  name: [unclosed", "application/yaml", 400, ["body", "not valid YAML"]),
+    ('{"meta": "' + "x" * (1 << 20) + '"}', "application/json", 413, ["body", "larger than 1048576 bytes"]),
+], ids=["deep JSON list", "deep JSON objects", "deep YAML", "YAML alias bomb", "truncated YAML", "oversized"])
+async def test_bodies_are_bounded(api: Api, raw: str, content_type: str, code: int, words: list[str]) -> None:
+    for method, path in (("POST", "api/v1/experiment"), ("POST", "api/v1/environment")):
+        got, data = await api.call(method, path, raw=raw, headers={"Content-Type": content_type})
+        assert got == code, (method, data)
+        for word in words:
+            assert word in data["message"], (word, data["message"])
+    assert await api.ok("GET", "api/v1/experiment") == []

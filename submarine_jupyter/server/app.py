@@ -18,6 +18,7 @@ from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from .backends import registry
 from .backends.base import Backend, ServerPaths
+from .bodies import BodyLimits
 from .environments import EnvironmentService
 from .handlers import ROUTES
 from .service import ExperimentService
@@ -44,6 +45,10 @@ class SubmarineJupyter(ExtensionApp):
         config=True, help="Folder for the database and logs (default: <Jupyter data dir>/submarine_jupyter)."
     )
     db_path = Unicode(config=True, help="SQLite database of experiments and environments.")
+    max_body_bytes = Int(1 << 20, min=1, config=True, help="Largest request body accepted (413 above).")
+    max_body_depth = Int(
+        32, min=2, config=True, help="Deepest nesting of lists and mappings a request body may have (400 above)."
+    )
 
     log_dir = _moved(Unicode(help="Deprecated: use c.LocalBackend.log_dir."), "LocalBackend.log_dir")
     working_dir = _moved(Unicode(help="Deprecated: use c.LocalBackend.working_dir."), "LocalBackend.working_dir")
@@ -135,6 +140,7 @@ class SubmarineJupyter(ExtensionApp):
         service = ExperimentService(store, self.make_backend(), self.log)
         self.settings["submarine_service"] = service
         self.settings["submarine_environments"] = EnvironmentService(store, service.start_millis)
+        self.settings["submarine_body_limits"] = BodyLimits(self.max_body_bytes, self.max_body_depth)
         self.log.info("submarine_jupyter: %s backend, database %s", self.backend, self.db_path)
 
     def initialize_handlers(self) -> None:

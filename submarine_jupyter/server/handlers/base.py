@@ -16,7 +16,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import tornado.web
-import yaml
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -25,17 +24,16 @@ from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..backends.base import BackendError
+from ..bodies import BodyLimits, parse_body
 from ..environments import EnvironmentService
 from ..errors import ApiError
 from ..service import ExperimentService
 from ..streaming import escaped, json_parts
 
-MAX_BODY_BYTES = 1 << 20
 #: A streamed answer whose client reads nothing for this long is cut.
 WRITE_TIMEOUT_S = 60.0
 #: The resource every route names to the server's ``Authorizer`` (with ``read``/``write``).
 AUTH_RESOURCE = "submarine"
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 TOKEN_NEEDED = (
     "Forbidden: this API needs Jupyter's authentication: send the header 'Authorization: token <token>' "
     "(the server's token, as `jupyter server list` shows it), or call it from JupyterLab"
@@ -208,30 +206,9 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         super().log_exception(typ, value, tb)
 
     def body(self) -> Any:
-        """The request body as data: YAML when the Content-Type says so, else JSON."""
-        raw = self.request.body
-        if len(raw) > MAX_BODY_BYTES:
-            raise ApiError(413, f"body: larger than {MAX_BODY_BYTES} bytes")
-        if not raw.strip():
-            raise ApiError(400, "body: empty; send the spec as JSON (or YAML with Content-Type: application/yaml)")
-        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(400, "body: not UTF-8 text") from None
-        if content_type in YAML_TYPES:
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as error:
-                raise ApiError(400, f"body: not valid YAML ({_one_line(error)})") from None
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ApiError(400, f"body: not valid JSON ({error})") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "body: must be an object (a mapping of meta, environment, spec)")
-        return data
+        """The request body as data (``bodies.parse_body``, within the server's limits)."""
+        limits = self.settings.get("submarine_body_limits") or BodyLimits()
+        return parse_body(self.request.body, self.request.headers.get("Content-Type", ""), limits)
 
     def flag(self, name: str) -> bool:
         value = self.get_query_argument(name, "false").strip().lower()
