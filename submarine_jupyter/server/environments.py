@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..wire.requests import EnvironmentSpec
+from ..wire.requests import EnvironmentSpec, EnvironmentUpdate
 from ..wire.responses import Environment
 from . import answers
 from .errors import NOT_FOUND_ENVIRONMENT, ApiError, parse
@@ -38,12 +38,11 @@ class EnvironmentService:
         return answers.environment(record)
 
     async def patch(self, name: str, body: Any) -> Environment:
-        if isinstance(body, dict) and "name" not in body:
-            body = {**body, "name": name}
-        spec: EnvironmentSpec = parse(EnvironmentSpec, body, "environment")
-        if spec.name != name:
-            raise ApiError(400, f"name: cannot rename environment '{name}' to '{spec.name}'")
-        record = await self.store.update_environment(name, spec.dump())
+        update: EnvironmentUpdate = parse(EnvironmentUpdate, body, "environment")
+        if update.name is not None and update.name != name:
+            raise ApiError(400, f"name: cannot rename environment '{name}' to '{update.name}'")
+        fields = {key: value for key, value in update.dump().items() if key != "name"}
+        record = await self.store.update_environment(name, {"name": name, **fields})
         if record is None:
             raise ApiError(404, NOT_FOUND_ENVIRONMENT)
         return answers.environment(record)

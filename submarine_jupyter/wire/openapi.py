@@ -19,7 +19,7 @@ from .. import __version__
 from .constants import FRAMEWORK_ROLES, FRAMEWORKS, ROLE_ORDER, STATUSES, TERMINAL_STATUSES
 from .errors import FieldError
 from .metrics import DEFAULT_MAX_POINTS, Metrics, Param
-from .requests import EnvironmentSpec, ExperimentSpec
+from .requests import EnvironmentSpec, EnvironmentUpdate, ExperimentSpec
 from .responses import (
     DryRun,
     Envelope,
@@ -140,14 +140,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/api/v1/environment/{name}", "getEnvironment", "One environment", ref(Environment),
               tag="environment", params=(ENVIRONMENT_NAME,)),
     Operation("patch", "/api/v1/environment/{name}", "patchEnvironment", "Replace an environment's spec",
-              ref(Environment), tag="environment", body=EnvironmentSpec, params=(ENVIRONMENT_NAME,)),
+              ref(Environment), tag="environment", body=EnvironmentUpdate, params=(ENVIRONMENT_NAME,)),
     Operation("delete", "/api/v1/environment/{name}", "deleteEnvironment", "Delete an environment",
               ref(Environment), tag="environment", params=(ENVIRONMENT_NAME,)),
     Operation("get", "/api/v1/openapi.json", "getOpenApi", "This document", {"type": "object"}, tag="meta", raw=True),
 )
 
 #: Models every document holds, requests in validation mode, answers in serialization mode.
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, EnvironmentSpec, FieldError)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, EnvironmentSpec, EnvironmentUpdate, FieldError)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope, Metrics, Param,
 )

@@ -165,21 +165,31 @@ class KernelSpec(Request):
     pip_dependencies: list[str] = Field(default_factory=list)
 
 
-class EnvironmentSpec(Request):
-    """The body of ``POST``/``PATCH /api/v1/environment`` (Submarine's EnvironmentSpec)."""
-
-    name: str = Field(json_schema_extra={"pattern": ENV_NAME.pattern})
+class _EnvironmentBody(Request):
     docker_image: str | None = None
     kernel_spec: KernelSpec | None = None
     description: str | None = None
     image: str | None = None
 
-    @field_validator("name")
+    @field_validator("name", check_fields=False)
     @classmethod
-    def _name(cls, value: str) -> str:
-        if not ENV_NAME.match(value):
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
             raise ValueError(f"'{value}' is not a valid environment name: {ENV_NAME_RULE}")
         return value
+
+
+class EnvironmentUpdate(_EnvironmentBody):
+    """The body of ``PATCH /api/v1/environment/{name}``: an EnvironmentSpec whose ``name``
+    may be left out (it is the one in the path, and cannot change)."""
+
+    name: str | None = Field(None, json_schema_extra={"pattern": ENV_NAME.pattern})
+
+
+class EnvironmentSpec(_EnvironmentBody):
+    """The body of ``POST /api/v1/environment`` (Submarine's EnvironmentSpec)."""
+
+    name: str = Field(json_schema_extra={"pattern": ENV_NAME.pattern})
 
     @property
     def effective_image(self) -> str | None:
