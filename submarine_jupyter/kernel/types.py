@@ -70,21 +70,21 @@ class EnvironmentRef(TypedDict):
 class EnvironmentSpec(TypedDict):
     """The body of ``POST /api/v1/environment`` (Submarine's EnvironmentSpec)."""
 
+    name: str
     dockerImage: NotRequired[str | None]
     kernelSpec: NotRequired[KernelSpec | None]
     description: NotRequired[str | None]
     image: NotRequired[str | None]
-    name: str
 
 
 class EnvironmentUpdate(TypedDict):
     """The body of ``PATCH /api/v1/environment/{name}``: an EnvironmentSpec whose ``name`` may be left out (it is the one in the path, and cannot change)."""
 
+    name: NotRequired[str | None]
     dockerImage: NotRequired[str | None]
     kernelSpec: NotRequired[KernelSpec | None]
     description: NotRequired[str | None]
     image: NotRequired[str | None]
-    name: NotRequired[str | None]
 
 
 class ErrorAttributes(TypedDict):

@@ -166,12 +166,13 @@ class KernelSpec(Request):
 
 
 class _EnvironmentBody(Request):
+    name: str | None = Field(None, json_schema_extra={"pattern": ENV_NAME.pattern})
     docker_image: str | None = None
     kernel_spec: KernelSpec | None = None
     description: str | None = None
     image: str | None = None
 
-    @field_validator("name", check_fields=False)
+    @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not ENV_NAME.match(value):
@@ -182,8 +183,6 @@ class _EnvironmentBody(Request):
 class EnvironmentUpdate(_EnvironmentBody):
     """The body of ``PATCH /api/v1/environment/{name}``: an EnvironmentSpec whose ``name``
     may be left out (it is the one in the path, and cannot change)."""
-
-    name: str | None = Field(None, json_schema_extra={"pattern": ENV_NAME.pattern})
 
 
 class EnvironmentSpec(_EnvironmentBody):
