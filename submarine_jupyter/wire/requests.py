@@ -22,6 +22,27 @@ from .quantity import Resources
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 ENV_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 253 characters"
+#: An environment variable's name, as Kubernetes accepts it (and a process can be given it).
+ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def _env_vars(value: dict[str, str]) -> dict[str, str]:
+    """Names a process (and a pod) can be given; values without NUL."""
+    for name, text in value.items():
+        if not ENV_VAR_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name (letters, digits, '_', '-', '.'; "
+                             "not starting with a digit)")
+        if "\0" in text:
+            raise ValueError(f"{name}: the value contains a NUL character")
+    return value
+
+
+def _command(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if "\0" in value:
+        raise ValueError("contains a NUL character, which no process can be given")
+    return value
 _LABEL_SCHEMA: JsonDict = {"pattern": DNS1123_LABEL.pattern, "maxLength": 63}
 
 
@@ -61,9 +82,12 @@ class ExperimentMeta(Request):
     @field_validator("cmd")
     @classmethod
     def _cmd(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
+        return _command(value)
+
+    @field_validator("env_vars")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return _env_vars(value)
 
     @property
     def framework_key(self) -> str:
@@ -126,9 +150,12 @@ class TaskSpec(Request):
     @field_validator("cmd")
     @classmethod
     def _cmd(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be empty")
-        return value
+        return None if value is None else _command(value)
+
+    @field_validator("env_vars")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return _env_vars(value)
 
     @property
     def parsed_resources(self) -> Resources:
