@@ -182,6 +182,16 @@ class Api:
             assert time.monotonic() < deadline, f"still {experiment['status']}: {experiment}"
             await asyncio.sleep(0.1)
 
+    async def complete_metrics(self, experiment_id: str, timeout: float = 60, **params: str) -> dict[str, Any]:
+        """The experiment's metrics once the server says they are complete (``collecting`` false)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer: dict[str, Any] = await self.ok("GET", f"api/v1/experiment/{experiment_id}/metrics", params=params)
+            if not answer["collecting"]:
+                return answer
+            assert time.monotonic() < deadline, f"still collecting: {answer}"
+            await asyncio.sleep(0.1)
+
     async def log_of(self, experiment_id: str, pod: str) -> str:
         result = await self.ok("GET", f"api/v1/experiment/logs/{experiment_id}", params={"podName": pod})
         return result["logContent"][0]["podLog"] or ""

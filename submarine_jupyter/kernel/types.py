@@ -186,6 +186,7 @@ class Metrics(TypedDict):
 
     experimentId: str
     cursor: int
+    collecting: bool
     series: list[MetricSeries]
 
 

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 from ..wire.constants import ExperimentStatus
+from ..wire.metrics import Metrics, MetricSeries, Param
 from ..wire.responses import Environment, Experiment, LogContent, Replica
 from ..wire.responses import PodLog as PodLogAnswer
 from .backends.base import LogLine, PodLog
-from .domain import EnvironmentRecord, ExperimentRecord, ReplicaStatus
+from .domain import EnvironmentRecord, ExperimentRecord, ParamRecord, ReplicaStatus, SeriesRecord
 
 
 def replica(status: ReplicaStatus) -> Replica:
@@ -56,3 +57,19 @@ def log_index(experiment_id: str, pod_names: list[str]) -> LogContent:
 def ndjson(batch: list[LogLine]) -> str:
     """Followed lines as ``application/x-ndjson`` records of ``LogLine``."""
     return "".join(json.dumps({"podName": item.pod_name, "line": item.line}) + "\n" for item in batch)
+
+
+def metrics(experiment_id: str, cursor: int, collecting: bool, series: list[SeriesRecord]) -> Metrics:
+    """An experiment's series, their points as columns."""
+    return Metrics(experiment_id=experiment_id, cursor=cursor, collecting=collecting, series=[
+        MetricSeries(
+            name=s.name, replica=s.replica, source=s.source,  # type: ignore[arg-type]  # sources are written by us
+            steps=[p[0] for p in s.points], values=[p[1] for p in s.points], times=[p[2] for p in s.points],
+            count=s.count, last=s.last, min=s.min, max=s.max, downsampled=s.downsampled,
+        )
+        for s in series
+    ])
+
+
+def param(record: ParamRecord) -> Param:
+    return Param(key=record.key, value=record.value, replica=record.replica)

@@ -21,6 +21,7 @@ from .backends.base import Backend, ServerPaths
 from .bodies import BodyLimits
 from .environments import EnvironmentService
 from .handlers import ROUTES
+from .metrics.service import MetricsService
 from .service import ExperimentService
 from .store import Store
 
@@ -137,8 +138,11 @@ class SubmarineJupyter(ExtensionApp):
 
     def initialize_settings(self) -> None:
         store = Store(Path(self.db_path))
-        service = ExperimentService(store, self.make_backend(), self.log)
+        backend = self.make_backend()
+        metrics = MetricsService(parent=self, store=store, backend=backend)
+        service = ExperimentService(store, backend, metrics, self.log)
         self.settings["submarine_service"] = service
+        self.settings["submarine_metrics"] = metrics
         self.settings["submarine_environments"] = EnvironmentService(store, service.start_millis)
         self.settings["submarine_body_limits"] = BodyLimits(self.max_body_bytes, self.max_body_depth)
         self.log.info("submarine_jupyter: %s backend, database %s", self.backend, self.db_path)

@@ -1,4 +1,4 @@
-"""What the server keeps about experiments and environments, as typed records.
+"""What the server keeps about experiments, environments and metrics, as typed records.
 
 The store persists these; backends report ``ReplicaStatus``es; ``answers`` turns records
 into the API's answers. None of them is the wire format.
@@ -49,3 +49,25 @@ class EnvironmentRecord:
     id: str
     name: str
     spec: dict[str, Any]
+
+
+@dataclass
+class SeriesRecord:
+    """One metric series as stored: what it holds in all, and the points an answer carries."""
+
+    name: str
+    replica: str
+    source: str
+    count: int
+    last: float | None
+    min: float | None
+    max: float | None
+    points: list[tuple[float, float, float]] = field(default_factory=list)  # (step, value, time)
+    downsampled: bool = False
+
+
+@dataclass
+class ParamRecord:
+    key: str
+    value: str
+    replica: str

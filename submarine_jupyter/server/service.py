@@ -1,7 +1,9 @@
 """Experiments: ids, validation, lifecycle rules.
 
 The only place that decides what an experiment's status is. Handlers call it; it calls
-the store and the backend; backends report back through ``on_event``.
+the store, the backend and the metrics service (which collects for each experiment from
+its creation until it has ended, and forgets with it); backends report back through
+``on_event``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from . import answers
 from .backends.base import Adoption, Backend, BackendError, BackendEvent, LogLine, Submission
 from .domain import ExperimentRecord
 from .errors import NOT_FOUND_ENVIRONMENT, NOT_FOUND_EXPERIMENT, ApiError, parse
+from .metrics.service import MetricsService
 from .store import Store
 from .times import now_iso, set_times
 
@@ -31,9 +34,10 @@ T = TypeVar("T")
 class ExperimentService:
     """Lifecycle of experiments over a store and a backend."""
 
-    def __init__(self, store: Store, backend: Backend, log: logging.Logger | None = None) -> None:
+    def __init__(self, store: Store, backend: Backend, metrics: MetricsService, log: logging.Logger | None = None) -> None:
         self.store = store
         self.backend = backend
+        self.metrics = metrics
         self.log = log or logging.getLogger(__name__)
         self.start_millis = int(time.time() * 1000)
         self._lock = asyncio.Lock()
@@ -48,19 +52,22 @@ class ExperimentService:
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
+        records = await self.store.list_experiments()
         adopt = [
             Adoption(
                 submission=Submission(record.id, ExperimentSpec.model_validate(record.spec), record.image),
                 status=record.status,  # type: ignore[arg-type]  # stored statuses are checked on write
                 state=record.backend_state,
             )
-            for record in await self.store.list_experiments()
+            for record in records
             if record.status not in TERMINAL_STATUSES
         ]
         await self.backend.start(self.on_event, adopt)
+        await self.metrics.resume(records)
 
     async def stop(self) -> None:
         if self._started is not None and self._started.done() and not self._started.exception():
+            await self.metrics.stop()
             await self.backend.stop()
         await self.store.close()
 
@@ -86,6 +93,7 @@ class ExperimentService:
         except ApiError:
             await self.store.delete_experiment(record.id)
             raise
+        self.metrics.start(record.id, spec)
         return answers.experiment(await self.store.get_experiment(record.id) or record)
 
     async def list_experiments(self, status: str | None = None) -> list[Experiment]:
@@ -120,6 +128,8 @@ class ExperimentService:
         async with self._lock:
             if record.status not in TERMINAL_STATUSES:
                 await _backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
+                if await self.metrics.pause(experiment_id):  # the new spec's replicas and metrics settings
+                    self.metrics.start(experiment_id, spec)
 
             def change(rec: ExperimentRecord) -> None:
                 rec.spec, rec.name, rec.image = spec.dump(), spec.meta.name, image
@@ -128,9 +138,17 @@ class ExperimentService:
         return spec.dump()
 
     async def delete(self, experiment_id: str) -> Experiment:
+        """Stop it, and forget it with its logs and metrics."""
         record = await self._record(experiment_id)
         async with self._lock:
-            await _backend_call(self.backend.delete(experiment_id))
+            collecting = await self.metrics.pause(experiment_id)  # before its logs go
+            try:
+                await _backend_call(self.backend.delete(experiment_id))
+            except ApiError:
+                if collecting:
+                    self.metrics.start(experiment_id, ExperimentSpec.model_validate(record.spec))
+                raise
+            await self.metrics.forget(experiment_id)
             await self.store.delete_experiment(experiment_id)
         return answers.deleted(record)
 
@@ -174,7 +192,9 @@ class ExperimentService:
             elif event.message is not None:
                 record.status_message = event.message
 
-        await self.store.update_experiment(event.experiment_id, change)
+        record = await self.store.update_experiment(event.experiment_id, change)
+        if record is not None and record.status in TERMINAL_STATUSES:
+            self.metrics.ended(event.experiment_id)
 
     # helpers
 

@@ -22,8 +22,10 @@ KATIB_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 STEP_KEYS = ("step", "iteration", "epoch")
 MAX_FILTERS = 16
 MAX_FILTER_LENGTH = 512
-#: Points per series an answer holds at most by default (``maxPoints``).
+#: Points per series an answer holds at most by default (``maxPoints``), and its bounds.
 DEFAULT_MAX_POINTS = 1000
+MIN_POINTS = 2
+MAX_POINTS = 10_000
 MetricSource = Literal["log", "tensorboard", "tracking"]
 
 
@@ -63,7 +65,8 @@ class MetricSeries(Response):
     source: MetricSource
     steps: list[float]
     values: list[float]
-    times: list[float] = Field(description="When each point was collected (or written, for TensorBoard), Unix seconds.")
+    times: list[float] = Field(
+        description="When each point was collected (written, for TensorBoard and the tracking SDK), Unix seconds.")
     count: int = Field(description="Points stored for the series (more than these when downsampled or incremental).")
     last: float | None = Field(description="The value of the newest point.")
     min: float | None
@@ -79,6 +82,10 @@ class Metrics(Response):
 
     experiment_id: str
     cursor: int
+    collecting: bool = Field(
+        description="Whether the server may still add points: the experiment runs, or its last output is being "
+        "read. Once false (after it ended), the metrics are complete."
+    )
     series: list[MetricSeries]
 
 

@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 from .. import __version__
 from .constants import FRAMEWORK_ROLES, FRAMEWORKS, ROLE_ORDER, STATUSES, TERMINAL_STATUSES
 from .errors import FieldError
-from .metrics import DEFAULT_MAX_POINTS, Metrics, Param
+from .metrics import DEFAULT_MAX_POINTS, MAX_POINTS, MIN_POINTS, Metrics, Param
 from .requests import EnvironmentSpec, EnvironmentUpdate, ExperimentSpec
 from .responses import (
     DryRun,
@@ -116,10 +116,12 @@ OPERATIONS: tuple[Operation, ...] = (
                 Query("since", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
                       "Only points collected after this `cursor` of an earlier answer."),
                 Query("name", {"type": "string"}, "Only the series of this metric."),
-                Query("replica", {"type": "string"}, "Only the series of this replica (its pod name)."),
+                Query("replica", {"type": "string"}, "Only the series of this replica: its pod name, or the "
+                      "short `worker-1`."),
                 Query("maxPoints", {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
-                      f"Points per series at most (2 to 10000, default {DEFAULT_MAX_POINTS}): a longer series is "
-                      "downsampled to each bucket's lowest and highest point plus its first and newest.")),
+                      f"Points per series at most ({MIN_POINTS} to {MAX_POINTS}, default {DEFAULT_MAX_POINTS}): a "
+                      "longer series is downsampled to each bucket's lowest and highest point plus its first and "
+                      "newest.")),
     ),
     Operation("get", "/api/v1/experiment/{id}/params", "getParams", "The parameters an experiment's replicas logged",
               array(Param), tag="metrics", params=(EXPERIMENT_ID,)),

@@ -13,7 +13,7 @@ Backends are found by name in the ``submarine_jupyter.backends`` entry-point gro
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +84,30 @@ class LogLine:
     line: str
 
 
+#: Where reading a replica's log resumes: JSON data only its backend reads (a byte offset
+#: locally; on Kubernetes the pod, its container's restart count and the lines read).
+LogPosition = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """New complete lines of one replica's log, and the position just after them."""
+
+    pod_name: str
+    lines: list[str]
+    position: LogPosition
+
+
+@dataclass(frozen=True)
+class MetricFiles:
+    """Where this server reads an experiment's metric files; ``None``: this backend has none."""
+
+    #: One folder per replica, named by its pod name: each replica's ``SUBMARINE_TENSORBOARD_LOG_DIR``.
+    tensorboard: Path | None = None
+    #: The SQLite file Submarine's tracking SDK writes (the replicas' ``SUBMARINE_DB_URI``).
+    tracking: Path | None = None
+
+
 @dataclass(frozen=True)
 class ServerPaths:
     """What the server tells a backend it creates: where state lives, where users work."""
@@ -126,6 +150,18 @@ class Backend(Protocol):
         """Batches of lines as they are written (each batch is sent with one flush);
         waits for replicas not yet started; ends when the experiment has ended and
         every log is drained."""
+
+    def follow_from(
+        self, experiment_id: str, positions: Mapping[str, LogPosition], *, max_line: int
+    ) -> AsyncGenerator[list[LogChunk], None]:
+        """Like ``follow``, for collectors that must resume: every replica's complete lines
+        after its position in ``positions`` (from an earlier ``LogChunk``; a replica without
+        one from its start), each chunk with the position after it. Lines longer than
+        ``max_line`` bytes are left out, never held whole; a last line without a newline
+        comes once its replica has ended. Positions survive a server restart."""
+
+    def metric_files(self, experiment_id: str) -> MetricFiles:
+        """Where the experiment's replicas write TensorBoard events and tracking rows."""
 
 
 class BackendClass(Protocol):

@@ -16,6 +16,7 @@ from .experiments import (
     PingHandler,
     SpecHandler,
 )
+from .metrics import MetricsHandler, ParamsHandler
 
 
 class OpenApiHandler(SubmarineHandler):
@@ -35,6 +36,8 @@ TEMPLATES: list[tuple[str, type[SubmarineHandler]]] = [
     ("/api/v1/experiment", ExperimentsHandler),
     ("/api/v1/experiment/{id}", ExperimentHandler),
     ("/api/v1/experiment/{id}/spec", SpecHandler),
+    ("/api/v1/experiment/{id}/metrics", MetricsHandler),
+    ("/api/v1/experiment/{id}/params", ParamsHandler),
     ("/api/v1/environment", EnvironmentsHandler),
     ("/api/v1/environment/{name}", EnvironmentHandler),
 ]

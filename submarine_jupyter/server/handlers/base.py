@@ -27,6 +27,7 @@ from ..backends.base import BackendError
 from ..bodies import BodyLimits, parse_body
 from ..environments import EnvironmentService
 from ..errors import ApiError
+from ..metrics.service import MetricsService
 from ..service import ExperimentService
 from ..streaming import escaped, json_parts
 
@@ -105,6 +106,10 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def environments(self) -> EnvironmentService:
         return cast(EnvironmentService, self.settings["submarine_environments"])
+
+    @property
+    def metrics(self) -> MetricsService:
+        return cast(MetricsService, self.settings["submarine_metrics"])
 
     async def prepare(self) -> None:  # type: ignore[override]  # as jupyter_server's APIHandler
         await super().prepare()

@@ -7,6 +7,8 @@ from tornado.iostream import StreamClosedError
 from .. import answers
 from .base import SubmarineHandler, endpoint
 
+NDJSON = "application/x-ndjson; charset=UTF-8"
+
 
 class PingHandler(SubmarineHandler):
     @endpoint("read")
@@ -60,10 +62,11 @@ class LogsHandler(SubmarineHandler):
             await self.reply_streamed(await self.service.logs(id, pod_name=pod_name, tail_lines=tail_lines))
             return
         stream = await self.service.follow(id, pod_name=pod_name, tail_lines=tail_lines)
-        self.set_header("Content-Type", "application/x-ndjson; charset=UTF-8")
+        self.set_header("Content-Type", NDJSON)
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         try:
+            await self.flush_in_time()  # the headers at once: the client knows the stream is on
             async for batch in stream:
                 self.write(answers.ndjson(batch))
                 await self.flush_in_time()
@@ -71,4 +74,4 @@ class LogsHandler(SubmarineHandler):
             return
         finally:
             await stream.aclose()
-        self.finish()
+        self.finish(set_content_type=NDJSON)  # jupyter_server's finish would say JSON

@@ -1,4 +1,4 @@
-"""SQLite persistence of experiments and environments.
+"""SQLite persistence of experiments and environments (metrics: ``store.metrics``).
 
 All access goes through one connection owned by one worker thread, so the event loop
 never blocks on disk and concurrent requests are applied one after another (no lost
@@ -37,7 +37,8 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submarine-store")
         self._conn: sqlite3.Connection | None = None
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in the writer thread, in one transaction (rolled back if it raises)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
 
@@ -96,14 +97,14 @@ class Store:
             conn.execute(f"INSERT INTO experiments ({columns}) VALUES ({marks})", tuple(row.values()))
             return record
 
-        return await self._run(_insert)
+        return await self.run(_insert)
 
     async def get_experiment(self, experiment_id: str) -> ExperimentRecord | None:
         def _get(conn: sqlite3.Connection) -> ExperimentRecord | None:
             row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
             return experiment_from_row(row) if row else None
 
-        return await self._run(_get)
+        return await self.run(_get)
 
     async def list_experiments(self, status: str | None = None) -> list[ExperimentRecord]:
         def _list(conn: sqlite3.Connection) -> list[ExperimentRecord]:
@@ -113,7 +114,7 @@ class Store:
                 rows = conn.execute("SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)).fetchall()
             return [experiment_from_row(row) for row in rows]
 
-        return await self._run(_list)
+        return await self.run(_list)
 
     async def update_experiment(
         self, experiment_id: str, change: Callable[[ExperimentRecord], None]
@@ -132,13 +133,13 @@ class Store:
             conn.execute(f"UPDATE experiments SET {assignments} WHERE id = ?", (*values.values(), experiment_id))
             return record
 
-        return await self._run(_update)
+        return await self.run(_update)
 
     async def delete_experiment(self, experiment_id: str) -> bool:
         def _delete(conn: sqlite3.Connection) -> bool:
             return conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,)).rowcount > 0
 
-        return await self._run(_delete)
+        return await self.run(_delete)
 
     # environments
 
@@ -154,20 +155,20 @@ class Store:
             )
             return record
 
-        return await self._run(_insert)
+        return await self.run(_insert)
 
     async def get_environment(self, name: str) -> EnvironmentRecord | None:
         def _get(conn: sqlite3.Connection) -> EnvironmentRecord | None:
             row = conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone()
             return environment_from_row(row) if row else None
 
-        return await self._run(_get)
+        return await self.run(_get)
 
     async def list_environments(self) -> list[EnvironmentRecord]:
         def _list(conn: sqlite3.Connection) -> list[EnvironmentRecord]:
             return [environment_from_row(r) for r in conn.execute("SELECT * FROM environments ORDER BY id")]
 
-        return await self._run(_list)
+        return await self.run(_list)
 
     async def update_environment(self, name: str, spec: dict[str, Any]) -> EnvironmentRecord | None:
         def _update(conn: sqlite3.Connection) -> EnvironmentRecord | None:
@@ -176,7 +177,7 @@ class Store:
                 return None
             return environment_from_row(conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone())
 
-        return await self._run(_update)
+        return await self.run(_update)
 
     async def delete_environment(self, name: str) -> EnvironmentRecord | None:
         def _delete(conn: sqlite3.Connection) -> EnvironmentRecord | None:
@@ -186,4 +187,4 @@ class Store:
             conn.execute("DELETE FROM environments WHERE name = ?", (name,))
             return environment_from_row(row)
 
-        return await self._run(_delete)
+        return await self.run(_delete)

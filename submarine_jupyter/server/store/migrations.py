@@ -35,6 +35,49 @@ MIGRATIONS: tuple[str, ...] = (
         spec TEXT NOT NULL
     );
     """,
+    # 2: metrics (series, their points, where collection stands) and logged params
+    """
+    CREATE TABLE metric_series (
+        id INTEGER PRIMARY KEY,
+        experiment_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        source TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0,
+        last REAL,
+        min REAL,
+        max REAL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (experiment_id, name, replica, source)
+    );
+    CREATE TABLE metric_points (
+        series_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        step REAL NOT NULL,
+        value REAL NOT NULL,
+        time REAL NOT NULL,
+        PRIMARY KEY (series_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE metric_collections (
+        experiment_id TEXT PRIMARY KEY,
+        finished INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE metric_positions (
+        experiment_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        position TEXT NOT NULL,
+        metric_lines INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (experiment_id, source, key)
+    );
+    CREATE TABLE params (
+        experiment_id TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, replica, key)
+    );
+    """,
 )
 VERSION = len(MIGRATIONS)
 

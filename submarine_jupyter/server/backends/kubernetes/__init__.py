@@ -8,7 +8,9 @@
 - ``client``: the API connection, calls in threads, refusals as ``BackendError``s;
 - ``jobs``: create, replace (retrying conflicts), delete and look up jobs;
 - ``watch``: one list+watch of one resource, resumed after every interruption;
-- ``logs``: replica logs from pods, snapshot and follow.
+- ``watches``: the watchers of one namespace: every job kind, and the operator's pods;
+- ``logs``: replica logs from pods, snapshots;
+- ``follow``: one stream per running replica, resumable by the lines counted.
 """
 
 from .backend import KubernetesBackend

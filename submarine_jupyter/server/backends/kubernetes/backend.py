@@ -10,24 +10,39 @@ the ``BackendEvent``s it returns for the experiments this server runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Mapping
+from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Enum, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..base import Adoption, BackendError, BackendEvent, EventSink, LogLine, PodLog, ServerPaths, Submission
+from ..base import (
+    Adoption,
+    BackendError,
+    BackendEvent,
+    EventSink,
+    LogChunk,
+    LogLine,
+    LogPosition,
+    MetricFiles,
+    PodLog,
+    ServerPaths,
+    Submission,
+)
 from .cache import JobCache
-from .client import Connector, lister
+from .client import Connector
+from .follow import LogFollower
 from .jobs import PROPAGATION_POLICIES, Jobs
-from .kinds import JOB_KINDS, JOB_NAME_LABEL, MANAGED_BY, MANAGED_BY_LABEL, JobKind, job_kind
+from .kinds import job_kind
 from .logs import LogReader
 from .manifests import CLEAN_POD_POLICIES, RESTART_POLICIES, ManifestConfig, job_manifest, namespace_of
 from .status import JobRef
 from .watch import ListWatcher
+from .watches import WatchEvent, watchers
 
-#: (event, job kind or ``None`` for pods, namespace or ``None`` for all, payload)
-WatchEvent = tuple[str, JobKind | None, str | None, Any]
+#: Log streams metric collection may hold open at once (one per running replica).
+COLLECTOR_STREAMS = 256
 
 
 class KubernetesBackend(LoggingConfigurable):
@@ -66,6 +81,15 @@ class KubernetesBackend(LoggingConfigurable):
     reconnect_max = Float(
         30.0, min=0.0, help="Most seconds between attempts to resume a watch whose API server is away "
         "(exponential backoff from half a second).").tag(config=True)
+    tensorboard_mount_path = Unicode(
+        None, allow_none=True, help="Where replicas find the TensorBoard volume: each gets SUBMARINE_TENSORBOARD_LOG_DIR="
+        "<this>/<experimentId>/<pod name> (default: none, no variable).").tag(config=True)
+    tensorboard_volume = Dict(
+        None, allow_none=True, help="The volume mounted at tensorboard_mount_path, as a pod spec's volume without its "
+        "name, e.g. {'persistentVolumeClaim': {'claimName': 'tensorboard'}} (default: none mounted).").tag(config=True)
+    tensorboard_server_dir = Unicode(
+        None, allow_none=True, help="Where this server sees the same volume, to read the scalars replicas write "
+        "there (default: not read).").tag(config=True)
 
     def __init__(self, *, paths: ServerPaths | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -75,6 +99,7 @@ class KubernetesBackend(LoggingConfigurable):
             image_pull_secrets=tuple(self.image_pull_secrets), service_account=self.service_account,
             restart_policy=self.restart_policy, clean_pod_policy=self.clean_pod_policy,
             backoff_limit=self.backoff_limit, default_image=self.default_image,
+            tensorboard_mount_path=self.tensorboard_mount_path, tensorboard_volume=self.tensorboard_volume,
         )
         self._connector = Connector(self.kubeconfig, self.context, self.in_cluster)
         namespaces: list[str | None] = (
@@ -82,6 +107,8 @@ class KubernetesBackend(LoggingConfigurable):
         self.jobs = Jobs(self._connector, namespaces, propagation=self.delete_propagation)
         self.cache = JobCache()
         self._logs = LogReader(self._connector)
+        self._follower = LogFollower(self._logs)
+        self._collector = LogFollower(LogReader(self._connector, max_streams=COLLECTOR_STREAMS))
         self._watchers: list[ListWatcher] = []
         self._consumer: asyncio.Task[None] | None = None
         self._sink: EventSink | None = None
@@ -98,32 +125,11 @@ class KubernetesBackend(LoggingConfigurable):
         )
         queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
         for namespace in namespaces:
-            self._watchers += self._watch(namespace, queue)
+            self._watchers += watchers(self._connector, namespace, queue, watch_timeout=self.watch_timeout,
+                                       reconnect_max=self.reconnect_max)
         self._consumer = asyncio.create_task(self._consume(queue))
         for watcher in self._watchers:
             watcher.start()
-
-    def _watch(self, namespace: str | None, queue: asyncio.Queue[WatchEvent]) -> list[ListWatcher]:
-        """The watchers of ``namespace`` (``None``: all): one per job kind, one of pods."""
-        loop = asyncio.get_running_loop()
-
-        def feed(kind: JobKind | None) -> Callable[[str, Any], None]:
-            def deliver(event: str, payload: Any) -> None:
-                try:
-                    loop.call_soon_threadsafe(queue.put_nowait, (event, kind, namespace, payload))
-                except RuntimeError:  # the loop has closed; the watcher is being stopped
-                    pass
-            return deliver
-
-        where = namespace or "all namespaces"
-        watches: list[tuple[str, JobKind | None, str]] = [
-            (f"{kind.plural} in {where}", kind, f"{MANAGED_BY_LABEL}={MANAGED_BY}") for kind in JOB_KINDS.values()]
-        watches.append((f"pods in {where}", None, JOB_NAME_LABEL))
-        return [
-            ListWatcher(name, lister(self._connector, kind, namespace), feed(kind), label_selector=selector,
-                        watch_timeout_s=self.watch_timeout, backoff_max_s=self.reconnect_max)
-            for name, kind, selector in watches
-        ]
 
     async def stop(self) -> None:
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self._watchers))
@@ -133,6 +139,7 @@ class KubernetesBackend(LoggingConfigurable):
             await asyncio.gather(self._consumer, return_exceptions=True)
             self._consumer = None
         self._logs.close()
+        self._collector.reader.close()
         self._connector.close()
 
     # requests
@@ -185,8 +192,21 @@ class KubernetesBackend(LoggingConfigurable):
         found = await self._find(experiment_id)
         names = _names(found, pod_name)
         if found and names:
-            async for batch in self._logs.follow(found, names, tail_lines):
+            async for batch in self._follower.lines(found, names, tail_lines):
                 yield batch
+
+    async def follow_from(
+        self, experiment_id: str, positions: Mapping[str, LogPosition], *, max_line: int
+    ) -> AsyncGenerator[list[LogChunk], None]:
+        found = await self._find(experiment_id)
+        if found and found.replicas:
+            names = [r.name for r in found.replicas]
+            async for batch in self._collector.chunks(found, names, dict(positions), max_line=max_line):
+                yield batch
+
+    def metric_files(self, experiment_id: str) -> MetricFiles:
+        folder = self.tensorboard_server_dir if self.tensorboard_mount_path else None
+        return MetricFiles(tensorboard=Path(folder) / experiment_id if folder else None)
 
     # helpers
 

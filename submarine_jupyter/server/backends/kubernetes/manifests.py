@@ -12,6 +12,9 @@ Choices the operator leaves open, and what this module does:
   stay until the experiment is deleted.
 - The image of a role is its own ``image``, else the experiment's environment image,
   else ``ManifestConfig.default_image``; with none of them the submission is refused.
+- With ``tensorboard_mount_path``, every replica gets ``SUBMARINE_TENSORBOARD_LOG_DIR=
+  <mount path>/<experimentId>/<pod name>`` (the pod name through ``SUBMARINE_POD_NAME``,
+  from the downward API), and ``tensorboard_volume`` mounted there when it is given.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ CleanPodPolicy = Literal["None", "Running", "All"]
 RESTART_POLICIES: tuple[RestartPolicy, ...] = get_args(RestartPolicy)
 CLEAN_POD_POLICIES: tuple[CleanPodPolicy, ...] = get_args(CleanPodPolicy)
 ANY_NAMESPACE = "*"
+TENSORBOARD_VOLUME = "submarine-tensorboard"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class ManifestConfig:
     clean_pod_policy: CleanPodPolicy = "None"
     backoff_limit: int | None = 3
     default_image: str | None = None
+    tensorboard_mount_path: str | None = None
+    tensorboard_volume: dict[str, Any] | None = None
 
     @property
     def any_namespace(self) -> bool:
@@ -130,18 +136,34 @@ def _container(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
         "image": image,
         "command": ["sh", "-c", task.cmd or meta.cmd],
     }
-    env = {**meta.env_vars, **task.env_vars}
+    env = [{"name": name, "value": value} for name, value in {**meta.env_vars, **task.env_vars}.items()]
+    if config.tensorboard_mount_path:
+        env[:0] = _tensorboard_env(config.tensorboard_mount_path, submission.experiment_id)
+        if config.tensorboard_volume is not None:
+            container["volumeMounts"] = [{"name": TENSORBOARD_VOLUME, "mountPath": config.tensorboard_mount_path}]
     if env:
-        container["env"] = [{"name": name, "value": value} for name, value in env.items()]
+        container["env"] = env
     resources = _resources(task)
     if resources:
         container["resources"] = resources
     return container
 
 
+def _tensorboard_env(mount_path: str, experiment_id: str) -> list[dict[str, Any]]:
+    """The replica's ``SUBMARINE_TENSORBOARD_LOG_DIR``, a folder of its own (set first, so
+    the spec's variables win)."""
+    return [
+        {"name": "SUBMARINE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "SUBMARINE_TENSORBOARD_LOG_DIR",
+         "value": f"{mount_path.rstrip('/')}/{experiment_id}/$(SUBMARINE_POD_NAME)"},
+    ]
+
+
 def _pod_template(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
                   config: ManifestConfig) -> dict[str, Any]:
     pod: dict[str, Any] = {"containers": [_container(submission, role, task, kind, config)]}
+    if config.tensorboard_mount_path and config.tensorboard_volume is not None:
+        pod["volumes"] = [{"name": TENSORBOARD_VOLUME, **config.tensorboard_volume}]
     if config.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
     if config.service_account:

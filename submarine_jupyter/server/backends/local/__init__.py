@@ -6,7 +6,8 @@
 - ``operator_env``: the training-operator's environment contract, pure;
 - ``supervisor``, ``processes``, ``outcome``: spawn, watch, restart, stop, and the verdict;
 - ``run``, ``state``: a run in memory, and what of it survives a server restart;
-- ``logs``: log files, snapshot, tail and follow.
+- ``logs``: log files, snapshot and tail;
+- ``follow``: new complete lines as they are written, resumable at byte offsets.
 """
 
 from .backend import LocalBackend

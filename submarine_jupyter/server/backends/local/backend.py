@@ -6,8 +6,7 @@ first served, and surviving restarts of the Jupyter server.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,25 @@ from traitlets.config import LoggingConfigurable
 
 from ....wire.constants import replica_sort_key
 from ...domain import Status
-from ..base import Adoption, BackendError, BackendEvent, EventSink, LogLine, PodLog, ServerPaths, Submission
+from ..base import (
+    Adoption,
+    BackendError,
+    BackendEvent,
+    EventSink,
+    LogChunk,
+    LogLine,
+    LogPosition,
+    MetricFiles,
+    PodLog,
+    ServerPaths,
+    Submission,
+)
 from . import processes as proc
 from .admission import Admission
 from .adoption import restore
 from .capacity import Capacity, experiment_demand
-from .logs import follow_files, log_chunks
+from .follow import follow_chunks, follow_files, resume_at
+from .logs import log_chunks
 from .plan import Plan, allocate_ports
 from .run import Run
 from .state import RunState
@@ -54,7 +66,8 @@ class LocalBackend(LoggingConfigurable):
         super().__init__(**kwargs)
         capacity = Capacity.detect(cpu=self.cpu_capacity or None, memory=self.memory_capacity or None, gpus=self.gpus)
         self.admission = Admission(capacity)
-        self.plan = Plan(Path(self.working_dir), Path(self.log_dir), gpus=bool(capacity.gpus))
+        self.plan = Plan(Path(self.working_dir), Path(self.log_dir), gpus=bool(capacity.gpus),
+                         tensorboard_dir=paths.state_dir / "tensorboard", tracking_dir=paths.state_dir / "tracking")
         self.supervisor = Supervisor(self.plan, self._emit, self._finished, grace_period=self.grace_period,
                                      max_restarts=self.max_restarts, log=self.log)
         self._sink: EventSink | None = None
@@ -120,7 +133,7 @@ class LocalBackend(LoggingConfigurable):
                 run.finished.set()
                 self._runs.pop(experiment_id, None)
             self._schedule()
-        await asyncio.to_thread(shutil.rmtree, self.plan.log_dir / experiment_id, True)
+        await asyncio.to_thread(self.plan.remove, experiment_id)
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
         run = self._new_run(submission)
@@ -142,11 +155,16 @@ class LocalBackend(LoggingConfigurable):
             found = self._log_paths(experiment_id)
             return {pod_name: found[pod_name]} if pod_name in found else ({} if pod_name else found)
 
-        def finished() -> bool:
-            run = self._runs.get(experiment_id)
-            return run is None or run.finished.is_set()
+        return follow_files(paths, lambda: self._ended(experiment_id), tail_lines)
 
-        return follow_files(paths, finished, tail_lines)
+    def follow_from(
+        self, experiment_id: str, positions: Mapping[str, LogPosition], *, max_line: int
+    ) -> AsyncGenerator[list[LogChunk], None]:
+        return follow_chunks(lambda: self._log_paths(experiment_id), lambda: self._ended(experiment_id),
+                             resume_at(positions), max_line)
+
+    def metric_files(self, experiment_id: str) -> MetricFiles:
+        return MetricFiles(tensorboard=self.plan.tensorboard(experiment_id), tracking=self.plan.tracking(experiment_id))
 
     # runs
 
@@ -202,6 +220,10 @@ class LocalBackend(LoggingConfigurable):
             await self.supervisor.exited(run, rep, run.generation, proc.read_exit_code(rep.exit_path))
 
     # helpers
+
+    def _ended(self, experiment_id: str) -> bool:
+        run = self._runs.get(experiment_id)
+        return run is None or run.finished.is_set()
 
     def _log_paths(self, experiment_id: str) -> dict[str, Path]:
         """Every replica's log: the current plan's, then any earlier one's still on disk."""

@@ -1,22 +1,17 @@
-"""Replica log files: snapshot, tail and follow, never loading a whole large file."""
+"""Replica log files: snapshot and tail, never loading a whole large file (following: ``follow``)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
-from ..base import LogLine
 from ..text import decoded
 
 CHUNK = 1 << 16
-FOLLOW_CHUNK = 1 << 20
-#: Follow polls quickly right after new output and backs off while a log is quiet.
-POLL_MIN_SECONDS = 0.01
-POLL_MAX_SECONDS = 0.2
 
 
 def read_tail(path: Path, lines: int) -> str:
@@ -99,48 +94,3 @@ def tail_offset(path: Path, tail_lines: int | None) -> int:
             return _span(handle, tail_lines)[0]
     except FileNotFoundError:
         return 0
-
-
-async def follow_files(
-    paths: Callable[[], dict[str, Path]],
-    finished: Callable[[], bool],
-    tail_lines: int | None = None,
-) -> AsyncGenerator[list[LogLine], None]:
-    """Batches of new complete lines from every replica's log as they are written.
-
-    ``paths`` is asked again on every round, so replicas that appear later (a patch,
-    a replica that starts late) are followed too. Ends once ``finished()`` is true and
-    every file is read to its end.
-    """
-    offsets: dict[str, int] = {}
-    partial: dict[str, bytes] = {}
-    pause = POLL_MIN_SECONDS
-    while True:
-        done = finished()
-        batch: list[LogLine] = []
-        for name, path in paths().items():
-            if name not in offsets:
-                if not path.exists():
-                    continue
-                offsets[name] = tail_offset(path, tail_lines)
-                partial[name] = b""
-            with open(path, "rb") as handle:
-                handle.seek(offsets[name])
-                data = handle.read(FOLLOW_CHUNK)
-            if not data:
-                continue
-            offsets[name] += len(data)
-            text = partial[name] + data
-            *complete, partial[name] = text.split(b"\n")
-            batch.extend(LogLine(name, line.decode("utf-8", "replace")) for line in complete)
-        if batch:
-            pause = POLL_MIN_SECONDS
-            yield batch
-            continue
-        if done:
-            rest = [LogLine(name, tail.decode("utf-8", "replace")) for name, tail in partial.items() if tail]
-            if rest:
-                yield rest
-            return
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, POLL_MAX_SECONDS)

@@ -1,4 +1,5 @@
-"""What running a submission on this machine means: replicas, commands, environments, logs.
+"""What running a submission on this machine means: replicas, commands, environments, logs
+and where metrics are written.
 
 One ``Plan`` serves both the dry run (which shows it) and the launch (which follows it).
 """
@@ -6,6 +7,7 @@ One ``Plan`` serves both the dry run (which shows it) and the launch (which foll
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterable
@@ -22,11 +24,14 @@ from .run import Replica
 
 @dataclass(frozen=True)
 class Plan:
-    """Where replicas run and log, and what each gets (``gpus``: whether GPUs are handed out)."""
+    """Where replicas run, log and write metrics, and what each gets (``gpus``: whether GPUs
+    are handed out)."""
 
     working_dir: Path
     log_dir: Path
     gpus: bool
+    tensorboard_dir: Path
+    tracking_dir: Path
 
     def replicas(self, submission: Submission) -> dict[str, Replica]:
         """Every replica of the spec, roles in their order, with its log and exit-code files."""
@@ -44,11 +49,36 @@ class Plan:
     def command(submission: Submission, role: str) -> str:
         return submission.spec.spec[role].cmd or submission.spec.meta.cmd
 
+    def tensorboard(self, experiment_id: str, replica: str | None = None) -> Path:
+        """The experiment's TensorBoard folder, or that of one of its replicas."""
+        folder = self.tensorboard_dir / experiment_id
+        return folder / replica if replica else folder
+
+    def tracking(self, experiment_id: str) -> Path:
+        """The SQLite file Submarine's tracking SDK writes for the experiment."""
+        return self.tracking_dir / f"{experiment_id}.db"
+
+    def remove(self, experiment_id: str) -> None:
+        """Remove what the experiment's replicas left: logs, TensorBoard events, tracking rows."""
+        for folder in (self.log_dir / experiment_id, self.tensorboard(experiment_id)):
+            shutil.rmtree(folder, ignore_errors=True)
+        self.tracking(experiment_id).unlink(missing_ok=True)
+
+    def metric_env(self, experiment_id: str, replica: str) -> dict[str, str]:
+        """Where the replica's metrics go: the variables Submarine sets, and its SDK reads."""
+        return {
+            "SUBMARINE_TENSORBOARD_LOG_DIR": str(self.tensorboard(experiment_id, replica)),
+            "JOB_ID": experiment_id,
+            "SUBMARINE_DB_URI": f"sqlite:///{self.tracking(experiment_id)}",
+        }
+
     def env(self, submission: Submission, ports: dict[str, list[int]], rep: Replica) -> dict[str, str]:
-        """What the replica gets on top of the server's environment."""
+        """What the replica gets on top of the server's environment (what the spec says wins
+        over the metric variables; the operator's variables over both)."""
         spec = submission.spec
         roles = {role: task.replicas for role, task in spec.spec.items()}
-        env = {**spec.meta.env_vars, **spec.spec[rep.status.role].env_vars}
+        env = {**self.metric_env(submission.experiment_id, rep.status.name), **spec.meta.env_vars,
+               **spec.spec[rep.status.role].env_vars}
         env.update(replica_env(spec.meta.framework_key, roles, rep.status.role, rep.status.index, ports))
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(rep.gpus)

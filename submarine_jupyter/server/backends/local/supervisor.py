@@ -56,6 +56,8 @@ class Supervisor:
     async def spawn(self, run: Run, rep: Replica) -> None:
         submission = run.submission
         try:
+            for folder in (self.plan.tensorboard(run.experiment_id, rep.status.name), self.plan.tracking_dir):
+                folder.mkdir(parents=True, exist_ok=True)
             child = await proc.spawn(
                 self.plan.command(submission, rep.status.role), env=self.plan.process_env(submission, run.ports, rep),
                 cwd=self.plan.working_dir, log_path=rep.log_path, exit_path=rep.exit_path,

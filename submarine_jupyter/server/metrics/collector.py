@@ -1,0 +1,117 @@
+"""One experiment's metric collection: its logs, TensorBoard events and tracking rows, until
+all of them are in.
+
+Logs come from the backend's ``follow_from``, resumed at the positions stored with the
+last batch; event files and the tracking file are polled every ``poll_interval`` seconds
+until the experiment has ended, then read once more. Log lines are parsed by ``parse`` (in
+a process of its own: the service's), files read in a worker thread, and batches written by
+the store's writer thread, never on the event loop; a batch's points and positions go in
+one transaction. When every part is done, the collection is marked finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from ...wire.metrics import MetricsSpec
+from ...wire.requests import ExperimentSpec
+from ..backends.base import Backend, LogChunk
+from ..store.metrics import Batch, MetricsStore
+from .parse import LineParser
+from .tensorboard import TensorBoardReader
+from .tracking import TrackingReader, replica_of
+
+Reader = TensorBoardReader | TrackingReader
+#: Parses chunks of log lines into a batch, brings the replicas' metric line counts up to date.
+Parse = Callable[[LineParser, list[LogChunk], dict[str, int], float], Awaitable[Batch]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one experiment's collection may take (``MetricsService``'s settings)."""
+
+    max_line_length: int = 65536
+    max_name_length: int = 256
+    max_series: int = 1000
+    poll_interval: float = 1.0
+
+
+class Collector:
+    """Collects one experiment's metrics; ``ended`` is set once the experiment has ended."""
+
+    def __init__(self, experiment_id: str, spec: ExperimentSpec, backend: Backend, store: MetricsStore,
+                 limits: Limits, over: Callable[[], Awaitable[bool]], parse: Parse, log: logging.Logger) -> None:
+        self.experiment_id = experiment_id
+        self.spec = spec
+        self.backend = backend
+        self.store = store
+        self.limits = limits
+        self.over = over
+        self.parse = parse
+        self.log = log
+        self.ended = asyncio.Event()
+        self._warned = False
+
+    async def run(self) -> None:
+        await self.store.begin(self.experiment_id)
+        if await self.over():
+            self.ended.set()
+        settings = self.spec.metrics or MetricsSpec.model_validate({})
+        files = self.backend.metric_files(self.experiment_id)
+        parts = [self._logs(settings.filters)] if settings.enabled else []
+        if files.tensorboard is not None:
+            folder = files.tensorboard
+            parts.append(self._poll("tensorboard", lambda saved: TensorBoardReader(
+                folder, {key: int(place.get("records", 0)) for key, place in saved.items()})))
+        if files.tracking is not None:
+            path, names = files.tracking, replica_of(self.experiment_id, self.spec)
+            parts.append(self._poll("tracking", lambda saved: TrackingReader(
+                path, names, {key: int(place.get("rowid", 0)) for key, place in saved.items()})))
+        tasks = [asyncio.ensure_future(part) for part in parts]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        await self.store.finish(self.experiment_id)
+
+    async def _logs(self, filters: list[str]) -> None:
+        limits = self.limits
+        parser = LineParser(filters, max_line_length=limits.max_line_length, max_name_length=limits.max_name_length)
+        saved = await self.store.positions(self.experiment_id, "log")
+        counts = {replica: lines for replica, (_, lines) in saved.items()}
+        positions = {replica: place for replica, (place, _) in saved.items()}
+        stream = self.backend.follow_from(self.experiment_id, positions, max_line=limits.max_line_length)
+        async with aclosing(stream) as batches:
+            async for chunks in batches:
+                await self._write("log", await self.parse(parser, chunks, counts, time.time()))
+
+    async def _poll(self, source: str, make: Callable[[dict[str, dict[str, int]]], Reader]) -> None:
+        saved = await self.store.positions(self.experiment_id, source)
+        reader = make({key: place for key, (place, _) in saved.items()})
+        while True:
+            over = self.ended.is_set()
+            batch, more = await asyncio.to_thread(reader.read)
+            if batch.positions:
+                await self._write(source, batch)
+            if more:
+                continue
+            if over:
+                return
+            try:
+                await asyncio.wait_for(self.ended.wait(), self.limits.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _write(self, source: str, batch: Batch) -> None:
+        dropped = await self.store.write(self.experiment_id, source, batch, self.limits.max_series)
+        if dropped and not self._warned:
+            self._warned = True
+            shown = ", ".join(sorted(set(dropped))[:5])
+            self.log.warning("submarine_jupyter: %s has %d metric series, the most kept; left out: %s%s",
+                             self.experiment_id, self.limits.max_series, shown, " ..." if len(dropped) > 5 else "")

@@ -1,0 +1,152 @@
+"""Pure pieces of metric collection: the line parser (Katib's format, JSON lines, custom
+filters, step keys, hostile lines), steps by line order, downsampling, and reading logs
+resumably with over-long lines left out (local files, and a Kubernetes log stream's bytes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from submarine_jupyter.server.backends.base import LogChunk
+from submarine_jupyter.server.backends.kubernetes.follow import read_lines
+from submarine_jupyter.server.backends.local.follow import follow_chunks, resume_at
+from submarine_jupyter.server.metrics.downsample import downsample
+from submarine_jupyter.server.metrics.parse import LineParser, log_batch
+from submarine_jupyter.server.metrics.parsing import ParsingProcess
+from submarine_jupyter.server.store.metrics import Points
+
+PARSER = LineParser()
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("epoch=3 loss=0.27 acc=0.91", (3, [("loss", 0.27), ("acc", 0.91)])),
+    ("2026-12-01 12:00:00 INFO loss = 1e-3, val-loss=+.5 top|1=-2", (None, [("loss", 0.001), ("val-loss", 0.5),
+                                                                         ("top|1", -2.0)])),
+    ("iteration=7 epoch=2 loss=1", (7, [("loss", 1.0)])),  # step, then iteration, then epoch
+    ("epoch=2 iteration=7 step=9 loss=1", (9, [("loss", 1.0)])),
+    ("loss=1 loss=2", (None, [("loss", 1.0), ("loss", 2.0)])),
+    ('{"step": 3, "loss": 0.5, "name": "x", "ok": true, "none": null, "nested": {"a": 1}, "list": [1]}',
+     (3, [("loss", 0.5)])),
+    ('  {"epoch": 1, "acc": 1}  ', (1, [("acc", 1.0)])),
+    ("{not json, loss=4}", (None, [("loss", 4.0)])),  # not an object: read as text
+])
+def test_lines_with_metrics(line: str, expected: tuple[float | None, list[tuple[str, float]]]) -> None:
+    assert PARSER.parse(line) == expected
+
+
+@pytest.mark.parametrize("line", [
+    "", "nothing to see here", "step=5", '{"step": 1}', '{"note": "loss=1"}', "[1, 2]",
+    "loss=", "loss=+", "loss=nan", "loss=inf", "loss=1e999 acc=-1e400",
+    '{"loss": NaN, "acc": Infinity, "x": -Infinity, "big": 1e999, "flag": true}',
+    '{"huge": ' + "9" * 400 + "}",
+    '{"a": ' * 5000 + "1" + "}" * 5000,  # nested past the decoder's recursion limit
+    "x" * 300 + "=1",  # a name over max_name_length
+])
+def test_lines_without_metrics(line: str) -> None:
+    assert PARSER.parse(line) is None
+
+
+def test_a_non_finite_step_is_no_step() -> None:
+    assert PARSER.parse('{"step": 1e999, "loss": 1}') == (None, [("loss", 1.0)])
+    assert PARSER.parse("step=nan loss=1") == (None, [("loss", 1.0)])
+
+
+def test_custom_filters_replace_katibs() -> None:
+    parser = LineParser([r"(\w+):\s*([0-9.]+)", r"<(\w+)>([0-9.]+)"])
+    assert parser.parse("loss: 0.5 acc: 0.9 <lr>0.01 other=3") == (None, [("loss", 0.5), ("acc", 0.9), ("lr", 0.01)])
+    assert parser.parse('{"loss": 2}') == (None, [("loss", 2.0)])  # JSON lines whatever the filters
+
+
+def test_long_lines_are_skipped_and_wide_ones_bounded_by_length() -> None:
+    assert PARSER.parse("loss=1 " + "x" * (1 << 20)) is None  # a 1 MB line
+    wide = " ".join(f"m{i}=1" for i in range(10_000))  # 10,000 distinct names: 88 KB
+    assert PARSER.parse(wide) is None
+    found = LineParser(max_line_length=1 << 20).parse(wide)
+    assert found is not None and len(found[1]) == 10_000  # the store keeps 1000 series at most
+    exact = "loss=1".ljust(65536)
+    assert PARSER.parse(exact) == (None, [("loss", 1.0)])
+    assert PARSER.parse(exact + " ") is None
+
+
+def test_steps_without_a_key_count_metric_lines_per_replica() -> None:
+    chunks = [LogChunk("a", ["loss=1", "plain", "loss=2 step=10", "loss=3"], {"offset": 40}),
+              LogChunk("b", ["acc=1"], {"offset": 6})]
+    counts = {"a": 5}
+    batch = log_batch(PARSER, chunks, counts, 1.5)
+    assert batch.points == {("loss", "a"): Points([6, 10, 8], [1, 2, 3], [1.5] * 3), ("acc", "b"): Points([1], [1], [1.5])}
+    assert counts == {"a": 8, "b": 1}
+    assert batch.positions == {"a": ({"offset": 40}, 8), "b": ({"offset": 6}, 1)}
+
+
+def test_downsampling_keeps_first_newest_and_each_buckets_extremes() -> None:
+    values = [1.0] * 1000
+    values[10], values[500], values[998] = -7.0, 9.0, 8.0
+    points = [(float(i), v, 0.0) for i, v in enumerate(values)]
+    kept, sampled = downsample(iter(points), len(points), 10)
+    assert sampled and len(kept) <= 10 and kept == sorted(kept)  # a flat bucket keeps one point
+    assert kept[0] == points[0] and kept[-1] == points[-1]
+    assert {-7.0, 9.0, 8.0} <= {v for _, v, _ in kept}
+    assert downsample(iter(points), len(points), 2) == ([points[0], points[-1]], True)
+    assert len(downsample(iter(points), len(points), 3)[0]) == 2
+    assert downsample(iter(points[:5]), 5, 5) == (points[:5], False)
+
+
+def test_local_logs_resume_at_positions_and_leave_long_lines_out(tmp_path: Path) -> None:
+    log = tmp_path / "replica-0.log"
+    log.write_bytes(b"a=1\n" + b"x" * (3 << 20) + b"\nb=2\nc=3")  # a 3 MB line across three reads
+
+    async def read(positions: dict[str, dict[str, int]]) -> list[LogChunk]:
+        stream = follow_chunks(lambda: {"replica-0": log}, lambda: True, resume_at(positions), max_line=1000)
+        return [chunk async for chunks in stream for chunk in chunks]
+
+    chunks = asyncio.run(read({}))
+    assert [(c.lines, c.position) for c in chunks] == [  # read 1 MB at a time
+        (["a=1"], {"offset": 1 << 20, "skip": True}), (["b=2"], {"offset": 4 + (3 << 20) + 5}),
+        (["c=3"], {"offset": log.stat().st_size})]
+    assert [c.lines for c in asyncio.run(read({"replica-0": {"offset": 4 + (3 << 20) + 5}}))] == [["c=3"]]
+    inside = asyncio.run(read({"replica-0": {"offset": 4 + (2 << 20), "skip": True}}))
+    assert [c.lines for c in inside] == [["b=2"], ["c=3"]]
+
+
+class Pieces:
+    """What ``read_lines`` reads from: a response's ``stream``, here given bytes."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = pieces
+
+    def stream(self, amt: int | None = None, decode_content: bool = False) -> tuple[bytes, ...]:
+        return self.pieces
+
+
+def test_kubernetes_stream_lines_skip_what_was_read_and_long_lines() -> None:
+    delivered: list[tuple[list[str], int]] = []
+    pieces = Pieces(b"one\ntw", b"o\n" + b"x" * 50, b"x" * 50 + b"\nthree\nfo", b"ur")
+    assert read_lines(pieces, 0, 20, False, lambda lines, read: delivered.append((lines, read))) == 4
+    assert delivered == [(["one"], 1), (["two"], 2), (["three"], 4)]  # "four" waits for the replica's end
+    delivered.clear()
+    assert read_lines(pieces, 2, 20, True, lambda lines, read: delivered.append((lines, read))) == 5
+    assert delivered == [(["three"], 4), (["four"], 5)]
+    assert json.dumps(delivered)  # positions and lines are JSON data
+
+
+def test_the_parsing_process_parses_as_in_process_and_outlives_a_killed_child() -> None:
+    chunks = [LogChunk("a", ["loss=1", "step=3 acc=2", "x" * 100], {"offset": 120})]
+
+    async def run() -> None:
+        process, counts = ParsingProcess(), {"a": 1}
+        assert await process.parse(LineParser(), chunks, counts, 2.0) == log_batch(LineParser(), chunks, {"a": 1}, 2.0)
+        assert counts == {"a": 3}
+        child = process._child
+        assert child is not None
+        child.kill()
+        await child.wait()
+        again = await process.parse(LineParser(max_line_length=50), chunks, counts, 3.0)  # parsed here instead
+        assert again.points[("loss", "a")].steps == [4.0] and counts == {"a": 5}
+        await process.parse(LineParser(), chunks, counts, 4.0)  # by a new child
+        assert counts == {"a": 7} and process._child is not None and process._child is not child
+        await process.close()
+
+    asyncio.run(run())
