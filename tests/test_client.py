@@ -250,6 +250,60 @@ async def test_wait_timeout(client: SubmarineClient) -> None:
     await asyncio.to_thread(client.delete, created["experimentId"])
 
 
+#: Every replica prints three steps of metrics (Katib's format), rank 0 lingering.
+METRICS_CMD = (
+    'for i in 1 2 3; do echo "step=$i loss=0.$((9 - i * RANK - i)) acc=0.$((i + RANK))"; done; '
+    'if [ "$RANK" = 0 ]; then sleep 1.5; fi'
+)
+
+
+async def test_metrics_incrementally_and_as_frames(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("metrics", METRICS_CMD))
+    experiment_id = created["experimentId"]
+    await asyncio.to_thread(client.wait, experiment_id, 60)
+
+    def collected() -> Any:
+        deadline = time.monotonic() + 30  # collection may end a moment after the experiment
+        while True:
+            answer = client.metrics(experiment_id)
+            if sum(s["count"] for s in answer["series"]) == 12 or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.2)
+
+    answer = await asyncio.to_thread(collected)
+    assert answer["experimentId"] == experiment_id
+    found = {(s["name"], replica_label(experiment_id, s["replica"]), s["source"]): s for s in answer["series"]}
+    assert sorted(found) == [("acc", "master-0", "log"), ("acc", "worker-0", "log"),
+                             ("loss", "master-0", "log"), ("loss", "worker-0", "log")]
+    loss = found[("loss", "worker-0", "log")]
+    assert (loss["steps"], loss["values"], loss["count"]) == ([1.0, 2.0, 3.0], [0.7, 0.5, 0.3], 3)
+    assert (loss["last"], loss["min"], loss["max"], loss["downsampled"]) == (0.3, 0.3, 0.7, False)
+
+    newer = await asyncio.to_thread(client.metrics, experiment_id, since=answer["cursor"])
+    assert newer["series"] == [] and newer["cursor"] == answer["cursor"]
+    only = await asyncio.to_thread(client.metrics, experiment_id, name="acc", replica="worker-0", max_points=2)
+    [acc] = only["series"]
+    assert (acc["name"], acc["replica"], acc["count"]) == ("acc", pod_name(experiment_id, "worker-0"), 3)
+    assert acc["downsampled"] and acc["values"][-1] == 0.4  # the newest point is kept
+    assert await asyncio.to_thread(client.params, experiment_id) == []
+
+    frame = await asyncio.to_thread(client.metrics_frame, experiment_id, name="loss")
+    assert frame[["replica", "step", "value"]].values.tolist() == [
+        ["master-0", 1.0, 0.8], ["master-0", 2.0, 0.7], ["master-0", 3.0, 0.6],
+        ["worker-0", 1.0, 0.7], ["worker-0", 2.0, 0.5], ["worker-0", 3.0, 0.3],
+    ]
+    assert set(frame["source"]) == {"log"} and str(frame["time"].dt.tz) == "UTC"
+    params = await asyncio.to_thread(client.params_frame, experiment_id)
+    assert list(params.columns) == ["key", "value", "replica"] and params.empty
+
+
+async def test_metrics_of_an_unknown_experiment(client: SubmarineClient) -> None:
+    for call in (client.metrics, client.params):
+        with pytest.raises(SubmarineError, match="Not found experiment") as info:
+            await asyncio.to_thread(call, "experiment_1_9999")
+        assert info.value.code == 404
+
+
 async def test_follow_unknown_experiment_raises_at_once(client: SubmarineClient) -> None:
     with pytest.raises(SubmarineError, match="Not found experiment"):
         await asyncio.to_thread(client.logs, "experiment_1_9999", follow=True)
@@ -387,4 +441,40 @@ def test_a_log_stream_cut_off_raises_a_submarine_error() -> None:
             next(stream)
     finally:
         server.join(5)
+        listener.close()
+
+
+def test_a_log_stream_closes_from_another_thread_even_before_its_answer_begins() -> None:
+    """A followed log of a quiet experiment may wait long for its first line (and the
+    answer's headers): ``close()`` ends the wait, and a read blocked mid-stream, at once."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    line = b'{"podName": "experiment-1-0001-master-0", "line": "first"}\n'
+
+    def serve() -> None:
+        silent, _ = listener.accept()  # never answers
+        talking, _ = listener.accept()
+        talking.recv(65536)
+        talking.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(line):x}\r\n".encode() + line + b"\r\n")
+        time.sleep(5)
+        silent.close()
+        talking.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = SubmarineClient(f"http://127.0.0.1:{listener.getsockname()[1]}/", "t")
+    try:
+        for expected in ([], [("experiment-1-0001-master-0", "first")]):
+            stream = client.log_stream("experiment_1_0001")
+            got: list[Any] = []
+            reader = threading.Thread(target=lambda s=stream, g=got: g.extend(s.open()))
+            reader.start()
+            time.sleep(0.5)
+            started = time.monotonic()
+            stream.close()
+            reader.join(2)
+            assert not reader.is_alive() and time.monotonic() - started < 1
+            assert got == expected
+    finally:
         listener.close()

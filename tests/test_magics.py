@@ -16,10 +16,11 @@ from submarine_jupyter.kernel.magics import split_command
 from submarine_jupyter.kernel.spec_builder import (
     build_spec,
     default_name,
+    missing_master_warning,
     patch_spec,
     script_command,
 )
-from tests.kernel_helpers import STEPS_CMD, Shell, job_spec
+from tests.kernel_helpers import STEPS_CMD, Shell, job_spec, poll_until
 
 
 @pytest.fixture
@@ -83,6 +84,16 @@ def test_patch_spec_changes_only_what_is_asked() -> None:
         patch_spec(spec, workers=0)
 
 
+def test_pytorch_workers_without_a_master_are_warned_about() -> None:
+    assert missing_master_warning(build_spec(cmd="x", workers=2)) is None
+    warning = missing_master_warning(build_spec(cmd="x", workers=2, master=False))
+    assert warning is not None and "no Master" in warning and "KeyError: 'RANK'" in warning
+    assert missing_master_warning(build_spec(cmd="x", framework="pytorch", master=False)) is not None
+    assert missing_master_warning(build_spec(cmd="x", framework="TensorFlow", workers=2)) is None
+    assert missing_master_warning(build_spec(cmd="x", framework="XGBoost", workers=2, master=False)) is None
+    assert missing_master_warning({"meta": "not a mapping"}) is None
+
+
 def test_default_name() -> None:
     assert default_name("python ./My_Script.py --x 1") == "my-script"
     assert default_name("/usr/bin/env") == "env"
@@ -109,13 +120,17 @@ def bare_shell(monkeypatch: pytest.MonkeyPatch) -> Shell:
 def test_help(bare_shell: Shell) -> None:
     top = bare_shell.run_sync("%submarine --help")
     assert top.error is None
-    for command in ("run", "create", "list", "get", "logs", "patch", "wait", "delete", "env", "watch"):
+    for command in ("run", "create", "list", "get", "logs", "patch", "wait", "delete", "env", "watch", "compare"):
         assert f"\n    {command} " in top.stdout
     assert bare_shell.run_sync("%submarine").stdout == top.stdout
     run = bare_shell.run_sync("%submarine run --help")
     for flag in ("--workers N", "--ps N", "--chief", "--master", "--resources", "--image",
-                 "--environment", "--env K=V", "--tag", "--namespace", "--wait, --no-wait", "-o VAR"):
+                 "--environment", "--env K=V", "--tag", "--namespace", "--wait, --no-wait", "-o VAR",
+                 "--chart METRIC"):
         assert flag in run.stdout
+    compare = bare_shell.run_sync("%submarine compare --help")
+    for flag in ("[ID ...]", "--metric METRIC", "--prefix P", "--status"):
+        assert flag in compare.stdout
     assert "replicas and what they run:" in run.stdout and "launch:" in run.stdout
     env = bare_shell.run_sync("%submarine env create --help")
     assert "--image IMAGE" in env.stdout and env.error is None
@@ -132,6 +147,8 @@ def test_help(bare_shell: Shell) -> None:
         ("%submarine run --env NOEQUALS -- true", "--env 'NOEQUALS': expected KEY=VALUE"),
         ("%submarine run -o 1x -- true", "'1x' is not a Python variable name"),
         ("%submarine list --status nope", "invalid choice: 'Nope'"),
+        ("%submarine compare --status nope", "invalid choice: 'Nope'"),
+        ("%submarine compare x -- y", "takes no command after --"),
         ("%submarine get", "the following arguments are required: ID"),
         ("%submarine logs x -- y", "takes no command after --"),
         ("%submarine env", "required: ACTION"),
@@ -236,6 +253,50 @@ async def test_create_from_cell_file_and_dry_run(shell: Shell, tmp_path: Path) -
 
     invalid = await shell.run("%%submarine create\nmeta: {name: Bad_Name}\n")
     assert isinstance(invalid.error, UsageError) and "(400)" in invalid.stderr
+
+
+async def test_a_pytorch_job_without_a_master_warns_and_goes_ahead(shell: Shell) -> None:
+    planned = await shell.run("%submarine run --dry-run --no-master --workers 2 --name nomaster -- true")
+    assert planned.error is None and planned.stdout.startswith("Dry run on the ")
+    assert planned.stderr.startswith("Warning: this PyTorch job has Workers and no Master") and planned.stderr.count("\n") == 1
+    spec = "meta: {name: nomaster, framework: PyTorch, cmd: 'true'}\nspec: {Worker: {replicas: 1}}\n"
+    created = await shell.run(f"%%submarine create --dry-run\n{spec}")
+    assert created.error is None and "KeyError: 'RANK'" in created.stderr
+    fine = await shell.run("%submarine run --dry-run --workers 2 -- true")
+    assert fine.error is None and fine.stderr == ""
+
+
+async def test_compare_selects_by_id_prefix_or_status_and_says_what_is_wrong(
+    shell: Shell, client: SubmarineClient
+) -> None:
+    nothing = await shell.run("%submarine compare")
+    assert nothing.stderr.strip() == "UsageError: no experiment to compare (none exists)"
+    gone = await shell.run("%submarine compare experiment_1_9999")
+    assert gone.stderr.strip() == "UsageError: Not found experiment. (404)"
+    runs = [("cmp-a", 'echo "step=1 loss=0.5"'), ("cmp-b", 'echo "step=1 loss=0.25"'), ("other", "true")]
+    done = [await asyncio.to_thread(client.create, job_spec(name, cmd)) for name, cmd in runs]
+    for created in done:
+        await asyncio.to_thread(client.wait, created["experimentId"], 60)
+    for created in done[:2]:  # collection may end a moment after the experiment
+        await poll_until(lambda c=created: bool(client.metrics(c["experimentId"])["series"]))
+
+    result = await shell.run("%submarine compare --prefix cmp- --status succeeded -o cmp")
+    assert result.error is None, result.stderr
+    ids = [created["experimentId"].rsplit("_", 1)[1] for created in done]
+    assert result.stdout.splitlines() == [
+        "loss by run", f"  cmp-a #{ids[0]}: 1 points, last 0.5 at step 1", f"  cmp-b #{ids[1]}: 1 points, last 0.25 at step 1"
+    ]
+    [table] = result.outputs
+    header, _, *rows = table["text/plain"].splitlines()
+    assert header.split() == ["experimentId", "name", "status", "duration", "cmd", "loss.last", "loss.min", "loss.max"]
+    assert [row.split()[1] for row in rows] == ["cmp-a", "cmp-b"] and rows[1].split()[-3:] == ["0.25"] * 3
+    assert ">Succeeded</span>" in table["text/html"]
+    assert [e["name"] for e in shell.ns["cmp"].experiments] == ["cmp-a", "cmp-b"]
+    none = await shell.run("%submarine compare --prefix cmp- --status failed")
+    assert none.stderr.strip() == "UsageError: no experiment to compare (name cmp-*, Failed)"
+    by_id = await shell.run(f"%submarine compare {done[2]['experimentId']} {done[0]['experimentId']} --metric acc")
+    assert by_id.stdout.strip() == "No run reported acc."
+    assert [line.split()[1] for line in by_id.outputs[0]["text/plain"].splitlines()[2:]] == ["other", "cmp-a"]
 
 
 async def test_list_shows_a_coloured_table(shell: Shell, client: SubmarineClient) -> None:

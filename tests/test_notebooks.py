@@ -13,13 +13,19 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-async def execute(name: str, workdir: Path) -> list[Any]:
-    """Run a notebook from ``workdir`` (the kernel's cwd); return its code cells."""
+async def run_notebook(name: str, workdir: Path) -> Any:
+    """Run a notebook from ``workdir`` (the kernel's cwd); return it, outputs and widget state in."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     runner = NotebookClient(
         notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
     )
     await runner.async_execute()
+    return notebook
+
+
+async def execute(name: str, workdir: Path) -> list[Any]:
+    """Run a notebook from ``workdir`` (the kernel's cwd); return its code cells."""
+    notebook = await run_notebook(name, workdir)
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
@@ -105,3 +111,41 @@ async def test_kubernetes_runs_clean_on_the_local_backend(
     hello = text(cell_with(cells, "--name k8s-hello")).splitlines()
     assert "[master-0] rank 0 of 2" in hello
     assert re.fullmatch(r"experiment_\d+_\d+ Succeeded", hello[-1])
+
+
+async def test_metrics(server_env: dict[str, str], tmp_path: Path) -> None:
+    notebook = await run_notebook("metrics.ipynb", tmp_path)
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert text(cell_with(cells, "%submarine ping")).startswith("Pong from ")
+
+    launch = cell_with(cells, "--name ddp-lr-0-05")
+    [shown] = [o for o in launch.outputs if o.output_type == "display_data"]
+    assert WIDGET in shown.data and shown.data["text/plain"].startswith("ddp-lr-0-05 (experiment_")
+    assert text(cell_with(cells, "client.wait(first_id")).strip() == "Succeeded"
+    listed = {tuple(line.split()[:3]) for line in text(cell_with(cells, "client.metrics(first_id)")).splitlines()}
+    replicas = ("master-0", "worker-0", "worker-1")
+    assert {(name, replica, "log") for name in ("loss", "acc") for replica in replicas} <= listed
+    points = cell_with(cells, "metrics_frame").outputs[0].data
+    assert "<table" in points["text/html"]
+    assert points["text/plain"].split()[:6] == ["name", "replica", "source", "step", "value", "time"]
+    assert text(cell_with(cells, "--name ddp-lr-0-5 ")).splitlines()[-1] == "Succeeded"
+
+    table = cell_with(cells, "client.compare([first_id").outputs[0].data["text/plain"].splitlines()
+    assert table[0].split() == ["arg.lr", "loss.last", "loss.min", "acc.last", "grad_norm.last"]
+    rows = [line.split() for line in table[2:]]
+    assert [row[:2] for row in rows] == [["ddp-lr-0-05", "0.05"], ["ddp-lr-0-5", "0.5"]]
+    assert all(len(row) == 6 and "NaN" not in row for row in rows)  # grad_norm: rank 0's TensorBoard scalar
+
+    compared = cell_with(cells, "%submarine compare")
+    chart, listing = [o for o in compared.outputs if o.output_type == "display_data"]
+    assert WIDGET in chart.data and chart.data["text/plain"].startswith("loss by run\n  ddp-lr-0-05 #")
+    assert "ddp-lr-0-5" in listing.data["text/html"] and "loss.last" in listing.data["text/plain"]
+    # the chart was made in its cell with every point, so the notebook's saved widget state holds them
+    state = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    model_id = chart.data[WIDGET]["model_id"]
+    saved = state[model_id]["state"]
+    assert state[model_id]["model_name"] == "MetricsChartModel"
+    assert [s["steps"] for s in saved["series"]] == [[float(step) for step in range(5, 61, 5)]] * 2
+
+    by_prefix = cell_with(cells, 'prefix="ddp-lr-"').outputs[0].data["text/plain"].splitlines()
+    assert by_prefix[0].split() == ["arg.lr", "acc.last", "acc.max"] and len(by_prefix) == 4

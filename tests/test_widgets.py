@@ -9,6 +9,7 @@ import pytest
 from IPython.lib.pretty import pretty
 
 from submarine_jupyter.kernel.client import Experiment, SubmarineClient
+from submarine_jupyter.kernel.log_view import LogView
 from submarine_jupyter.kernel.render import CELL_STYLE as CELL
 from submarine_jupyter.kernel.widgets import ExperimentWidget
 from tests.kernel_helpers import job_spec, poll_until
@@ -43,38 +44,71 @@ def offline() -> SubmarineClient:
 
 def test_layout_and_state(offline: SubmarineClient) -> None:
     w = ExperimentWidget(offline, experiment(), autostart=False)
-    assert [type(c).__name__ for c in w.children] == ["HTML", "HTML", "Dropdown", "HTML", "HBox", "HBox", "HTML"]
+    assert [type(c).__name__ for c in w.children] == [
+        "HTML", "HTML", "HTML", "MetricsView", "LogView", "HBox", "HBox", "HTML"
+    ]
     assert "<b>mnist</b>" in w.header.value and EXP_ID in w.header.value
     assert ">Running</span>" in w.header.value and "elapsed " in w.header.value
+    assert w.status_message.value == ""
     assert f"<td style='{CELL}'>worker-1</td>" in w.replicas.value
-    assert w.replica_select.options == (
+    assert w.logs.select.options == (
         ("all replicas", ""), ("worker-0", f"{PREFIX}-worker-0"), ("worker-1", f"{PREFIX}-worker-1"),
     )
     assert w.workers.value == 2 and not w.resize_button.disabled and not w.stop_button.disabled
     assert w.stop_button.description == "Stop" and w.confirm.layout.display == "none"
+    assert w.metrics.layout.display == "none"  # until a metric is reported
     assert not w.polling
 
 
-def test_log_tail_is_bounded_and_selectable(offline: SubmarineClient) -> None:
-    w = ExperimentWidget(offline, experiment(), autostart=False, tail=20)
-    logs = {
-        f"{PREFIX}-worker-0": "".join(f"w0 line {i}\n" for i in range(100)),
-        f"{PREFIX}-worker-1": "w1 only line\n",
-    }
-    w.apply(experiment(), logs)
-    shown = w.log_text.splitlines()
-    assert len(shown) <= 20
-    assert shown[-1] == "[worker-1] w1 only line" and "[worker-0] w0 line 99" in shown
-    assert "[worker-1] w1 only line</pre>" in w.log_view.value
-    w.replica_select.value = f"{PREFIX}-worker-0"
-    assert w.log_text.splitlines() == [f"w0 line {i}" for i in range(80, 100)]
-    w.apply(experiment(), {f"{PREFIX}-worker-0": "<b>not markup</b>\n"})
-    assert "&lt;b&gt;not markup&lt;/b&gt;</pre>" in w.log_view.value
-    w.apply(experiment(), {**logs, f"{PREFIX}-worker-0": "w0 line 100\n"})
-    assert w.replica_select.value == f"{PREFIX}-worker-0"  # kept across updates
-    assert w.log_text == "w0 line 100"
-    w.apply(experiment("Deleted"), {})  # an empty snapshot (replicas gone) keeps the last lines
-    assert w.log_text == "w0 line 100"
+def test_log_box_interleaves_by_arrival_and_is_bounded() -> None:
+    view = LogView(EXP_ID, tail=20)
+    assert view.box.value == "<i>No log lines yet.</i>"
+    view.add([(f"{PREFIX}-worker-0", "w0 first"), (f"{PREFIX}-worker-1", "w1 first"),
+              (f"{PREFIX}-worker-0", "w0 second")])
+    assert view.text == ""  # shown at the next flush: one widget update per refresh
+    view.flush()
+    assert view.text.splitlines() == ["[worker-0] w0 first", "[worker-1] w1 first", "[worker-0] w0 second"]
+    assert view.box.value.endswith("[worker-0] w0 second</pre>")
+    view.add((f"{PREFIX}-worker-0", f"w0 line {i}") for i in range(95))
+    view.flush()
+    shown = view.text.splitlines()  # 20 to 40 lines: the oldest 20 go at once
+    assert len(shown) == 35 and shown[0] == "[worker-0] w0 line 60" and shown[-1] == "[worker-0] w0 line 94"
+    view.select.value = f"{PREFIX}-worker-1"
+    assert view.text == "w1 first"  # a replica's own lines outlive the shared tail
+    view.add([(f"{PREFIX}-worker-0", "<b>not markup</b>"), (f"{PREFIX}-worker-1", "w1 second")])
+    view.flush()
+    assert view.select.value == f"{PREFIX}-worker-1" and view.text == "w1 first\nw1 second"
+    view.select.value = f"{PREFIX}-worker-0"
+    assert view.box.value.endswith("&lt;b&gt;not markup&lt;/b&gt;</pre>")
+
+
+def test_log_box_keeps_the_newest_line_in_view_and_the_readers_place() -> None:
+    """The scrolling element is the HTML widget's own (kept across updates, only its content
+    is replaced) and lays out bottom-up, so the browser starts at the newest line and keeps
+    a reader's place; the styles travel as widget state."""
+    view = LogView(EXP_ID)
+    state = view.box.layout.get_state()
+    assert (state["display"], state["flex_flow"], state["overflow"]) == ("flex", "column-reverse", "auto")
+    assert state["max_height"] == "240px"
+    view.add([(f"{PREFIX}-worker-0", "x")])
+    view.flush()
+    assert view.box.value.startswith("<pre style='") and "overflow:auto" not in view.box.value
+
+
+def test_a_failed_experiment_opens_the_failed_replicas_log(offline: SubmarineClient) -> None:
+    w = ExperimentWidget(offline, experiment(), autostart=False)
+    failed = experiment("Failed", statusMessage="worker-1 exited with code 3:\nTraceback (most recent call last):\n  KeyError: 'RANK'")
+    failed["replicas"][0]["state"] = "Stopped"
+    w.apply(failed)
+    assert w.logs.select.value == f"{PREFIX}-worker-1"
+    assert [label for label, _ in w.logs.select.options] == ["all replicas", "worker-1", "worker-0"]
+    message = w.status_message.value
+    assert message.startswith("<pre style='") and "white-space:pre-wrap;word-break:normal" in message
+    assert "code 3:\nTraceback (most recent call last):\n  KeyError: &#x27;RANK&#x27;</pre>" in message
+    assert "color:#c62828" in message
+    w.logs.select.value = ""  # the reader's choice stays
+    w.apply(failed)
+    assert w.logs.select.value == ""
 
 
 def test_terminal_state_disables_resize(offline: SubmarineClient) -> None:
@@ -110,8 +144,8 @@ async def test_live_updates_resize_and_stop(client: SubmarineClient) -> None:
     w = await asyncio.to_thread(ExperimentWidget, client, created["experimentId"], interval=0.2)
     try:
         assert w.polling
-        await poll_until(lambda: w.status == "Running" and "[worker-1] hi 2" in w.log_text)
-        assert "[master-0] hi 0" in w.log_text
+        await poll_until(lambda: w.status == "Running" and "[worker-1] hi 2" in w.logs.text)
+        assert "[master-0] hi 0" in w.logs.text
 
         w.workers.value = 3
         await asyncio.to_thread(w.resize_button.click)
@@ -139,10 +173,45 @@ async def test_updates_stop_when_the_experiment_ends(client: SubmarineClient) ->
     w = await asyncio.to_thread(ExperimentWidget, client, created, interval=0.2)
     await poll_until(lambda: not w.polling)
     assert w.status == "Succeeded" and ">Succeeded</span>" in w.header.value
-    assert "[master-0] done 0" in w.log_text
+    assert "[master-0] done 0" in w.logs.text
     master_row = w.replicas.value.split("<tr>")[2]  # the Master completing decides the job
     assert master_row.startswith(f"<td style='{CELL}'>master-0</td>")
     assert ">Succeeded</span>" in master_row and master_row.endswith(f"<td style='{CELL}'>0</td></tr>")
+
+
+async def test_logs_come_from_one_followed_stream_in_the_order_written(
+    client: SubmarineClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+    log_stream = client.log_stream
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return log_stream(*args, **kwargs)
+
+    monkeypatch.setattr(client, "log_stream", recording)
+    cmd = 'if [ "$RANK" = 0 ]; then echo a; sleep 2; echo c; sleep 0.5; else sleep 1; echo b; fi'
+    created = await asyncio.to_thread(client.create, job_spec("order", cmd))
+    w = await asyncio.to_thread(ExperimentWidget, client, created, interval=0.2)
+    try:
+        await poll_until(lambda: not w.polling)
+        assert w.logs.text.splitlines() == ["[master-0] a", "[worker-0] b", "[master-0] c"]
+        assert calls == [{"tail": 200}]  # one followed stream, no tails fetched per refresh
+    finally:
+        w.close()
+
+
+async def test_a_failed_replica_is_shown_first_live(client: SubmarineClient) -> None:
+    cmd = 'if [ "$RANK" = 1 ]; then echo "worker boom"; exit 3; fi; echo "master waits"; sleep 30'
+    created = await asyncio.to_thread(client.create, job_spec("fails", cmd))
+    w = await asyncio.to_thread(ExperimentWidget, client, created, interval=0.2)
+    try:
+        await poll_until(lambda: not w.polling)
+        assert w.status == "Failed"
+        assert w.logs.select.value.endswith("-worker-0") and w.logs.text == "worker boom"
+        assert "\n" in w.experiment["statusMessage"] and "\n" in w.status_message.value  # line breaks kept
+    finally:
+        w.close()
 
 
 async def test_errors_show_in_the_widget(client: SubmarineClient) -> None:

@@ -8,33 +8,25 @@ Standard library HTTP, so it works the same in a kernel and in a plain script::
     for pod, line in client.logs(exp["experimentId"], follow=True):
         print(pod, line)
     client.wait(exp["experimentId"], timeout=600, raise_on_failure=True)
+    client.metrics_frame(exp["experimentId"])   # every point, as a DataFrame (needs pandas)
 
-Server discovery, first match wins: the ``url``/``token`` arguments (a running server's
-runtime file gives the token when only its URL is passed); the environment variables ``SUBMARINE_JUPYTER_URL`` / ``SUBMARINE_JUPYTER_TOKEN`` (``JUPYTER_TOKEN``, the
-token Jupyter itself reads, is used when no token is given); the runtime file
-(``jpserver-<pid>.json``) of the server that started this kernel; the only Jupyter server
-running for this user.
+How it finds the server: :mod:`.discovery`.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
-
-from jupyter_core.paths import jupyter_runtime_dir
 
 from ..wire.constants import TERMINAL_STATUSES as TERMINAL
 from ..wire.constants import pod_name, replica_label
-from .types import DryRun, Environment, Experiment, ExperimentSpec, Replica
+from . import frames
+from .compare import Comparison
+from .discovery import ServerInfo, discover_server
+from .errors import ExperimentFailed, SubmarineError, WaitTimeout
+from .transport import LogStream, Transport, quote
+from .types import DryRun, Environment, Experiment, ExperimentSpec, Metrics, MetricSeries, Param, Replica
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -42,6 +34,10 @@ __all__ = [
     "Environment",
     "Experiment",
     "ExperimentFailed",
+    "LogStream",
+    "MetricSeries",
+    "Metrics",
+    "Param",
     "Replica",
     "ServerInfo",
     "SubmarineClient",
@@ -55,183 +51,14 @@ __all__ = [
 #: Statuses an experiment never leaves (``Deleted`` only appears in a DELETE response).
 TERMINAL_STATUSES = frozenset(TERMINAL | {"Deleted"})
 
-URL_ENV = "SUBMARINE_JUPYTER_URL"
-TOKEN_ENVS = ("SUBMARINE_JUPYTER_TOKEN", "JUPYTER_TOKEN")
-
 # Named so that annotations inside SubmarineClient (which has a ``list`` method) stay clear.
 ExperimentList = list[Experiment]
 EnvironmentList = list[Environment]
+ParamList = list[Param]
 
 
-class SubmarineError(Exception):
-    """An error answer of the API (its envelope's message and code) or an unreachable server."""
-
-    def __init__(self, message: str, code: int | None = None, status: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.code})" if self.code else self.message
-
-
-class ExperimentFailed(SubmarineError):
-    """Raised by :meth:`SubmarineClient.wait` with ``raise_on_failure=True``."""
-
-    def __init__(self, experiment: Experiment) -> None:
-        reason = experiment.get("statusMessage")
-        text = f"experiment {experiment.get('experimentId')} Failed"
-        super().__init__(f"{text}: {reason}" if reason else text)
-        self.experiment = experiment
-
-
-class WaitTimeout(SubmarineError, TimeoutError):
-    """Raised by :meth:`SubmarineClient.wait` when the timeout passes first."""
-
-    def __init__(self, experiment: Experiment, timeout: float) -> None:
-        super().__init__(
-            f"experiment {experiment.get('experimentId')} is still "
-            f"{experiment.get('status')} after {timeout:g} s"
-        )
-        self.experiment = experiment
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """Where a Jupyter server is: its URL (base_url included), token, and how it was found."""
-
-    url: str
-    token: str
-    source: str
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _read_server_file(path: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) and info.get("url") else None
-
-
-def _same_url(a: str, b: str) -> bool:
-    return a.rstrip("/") == b.rstrip("/")
-
-
-def _env_token() -> str | None:
-    return next((os.environ[name] for name in TOKEN_ENVS if os.environ.get(name)), None)
-
-
-def discover_server(url: str | None = None, token: str | None = None) -> ServerInfo:
-    """Find the Jupyter server to talk to (see the module docstring for the order).
-
-    A ``url`` given without a token gets the token of a running server with that URL, if
-    any; never a token meant for another server.
-    """
-    runtime = Path(jupyter_runtime_dir())
-    if url:
-        if token is None:
-            same = (_read_server_file(path) for path in runtime.glob("jpserver-*.json"))
-            token = next(
-                (info.get("token") or "" for info in same if info and _same_url(info["url"], url)),
-                "",
-            )
-        return ServerInfo(url, token, "argument")
-    if os.environ.get(URL_ENV):
-        return ServerInfo(
-            os.environ[URL_ENV], token if token is not None else _env_token() or "", URL_ENV
-        )
-    parent = os.environ.get("JPY_PARENT_PID", "")
-    parent_pid = int(parent) if parent.isdigit() else os.getppid()
-    info = _read_server_file(runtime / f"jpserver-{parent_pid}.json")
-    source = "the Jupyter server that started this kernel"
-    if info is None:
-        running = [
-            found
-            for path in sorted(runtime.glob("jpserver-*.json"))
-            if (found := _read_server_file(path)) and _pid_alive(int(found.get("pid", 0)))
-        ]
-        if not running:
-            raise SubmarineError(
-                f"no running Jupyter server found (looked in {runtime}): pass url= and token=, "
-                f"or set {URL_ENV} and SUBMARINE_JUPYTER_TOKEN"
-            )
-        if len(running) > 1:
-            urls = ", ".join(found["url"] for found in running)
-            raise SubmarineError(
-                f"{len(running)} Jupyter servers are running ({urls}): pass url= or set {URL_ENV}"
-            )
-        info, source = running[0], "the only running Jupyter server"
-    return ServerInfo(info["url"], token if token is not None else info.get("token") or "", source)
-
-
-class SubmarineClient:
+class SubmarineClient(Transport):
     """Typed methods for every route of the Experiment and Environment API."""
-
-    def __init__(
-        self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0
-    ) -> None:
-        server = discover_server(url, token)
-        self.url = server.url if server.url.endswith("/") else server.url + "/"
-        self.token = server.token
-        self.source = server.source
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"SubmarineClient(url={self.url!r}, found via {self.source})"
-
-    # -- transport -------------------------------------------------------------------
-
-    def _url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        suffix = "?" + urllib.parse.urlencode(query) if query else ""
-        return f"{self.url}api/v1/{path}{suffix}"
-
-    def _open(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Mapping[str, Any] | str | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        headers = {"Accept": "application/json", "User-Agent": "submarine-jupyter-kernel"}
-        if self.token:
-            headers["Authorization"] = f"token {self.token}"
-        data, content_type = _encode(body)
-        if content_type:
-            headers["Content-Type"] = content_type
-        request = urllib.request.Request(
-            self._url(path, params), data=data, headers=headers, method=method
-        )
-        try:
-            return urllib.request.urlopen(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            raise _http_error(error) from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise SubmarineError(f"cannot reach the Jupyter server at {self.url}: {reason}") from None
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            with self._open(method, path, timeout=self.timeout, **kwargs) as response:
-                envelope = json.loads(response.read() or b"null")
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            raise SubmarineError(f"{path}: the answer broke off or is not JSON: {error}") from None
-        if not isinstance(envelope, dict) or "result" not in envelope:
-            raise SubmarineError(f"{path}: the answer is not an API envelope")
-        return envelope["result"]
 
     # -- experiments -----------------------------------------------------------------
 
@@ -254,11 +81,11 @@ class SubmarineClient:
         return self._call("GET", "experiment", params={"status": status})
 
     def get(self, experiment_id: str) -> Experiment:
-        return self._call("GET", f"experiment/{_quote(experiment_id)}")
+        return self._call("GET", f"experiment/{quote(experiment_id)}")
 
     def patch(self, experiment_id: str, spec: Mapping[str, Any] | str) -> ExperimentSpec:
         """Replace an experiment's spec; returns the new spec."""
-        return self._call("PATCH", f"experiment/{_quote(experiment_id)}", body=spec)
+        return self._call("PATCH", f"experiment/{quote(experiment_id)}", body=spec)
 
     def resize(self, experiment_id: str, replicas: Mapping[str, int]) -> ExperimentSpec:
         """Patch the replica counts of some roles (e.g. ``{"Worker": 3}``), keeping the rest."""
@@ -269,7 +96,7 @@ class SubmarineClient:
 
     def delete(self, experiment_id: str) -> Experiment:
         """Stop and remove an experiment; the answer has ``"status": "Deleted"``."""
-        return self._call("DELETE", f"experiment/{_quote(experiment_id)}")
+        return self._call("DELETE", f"experiment/{quote(experiment_id)}")
 
     @overload
     def logs(
@@ -280,25 +107,31 @@ class SubmarineClient:
     def logs(
         self, experiment_id: str, *, follow: Literal[True],
         replica: str | None = None, tail: int | None = None,
-    ) -> Iterator[tuple[str, str]]: ...
+    ) -> LogStream: ...
 
     def logs(
         self, experiment_id: str, *, follow: bool = False,
         replica: str | None = None, tail: int | None = None,
-    ) -> dict[str, str] | Iterator[tuple[str, str]]:
+    ) -> dict[str, str] | LogStream:
         """A replica's logs: ``{podName: text}``, or with ``follow`` ``(podName, line)`` pairs
-        as they are written, until the experiment ends.
+        as they are written, in that order, until the experiment ends (``close()`` stops it).
 
         ``replica`` is a pod name or its short form (``worker-1``); ``tail`` keeps the last lines.
         """
         pod = pod_name(experiment_id, replica) if replica else None
-        path = f"experiment/logs/{_quote(experiment_id)}"
+        path = f"experiment/logs/{quote(experiment_id)}"
         params = {"podName": pod, "tailLines": tail}
         if not follow:
             result = self._call("GET", path, params=params)
             return {item["podName"]: item.get("podLog") or "" for item in result["logContent"]}
-        response = self._open("GET", path, params={**params, "follow": "true"}, timeout=None)
-        return _ndjson_lines(response, pod)
+        return self.log_stream(experiment_id, replica=replica, tail=tail).open()
+
+    def log_stream(self, experiment_id: str, *, replica: str | None = None, tail: int | None = None) -> LogStream:
+        """``logs(..., follow=True)`` not yet opened: a thread may :meth:`~LogStream.close` it
+        even while :meth:`~LogStream.open` waits for the first line."""
+        pod = pod_name(experiment_id, replica) if replica else None
+        params = {"podName": pod, "tailLines": tail, "follow": "true"}
+        return self._stream(f"experiment/logs/{quote(experiment_id)}", params, pod)
 
     def all_logs(self) -> dict[str, dict[str, str]]:
         """``GET /experiment/logs``: ``{experimentId: {podName: text}}`` for every experiment."""
@@ -340,6 +173,76 @@ class SubmarineClient:
             else:
                 time.sleep(poll_interval)
 
+    # -- metrics --------------------------------------------------------------------
+
+    def metrics(
+        self, experiment_id: str, *, since: int | None = None, name: str | None = None,
+        replica: str | None = None, max_points: int | None = None,
+    ) -> Metrics:
+        """``{experimentId, cursor, series}``: every series (one metric of one replica from one
+        source), or only ``name``'s / ``replica``'s (``worker-1`` or the pod name).
+
+        ``since`` (an earlier answer's ``cursor``) keeps only newer points; a series longer
+        than ``max_points`` (server default 1000) comes downsampled, keeping its extremes and
+        its newest point.
+        """
+        params = {
+            "since": since, "name": name, "maxPoints": max_points,
+            "replica": pod_name(experiment_id, replica) if replica else None,
+        }
+        return self._call("GET", f"experiment/{quote(experiment_id)}/metrics", params=params)
+
+    def params(self, experiment_id: str) -> ParamList:
+        """The parameters the replicas logged: ``[{key, value, replica}]``."""
+        return self._call("GET", f"experiment/{quote(experiment_id)}/params")
+
+    def metrics_frame(
+        self, experiment_id: str, *, name: str | None = None, replica: str | None = None,
+        max_points: int | None = None,
+    ) -> Any:
+        """:meth:`metrics` as a pandas DataFrame, one row per point: name, replica (short),
+        source, step, value, time (UTC). Needs pandas."""
+        frames.pandas()
+        return frames.metrics_frame(self.metrics(experiment_id, name=name, replica=replica, max_points=max_points))
+
+    def params_frame(self, experiment_id: str) -> Any:
+        """:meth:`params` as a pandas DataFrame (key, value, replica). Needs pandas."""
+        frames.pandas()
+        return frames.params_frame(experiment_id, self.params(experiment_id))
+
+    def comparison(
+        self, ids: Sequence[str] = (), *, prefix: str | None = None, status: str | None = None,
+        metric: str | None = None, max_points: int | None = None,
+    ) -> Comparison:
+        """The experiments ``ids`` (in that order), else every experiment, kept when their
+        name starts with ``prefix`` and their status is ``status`` (any case); with their
+        metrics (only ``metric``'s when given) and parameters."""
+        chosen = [self.get(i) for i in ids] if ids else self.list(status)
+        kept = [
+            e for e in chosen
+            if e["name"].startswith(prefix or "") and (not status or e["status"].lower() == status.lower())
+        ]
+        if not kept:
+            wanted = ", ".join(filter(None, (" ".join(ids), prefix and f"name {prefix}*", status)))
+            raise ValueError(f"no experiment to compare ({wanted or 'none exists'})")
+        ids = [e["experimentId"] for e in kept]
+        return Comparison(
+            experiments=kept,
+            metrics={i: self.metrics(i, name=metric, max_points=max_points) for i in ids},
+            params={i: self.params(i) for i in ids},
+            metric=metric,
+        )
+
+    def compare(
+        self, ids: Sequence[str] = (), *, prefix: str | None = None, status: str | None = None,
+        metric: str | None = None,
+    ) -> Any:
+        """A pandas DataFrame, one row per experiment (see :meth:`comparison` for which):
+        name, status, duration, the env vars / command options / parameters that differ,
+        and ``<metric>.last``/``.min``/``.max`` of each metric (or of ``metric``). Needs pandas."""
+        frames.pandas()
+        return self.comparison(ids, prefix=prefix, status=status, metric=metric).frame()
+
     # -- environments ----------------------------------------------------------------
 
     def create_environment(self, spec: Mapping[str, Any] | str) -> Environment:
@@ -350,69 +253,10 @@ class SubmarineClient:
         return self._call("GET", "environment")
 
     def get_environment(self, name: str) -> Environment:
-        return self._call("GET", f"environment/{_quote(name)}")
+        return self._call("GET", f"environment/{quote(name)}")
 
     def patch_environment(self, name: str, spec: Mapping[str, Any] | str) -> Environment:
-        return self._call("PATCH", f"environment/{_quote(name)}", body=spec)
+        return self._call("PATCH", f"environment/{quote(name)}", body=spec)
 
     def delete_environment(self, name: str) -> Environment:
-        return self._call("DELETE", f"environment/{_quote(name)}")
-
-
-def _encode(body: Mapping[str, Any] | str | None) -> tuple[bytes | None, str | None]:
-    """A request body and its type: JSON for dicts and JSON text, else YAML text as is."""
-    if body is None:
-        return None, None
-    if isinstance(body, str):
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            return body.encode(), "application/yaml"
-        return json.dumps(parsed).encode(), "application/json"
-    return json.dumps(body).encode(), "application/json"
-
-
-def _quote(segment: str) -> str:
-    return urllib.parse.quote(segment, safe="")
-
-
-def _http_error(error: urllib.error.HTTPError) -> SubmarineError:
-    """The envelope's message and code, or a hint when the answer is not from this API."""
-    try:
-        body = json.loads(error.read() or b"null")
-    except ValueError:
-        body = None
-    if error.code == 403:
-        return SubmarineError("Forbidden: the Jupyter token is missing or wrong", 403, "FORBIDDEN")
-    if isinstance(body, dict) and "code" in body and body.get("message"):
-        return SubmarineError(str(body["message"]), int(body["code"]), body.get("status"))
-    if error.code == 404:
-        return SubmarineError(
-            f"{error.url} is not served: is the submarine_jupyter server extension enabled?",
-            404,
-            "NOT_FOUND",
-        )
-    return SubmarineError(f"HTTP {error.code}: {error.reason}", error.code)
-
-
-def _ndjson_lines(response: Any, pod: str | None) -> Iterator[tuple[str, str]]:
-    """``(podName, line)`` per ndjson record; ``read1`` (unlike ``readline``) raises when a
-    chunked stream is cut off, so a server dying mid-stream is an error, not an end."""
-    pending = b""
-    with response:
-        try:
-            while True:
-                chunk = response.read1(65536)
-                *records, pending = (pending + chunk).split(b"\n")
-                if not chunk:
-                    records.append(pending)  # a last record without its newline
-                for raw in records:
-                    if not raw.strip():
-                        continue
-                    item = json.loads(raw)
-                    if pod is None or item["podName"] == pod:
-                        yield item["podName"], str(item["line"]).rstrip("\n")
-                if not chunk:
-                    return
-        except (OSError, http.client.HTTPException, ValueError, KeyError) as error:
-            raise SubmarineError(f"the log stream broke off: {error!r}") from None
+        return self._call("DELETE", f"environment/{quote(name)}")

@@ -9,7 +9,6 @@ final status (Ctrl-C stops waiting, never the experiment).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -24,9 +23,18 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..wire.constants import STATUSES
-from . import render
+from . import charts, render
+from .charts import MetricsChart
 from .client import Experiment, SubmarineClient, SubmarineError, replica_label
-from .spec_builder import build_spec, default_name, parse_pairs, patch_spec, script_command
+from .environment_magics import environment_command
+from .spec_builder import (
+    build_spec,
+    default_name,
+    missing_master_warning,
+    parse_pairs,
+    patch_spec,
+    script_command,
+)
 from .widgets import ExperimentWidget
 
 STATUS_CHOICES = STATUSES
@@ -115,7 +123,13 @@ def _parents() -> dict[str, _Parser]:
     group.add_argument(
         "--dry-run", action="store_true", help="show what would be submitted; start nothing"
     )
-    return {"id": ident, "output": output, "counts": counts, "spec": spec, "launch": launch}
+
+    view = _Parser(add_help=False)
+    view.add_argument(
+        "--chart", action="append", metavar="METRIC",
+        help="chart this metric in the widget (repeatable; default: the first ones reported)",
+    )
+    return {"id": ident, "output": output, "counts": counts, "spec": spec, "launch": launch, "view": view}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,18 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
     run = add(
         "run", "Launch an experiment: %submarine run [flags] -- CMD ..., or %%submarine run "
         "[flags] with the training script as the cell (arguments after -- go to it).",
-        "counts", "spec", "launch", "output",
+        "counts", "spec", "launch", "view", "output",
     )
     run.epilog = "Example: %submarine run --workers 2 --wait -- python train.py --epochs 3"
     create = add(
         "create", "Submit a full experiment spec: the cell (YAML or JSON) or FILE.",
-        "launch", "output",
+        "launch", "view", "output",
     )
     create.add_argument("file", nargs="?", metavar="FILE", help="a YAML or JSON spec file")
     listing = add("list", "List experiments (a table with coloured statuses).", "output")
     listing.add_argument("--status", type=str.capitalize, choices=STATUS_CHOICES)
-    add("get", "Show an experiment (live widget).", "id", "output")
-    add("watch", "Show a live widget for an experiment.", "id")
+    add("get", "Show an experiment (live widget).", "id", "view", "output")
+    add("watch", "Show a live widget for an experiment.", "id", "view")
+    compare = add(
+        "compare", "Compare experiments: a chart of one metric across the runs, and a table of "
+        "name, status, duration, what differs (env vars, command options, parameters) and "
+        "each metric's last/min/max.", "output",
+    )
+    compare.add_argument("ids", nargs="*", metavar="ID", help="experiments (default: every one)")
+    compare.add_argument("--metric", help="only this metric (default: chart loss or the first, table all)")
+    compare.add_argument("--prefix", metavar="P", help="only experiments whose name starts with P")
+    compare.add_argument("--status", type=str.capitalize, choices=STATUS_CHOICES, help="only those with this status")
     logs = add("logs", "Print an experiment's logs, each line prefixed by its replica.", "id")
     logs.add_argument("-f", "--follow", action="store_true", help="stream until it ends")
     logs.add_argument("--replica", metavar="NAME", help="only this replica (e.g. worker-1)")
@@ -244,14 +267,17 @@ class SubmarineMagics(Magics):
         if getattr(args, "output", None) and self.shell is not None:
             self.shell.user_ns[args.output] = value
 
-    def _show(self, experiment: Experiment) -> None:
+    def _show(self, args: argparse.Namespace, experiment: Experiment) -> None:
         """A live widget in a kernel with a front-end; the text summary anywhere else."""
         if getattr(self.shell, "kernel", None) is not None:
-            display(ExperimentWidget(self.client, experiment))
+            display(ExperimentWidget(self.client, experiment, charts=args.chart))
         else:
             print(render.summary_text(experiment))
 
     def _launch(self, args: argparse.Namespace, spec: dict[str, Any] | str) -> None:
+        warning = missing_master_warning(spec)
+        if warning:
+            print(warning, file=sys.stderr)
         if args.dry_run:
             plan = self.client.create(spec, dry_run=True)
             self._store(args, plan)
@@ -263,7 +289,7 @@ class SubmarineMagics(Magics):
         if args.wait:
             self._follow(args, experiment)
         else:
-            self._show(experiment)
+            self._show(args, experiment)
 
     def _follow(self, args: argparse.Namespace, experiment: Experiment) -> None:
         """Stream logs with replica prefixes until the end, then print the final status."""
@@ -346,10 +372,24 @@ class SubmarineMagics(Magics):
     def _get(self, args: argparse.Namespace, cell: str | None) -> None:
         experiment = self.client.get(args.id)
         self._store(args, experiment)
-        self._show(experiment)
+        self._show(args, experiment)
 
     def _watch(self, args: argparse.Namespace, cell: str | None) -> None:
-        self._show(self.client.get(args.id))
+        self._show(args, self.client.get(args.id))
+
+    def _compare(self, args: argparse.Namespace, cell: str | None) -> None:
+        comparison = self.client.comparison(args.ids, prefix=args.prefix, status=args.status, metric=args.metric)
+        self._store(args, comparison)
+        name = comparison.chart_metric()
+        series = comparison.chart_series(name) if name else []
+        if not series:
+            print(f"No run reported {name}." if args.metric else "No run reported metrics yet.")
+        elif getattr(self.shell, "kernel", None) is not None:
+            display(MetricsChart(series, title=f"{name} by run", y_label=name or ""))
+        else:
+            print(charts.summary(f"{name} by run", series))
+        table_html, table_text = comparison.table()
+        display({"text/html": table_html, "text/plain": table_text}, raw=True)
 
     def _logs(self, args: argparse.Namespace, cell: str | None) -> None:
         if args.follow:
@@ -398,53 +438,7 @@ class SubmarineMagics(Magics):
         self._client = client
         print(f"Connected to {client.url}")
 
-    # -- environments ---------------------------------------------------------------
-
     def _env(self, args: argparse.Namespace, cell: str | None) -> None:
-        if cell is not None and args.env_command != "create":
-            raise UsageError(f"%%submarine env {args.env_command}: takes no cell body")
-        if args.env_command == "list":
-            environments = self.client.list_environments()
-            self._store(args, environments)
-            rows = [
-                [
-                    e["environmentSpec"].get("name", ""),
-                    e["environmentSpec"].get("dockerImage") or e["environmentSpec"].get("image") or "",
-                    e["environmentSpec"].get("description") or "",
-                ]
-                for e in environments
-            ]
-            headers = ("NAME", "IMAGE", "DESCRIPTION")
-            print(render.text_table(headers, rows) if rows else "No environments.")
-        elif args.env_command == "get":
-            environment = self.client.get_environment(args.name)
-            print(json.dumps(environment, indent=2))
-        elif args.env_command == "delete":
-            self.client.delete_environment(args.name)
-            print(f"Deleted environment {args.name}.")
-        else:
-            spec = self._environment_spec(args, cell)
-            created = self.client.create_environment(spec)
-            print(f"Created environment {created['environmentSpec']['name']} "
-                  f"({created['environmentId']}).")
-
-    @staticmethod
-    def _environment_spec(args: argparse.Namespace, cell: str | None) -> dict[str, Any] | str:
-        if cell and cell.strip():
-            return cell
-        if not args.name:
-            raise UsageError(
-                "%submarine env create: give NAME --image IMAGE, or use %%submarine env create "
-                "with an EnvironmentSpec (YAML or JSON) as the cell"
-            )
-        spec: dict[str, Any] = {"name": args.name}
-        if args.image:
-            spec["dockerImage"] = args.image
-        if args.description:
-            spec["description"] = args.description
-        if args.pip or args.conda or args.channel:
-            spec["kernelSpec"] = {
-                "name": args.name, "channels": args.channel,
-                "condaDependencies": args.conda, "pipDependencies": args.pip,
-            }
-        return spec
+        listed = environment_command(self.client, args, cell)
+        if listed is not None:
+            self._store(args, listed)

@@ -7,11 +7,12 @@ the magics and the widget share these so a status looks the same everywhere.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .client import Experiment, replica_label
+from ..wire.constants import replica_label
+from .types import Experiment
 
 STATUS_COLOURS = {
     "Accepted": "#757575",
@@ -54,6 +55,16 @@ def elapsed(experiment: Experiment, now: datetime | None = None) -> timedelta | 
     return max(end - start, timedelta(0))
 
 
+def duration(experiment: Experiment, now: datetime | None = None) -> timedelta | None:
+    """Time from start (running, else created) to the end, or to ``now`` while it runs (as the
+    panel counts it); ``None`` before it started."""
+    start = _parse_time(experiment.get("runningTime") or experiment.get("createdTime"))
+    if start is None:
+        return None
+    end = _parse_time(experiment.get("finishedTime")) or now or datetime.now(timezone.utc)
+    return max(end - start, timedelta(0))
+
+
 def format_elapsed(delta: timedelta | None) -> str:
     """``1:02:03`` style, whole seconds; ``-`` when unknown."""
     if delta is None:
@@ -71,11 +82,15 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 CELL_STYLE = "text-align:left;padding:2px 16px 2px 0"
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+#: Cells of a table beside something else (a chart): tighter, in a smaller font.
+COMPACT_CELL_STYLE = "text-align:left;padding:0 10px 0 0;font-size:90%;line-height:1.6"
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], cell_style: str = CELL_STYLE) -> str:
     """An HTML table; cells are HTML already (escape text before passing it)."""
-    head = "".join(f"<th style='{CELL_STYLE}'>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f"<th style='{cell_style}'>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td style='{CELL_STYLE}'>{cell}</td>" for cell in row) + "</tr>"
+        "<tr>" + "".join(f"<td style='{cell_style}'>{cell}</td>" for cell in row) + "</tr>"
         for row in rows
     )
     return f"<table class='submarine-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -140,13 +155,14 @@ def replicas_html(experiment: Experiment) -> str:
     return html_table(REPLICA_HEADERS, cells)
 
 
-def log_html(text: str, height: str = "220px") -> str:
-    """A scrolling log box that stays scrolled to its newest (last) line."""
-    return (
-        f"<div style='max-height:{height};overflow:auto;display:flex;flex-direction:column-reverse;"
-        "border:1px solid var(--jp-border-color2,#ccc);padding:4px'>"
-        f"<pre style='margin:0;font-size:12px;white-space:pre-wrap'>{html.escape(text)}</pre></div>"
-    )
+#: Text that keeps its line breaks and wraps at word boundaries (a long word still wraps).
+PRE_STYLE = "margin:0;font-size:12px;line-height:1.35;white-space:pre-wrap;word-break:normal;overflow-wrap:anywhere"
+
+
+def pre_html(text: str, colour: str | None = None) -> str:
+    """Text as a ``<pre>`` block (logs, tracebacks): line breaks kept, wrapped at words."""
+    style = PRE_STYLE + (f";color:{colour}" if colour else "")
+    return f"<pre style='{style}'>{html.escape(text)}</pre>"
 
 
 def summary_text(experiment: Experiment) -> str:
@@ -161,3 +177,19 @@ def summary_text(experiment: Experiment) -> str:
     if rows:
         lines.extend("  " + line for line in text_table(REPLICA_HEADERS, rows).splitlines())
     return "\n".join(lines)
+
+
+class TextFallback:
+    """Mixed into a widget: its ``summary()`` is its ``text/plain`` (front-ends without
+    widgets, terminals, nbconvert) and what IPython's pretty printer shows."""
+
+    summary: Callable[[], str]
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if bundle is not None:
+            bundle["text/plain"] = self.summary()
+        return bundle
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.summary())

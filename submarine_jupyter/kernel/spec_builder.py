@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 DEFAULT_FRAMEWORK = "PyTorch"
 MASTER_BY_DEFAULT = ("pytorch", "xgboost")
 SCRIPT_DIR = ".submarine"
@@ -145,3 +147,28 @@ def script_command(script: str, name: str, workdir: Path, args: str = "") -> str
     path.write_text(script)
     command = f"cd {shlex.quote(str(workdir.resolve()))} && python {shlex.quote(str(path))}"
     return f"{command} {args}".rstrip()
+
+
+def missing_master_warning(spec: Mapping[str, Any] | str) -> str | None:
+    """A warning for a PyTorch job (a spec, or its YAML or JSON text) with Workers and no
+    Master: the training-operator then wires no ``MASTER_ADDR``/``RANK``/``WORLD_SIZE``, so
+    ``env://`` initialisation fails. Text that does not parse gets none (the server says why)."""
+    if isinstance(spec, str):
+        try:
+            spec = yaml.safe_load(spec)
+        except yaml.YAMLError:
+            return None
+    if not isinstance(spec, Mapping):
+        return None
+    meta, roles = spec.get("meta") or {}, spec.get("spec") or {}
+    if not isinstance(meta, Mapping) or not isinstance(roles, Mapping):
+        return None
+    workers = roles.get("Worker")
+    has_workers = isinstance(workers, Mapping) and workers.get("replicas", 1) != 0
+    if str(meta.get("framework", "")).lower() != "pytorch" or not has_workers or "Master" in roles:
+        return None
+    return (
+        "Warning: this PyTorch job has Workers and no Master, so the training-operator sets no "
+        "MASTER_ADDR, RANK or WORLD_SIZE and torch.distributed's env:// init fails "
+        "(KeyError: 'RANK'); add a Master (leave out --no-master, or add a Master role)."
+    )

@@ -1,34 +1,31 @@
-"""A live view of one experiment: status, replicas, log tail, stop and resize.
+"""A live view of one experiment: status, replicas, metrics, logs, stop and resize.
 
-Updates come from a daemon thread that polls the API, so they keep flowing while other
-cells run (an asyncio task would stall behind a busy cell); the thread stops once the
-experiment is terminal. Where widgets cannot render, the text summary is shown instead.
+It keeps itself current (:mod:`.live`) until the experiment is terminal. Everything shown
+is widget state, so a notebook saved with its widget state shows it without a kernel;
+where widgets cannot render, a text summary is shown instead.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import threading
-import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 
 from . import render
-from .client import TERMINAL_STATUSES, Experiment, SubmarineClient, SubmarineError, replica_label
-
-ALL_REPLICAS = ""
-
-#: The polling view of each experiment (weakly held: a view nobody shows can go away).
-_LIVE: weakref.WeakValueDictionary[str, ExperimentWidget] = weakref.WeakValueDictionary()
-_LIVE_LOCK = threading.Lock()
+from .client import TERMINAL_STATUSES, Experiment, SubmarineClient, SubmarineError
+from .live import LiveUpdates
+from .log_view import LogView
+from .metrics_view import MetricsView
 
 
-class ExperimentWidget(widgets.VBox):
+class ExperimentWidget(render.TextFallback, widgets.VBox):
     """Shows an experiment and keeps it up to date until it ends.
 
-    ``interval`` is the polling period in seconds, ``tail`` the log lines kept per replica.
+    ``interval`` is the polling period in seconds, ``tail`` the log lines kept, ``charts``
+    the metrics charted (default: the first reported; the widget offers the others).
     """
 
     def __init__(
@@ -38,6 +35,7 @@ class ExperimentWidget(widgets.VBox):
         *,
         interval: float = 1.0,
         tail: int = 200,
+        charts: Sequence[str] | None = None,
         autostart: bool = True,
     ) -> None:
         self.client = client
@@ -47,19 +45,17 @@ class ExperimentWidget(widgets.VBox):
             experiment = client.get(experiment)
         self.experiment: Experiment = experiment
         self.experiment_id: str = experiment["experimentId"]
-        self._logs: dict[str, list[str]] = {}
         self._workers_shown = False
         self._lock = threading.RLock()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._metrics_served = True
 
         self.header = widgets.HTML()
+        self.status_message = widgets.HTML()
         self.replicas = widgets.HTML()
-        self.replica_select = widgets.Dropdown(
-            options=[("all replicas", ALL_REPLICAS)], value=ALL_REPLICAS, description="Logs:"
+        self.metrics = MetricsView(
+            self.experiment_id, functools.partial(client.metrics, self.experiment_id), charts
         )
-        self.log_text = ""
-        self.log_view = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.logs = LogView(self.experiment_id, tail)
         self.workers = widgets.BoundedIntText(
             min=1, max=1024, description="Workers:", layout=widgets.Layout(width="160px")
         )
@@ -76,8 +72,8 @@ class ExperimentWidget(widgets.VBox):
             layout=widgets.Layout(display="none"),
         )
         self.message = widgets.HTML()
+        self.live = LiveUpdates(self)
 
-        self.replica_select.observe(lambda _: self._render_log_locked(), names="value")
         self.resize_button.on_click(lambda _: self.resize(self.workers.value))
         self.stop_button.on_click(lambda _: self._ask_confirmation(True))
         self.cancel_button.on_click(lambda _: self._ask_confirmation(False))
@@ -86,9 +82,10 @@ class ExperimentWidget(widgets.VBox):
         super().__init__(
             children=[
                 self.header,
+                self.status_message,
                 self.replicas,
-                self.replica_select,
-                self.log_view,
+                self.metrics,
+                self.logs,
                 widgets.HBox([self.workers, self.resize_button, self.stop_button]),
                 self.confirm,
                 self.message,
@@ -96,6 +93,7 @@ class ExperimentWidget(widgets.VBox):
         )
         self.apply(experiment)
         if autostart:
+            self._read_metrics()  # shown at once (and in the state of the cell that showed it)
             self.start()
 
     # -- state ----------------------------------------------------------------------
@@ -108,12 +106,24 @@ class ExperimentWidget(widgets.VBox):
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
-    def apply(self, experiment: Experiment, logs: Mapping[str, str] | None = None) -> None:
-        """Show ``experiment`` and new ``logs`` (``{podName: text}``, the latest lines of those
-        replicas); no I/O, safe from any thread."""
+    @property
+    def collecting(self) -> bool:
+        """Whether the server may still add metric points to what this widget shows."""
+        return self._metrics_served and self.status != "Deleted" and self.metrics.collecting
+
+    def apply(self, experiment: Experiment) -> None:
+        """Show ``experiment`` (no I/O, safe from any thread)."""
         with self._lock:
             self.experiment = experiment
-            self._render_header()
+            self.header.value = (
+                f"<b>{html.escape(experiment.get('name', ''))}</b> "
+                f"<code>{html.escape(self.experiment_id)}</code> "
+                f"{render.status_badge(experiment.get('status'))} "
+                f"elapsed {render.format_elapsed(render.elapsed(experiment))}"
+            )
+            message = experiment.get("statusMessage")
+            colour = "#c62828" if self.status == "Failed" else None
+            self.status_message.value = render.pre_html(message, colour) if message else ""
             self.replicas.value = render.replicas_html(experiment)
             roles = (experiment.get("spec") or {}).get("spec") or {}
             if "Worker" in roles and not self._workers_shown:
@@ -123,99 +133,49 @@ class ExperimentWidget(widgets.VBox):
             self.workers.disabled = self.resize_button.disabled = not can_resize
             self.stop_button.description = "Delete" if self.terminal else "Stop"
             self.stop_button.disabled = self.status == "Deleted"
-            for pod, text in (logs or {}).items():  # replicas gone keep their last lines
-                self._logs[pod] = text.splitlines()[-self.tail:]
-            self._logs = dict(sorted(self._logs.items()))
-            self._update_replica_options()
-            self._render_log()
-
-    def _render_header(self) -> None:
-        experiment = self.experiment
-        message = experiment.get("statusMessage")
-        self.header.value = (
-            f"<b>{html.escape(experiment.get('name', ''))}</b> "
-            f"<code>{html.escape(self.experiment_id)}</code> "
-            f"{render.status_badge(experiment.get('status'))} "
-            f"elapsed {render.format_elapsed(render.elapsed(experiment))}"
-            + (f"<br><small>{html.escape(message)}</small>" if message else "")
-        )
-
-    def _update_replica_options(self) -> None:
-        pods = {replica["name"] for replica in self.experiment.get("replicas") or []} | set(self._logs)
-        options = [("all replicas", ALL_REPLICAS)] + [
-            (replica_label(self.experiment_id, pod), pod) for pod in sorted(pods)
-        ]
-        if tuple(options) != tuple(self.replica_select.options):
-            selected = self.replica_select.value
-            self.replica_select.options = options
-            if selected in dict(options).values():
-                self.replica_select.value = selected
-
-    def _render_log_locked(self) -> None:
-        with self._lock:
-            self._render_log()
-
-    def _render_log(self) -> None:
-        selected = self.replica_select.value
-        if selected:
-            lines = self._logs.get(selected, [])
-        else:
-            share = max(self.tail // max(len(self._logs), 1), 10)
-            lines = [
-                f"[{replica_label(self.experiment_id, pod)}] {line}"
-                for pod, pod_lines in self._logs.items()
-                for line in pod_lines[-share:]
-            ]
-        self.log_text = "\n".join(lines[-self.tail:])
-        self.log_view.value = render.log_html(self.log_text)
+            self.logs.show_replicas(experiment)
 
     # -- I/O ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Fetch the experiment and its log tail once and show them."""
+        """Fetch the experiment and its new metric points once and show them, with the log
+        lines followed since the last refresh."""
         try:
-            experiment = self.client.get(self.experiment_id)
-            logs = self.client.logs(self.experiment_id, tail=self.tail)
+            self.apply(self.client.get(self.experiment_id))
         except SubmarineError as error:
             if error.code == 404:
                 self.apply({**self.experiment, "status": "Deleted"})
             self._show_error(error)
+        else:
+            self._read_metrics()
+        finally:
+            self.logs.flush()
+
+    def _read_metrics(self) -> None:
+        """The new metric points; a server without the metrics routes (an older release)
+        gets no more requests for them."""
+        if not self._metrics_served:
             return
-        self.apply(experiment, logs)
+        try:
+            self.metrics.refresh()
+        except SubmarineError as error:
+            if error.code == 404 and "Not found experiment" not in error.message:
+                self._metrics_served = False
+            else:
+                self._show_error(error)
 
     def start(self) -> None:
-        """Poll in a daemon thread until the experiment is terminal or :meth:`stop` is called.
-
-        One view per experiment polls: starting this one stops an older one (e.g. the widget
-        of a cell that was run again), so re-running cells does not pile up threads.
-        """
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with _LIVE_LOCK:
-            older = _LIVE.get(self.experiment_id)
-            if older is not None and older is not self:
-                older.stop()
-            _LIVE[self.experiment_id] = self
-        self._stopped.clear()
-        self._thread = threading.Thread(
-            target=self._poll, name=f"submarine-{self.experiment_id}", daemon=True
-        )
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stopped.is_set():
-            self.refresh()
-            if self.terminal:
-                return
-            self._stopped.wait(self.interval)
+        """Keep updating until the experiment is terminal or :meth:`stop` is called (one
+        view per experiment updates: starting this one stops an older one)."""
+        self.live.start()
 
     def stop(self) -> None:
         """Stop the updates (the experiment keeps running)."""
-        self._stopped.set()
+        self.live.stop()
 
     @property
     def polling(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.live.running
 
     def close(self) -> None:
         self.stop()
@@ -255,11 +215,8 @@ class ExperimentWidget(widgets.VBox):
 
     # -- text fallback --------------------------------------------------------------
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle["text/plain"] = render.summary_text(self.experiment)
-        return bundle
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(render.summary_text(self.experiment))
+    def summary(self) -> str:
+        """What the widget shows, as text: the experiment and its metrics' latest values."""
+        metrics = self.metrics.summary()
+        text = render.summary_text(self.experiment)
+        return f"{text}\n{metrics}" if metrics else text
