@@ -109,6 +109,43 @@ def test_the_panel_takes_the_api_from_generated_files_only() -> None:
         assert hand_written not in api
 
 
+# -- the chart widget's front end ------------------------------------------------------
+
+
+def test_the_chart_widget_module_is_the_one_the_kernel_names() -> None:
+    """The kernel's ``MetricsChart`` names the module and version the front end registers
+    (labextension/src/widget/version.ts) and the model and view it exports."""
+    from submarine_jupyter.kernel.charts import MODULE, MODULE_VERSION, MetricsChart
+
+    version_ts = (LABEXT / "src" / "widget" / "version.ts").read_text()
+    assert f"MODULE_NAME = '{MODULE}'" in version_ts
+    front_version = version_ts.split("MODULE_VERSION = '")[1].split("'")[0]
+    assert MODULE_VERSION.lstrip("^~") == front_version
+    state = MetricsChart().get_state()
+    assert (state["_model_name"], state["_view_name"]) == ("MetricsChartModel", "MetricsChartView")
+    plugin = (LABEXT / "src" / "widget" / "plugin.ts").read_text()
+    assert "exports: { MetricsChartModel, MetricsChartView }" in plugin
+
+
+def test_the_widget_base_is_shared_not_bundled() -> None:
+    """One @jupyter-widgets/base in the page (the widget manager's): the registry token and
+    the model classes must be its own, so the bundle declares it a shared singleton."""
+    package = json.loads((LABEXT / "package.json").read_text())
+    shared = package["jupyterlab"]["sharedPackages"]["@jupyter-widgets/base"]
+    assert shared == {"bundled": False, "singleton": True}
+
+
+def test_saved_widget_state_is_turned_on_by_a_settings_override() -> None:
+    """The wheel installs the override where JupyterLab reads packages' overrides
+    (``<app dir>/settings/overrides.d/*.json``), turning on the widget manager's saveState."""
+    source = "jupyter-config/lab-settings/overrides.d/submarine-jupyter.json"
+    override = json.loads((REPO / source).read_text())
+    assert override == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+    pyproject = (REPO / "pyproject.toml").read_text()
+    shared_data = pyproject.split("[tool.hatch.build.targets.wheel.shared-data]")[1].split("\n[")[0]
+    assert f'"{source}" = "share/jupyter/lab/settings/overrides.d/submarine-jupyter.json"' in shared_data
+
+
 # -- drift: a renamed field in a copy of the models ------------------------------------
 
 

@@ -23,6 +23,13 @@ def test_prebuilt_bundle_present():
     assert (OUT / "static" / "style.js").is_file()
 
 
+def test_the_chart_library_is_bundled():
+    """uPlot (MIT) ships inside the prebuilt extension: nothing to install beside it."""
+    licenses = json.loads((OUT / "static" / "third-party-licenses.json").read_text())
+    bundled = {package["name"]: package["licenseId"] for package in licenses["packages"]}
+    assert bundled.get("uplot") == "MIT", bundled
+
+
 def test_prebuilt_bundle_matches_sources():
     labext_hash = _labext_hash()
     assert labext_hash.STAMP.read_text().strip() == labext_hash.source_hash(), (

@@ -18,6 +18,9 @@ export type Environment = Schemas['Environment'];
 export type LogLine = Schemas['LogLine'];
 export type FieldError = Schemas['FieldError'];
 export type ErrorEnvelope = Schemas['ErrorEnvelope'];
+export type MetricSeries = Schemas['MetricSeries'];
+export type Metrics = Schemas['Metrics'];
+export type Param = Schemas['Param'];
 export type Status = Experiment['status'];
 
 type OperationId = keyof operations;
@@ -170,6 +173,26 @@ export class SubmarineClient {
         return;
       }
     }
+  }
+
+  /**
+   * An experiment's metric series; with `since` (an earlier answer's `cursor`)
+   * only the points collected after it.
+   */
+  metrics(
+    id: string,
+    query: Query<'getMetrics'> = {},
+    signal?: AbortSignal
+  ): Promise<Result<'getMetrics'>> {
+    return this.call(
+      `experiment/${encodeURIComponent(id)}/metrics`,
+      { signal },
+      query
+    );
+  }
+
+  params(id: string): Promise<Result<'getParams'>> {
+    return this.call(`experiment/${encodeURIComponent(id)}/params`);
   }
 
   environments(): Promise<Result<'listEnvironments'>> {

@@ -2,6 +2,7 @@ import { Clipboard, Notification } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { Experiment } from './api';
+import type { PanelModel } from './model';
 
 /** Milliseconds as `45s`, `12m`, `3h 5m`, `2d 4h`. */
 export function span(ms: number): string {
@@ -36,6 +37,18 @@ export function duration(experiment: Experiment, now: number): string {
     ? Date.parse(experiment.finishedTime)
     : now;
   return span(end - Date.parse(start));
+}
+
+/**
+ * `make()`'s value, made again only when `key` changes: for values derived from
+ * mutable sources (a feed that bumps its version) that React's deps cannot see.
+ */
+export function useKeyed<T>(make: () => T, key: string): T {
+  const held = React.useRef<{ key: string; value: T } | null>(null);
+  if (held.current === null || held.current.key !== key) {
+    held.current = { key, value: make() };
+  }
+  return held.current.value;
 }
 
 /** The current time, re-rendering every `ms`. */
@@ -76,4 +89,17 @@ export function message(error: unknown): string {
 export function copy(text: string, what: string): void {
   Clipboard.copyToSystem(text);
   Notification.success(`Copied ${what}`, { autoClose: 3000 });
+}
+
+/** The button back to the experiment list. */
+export function BackToList(props: { model: PanelModel }): JSX.Element {
+  return (
+    <button
+      type="button"
+      className="jp-mod-styled"
+      onClick={() => props.model.show({ kind: 'list' })}
+    >
+      ← Experiments
+    </button>
+  );
 }

@@ -36,11 +36,12 @@ export interface IDraft {
   keptMeta?: Partial<ExperimentMeta>;
 }
 
+/** A new draft: PyTorch with one Master, as `%submarine run` submits by default. */
 export const BLANK: IDraft = {
   name: '',
-  framework: 'TensorFlow',
+  framework: 'PyTorch',
   cmd: '',
-  roles: [{ role: 'Worker', replicas: '1', resources: 'cpu=1,memory=1Gi' }],
+  roles: [{ role: 'Master', replicas: '1', resources: 'cpu=1,memory=1Gi' }],
   envKind: 'none',
   envValue: '',
   envVars: '',
@@ -81,6 +82,27 @@ export function fromSpec(spec: ExperimentSpec): IDraft {
       .join('\n'),
     touched: []
   };
+}
+
+/**
+ * What the form warns about without refusing it: a PyTorch job with Workers and
+ * no Master gets no MASTER_ADDR, RANK or WORLD_SIZE from the training-operator.
+ */
+export function rolesWarning(draft: IDraft): string | null {
+  const roles = draft.roles.map(r => r.role);
+  if (
+    draft.framework.toLowerCase() !== 'pytorch' ||
+    !roles.includes('Worker') ||
+    roles.includes('Master')
+  ) {
+    return null;
+  }
+  return (
+    'Workers without a Master: the operator then sets no MASTER_ADDR, RANK or ' +
+    "WORLD_SIZE, so a script that reads them (torch.distributed's env:// " +
+    "initialisation does) fails with KeyError: 'RANK'. Add a Master unless " +
+    'the script needs none of them.'
+  );
 }
 
 export type Errors = Record<string, string>;

@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { Environment, ExperimentSpec } from './api';
-import { ErrorBox, copy } from './common';
+import { BackToList, ErrorBox, copy } from './common';
 import {
   BLANK,
   EnvKind,
@@ -12,6 +12,7 @@ import {
   addError,
   fromSpec,
   rolesOf,
+  rolesWarning,
   toSpec
 } from './draft';
 import { PanelModel } from './model';
@@ -113,6 +114,7 @@ export function CreateForm(props: {
       )
     });
   const allowed = rolesOf(draft.framework);
+  const warning = rolesWarning(draft);
 
   /** Check (or create) now: every problem shows, the server's included. */
   const submit = async (create: boolean) => {
@@ -133,6 +135,7 @@ export function CreateForm(props: {
       server.cancel();
       try {
         const created = await model.client.create(spec);
+        model.outcomes.launched(created.experimentId);
         model.show({ kind: 'detail', id: created.experimentId });
         model.refresh();
       } catch (error) {
@@ -181,13 +184,7 @@ export function CreateForm(props: {
       }}
     >
       <div className="jp-SubmarinePanel-toolbar">
-        <button
-          type="button"
-          className="jp-mod-styled"
-          onClick={() => model.show({ kind: 'list' })}
-        >
-          ← Experiments
-        </button>
+        <BackToList model={model} />
       </div>
       <h3 className="jp-SubmarinePanel-title">New experiment</h3>
       <Field label="Name" name="name" error={errors.name}>
@@ -300,6 +297,11 @@ export function CreateForm(props: {
           <span className="jp-SubmarinePanel-fieldError" id={errorId('roles')}>
             {errors.roles}
           </span>
+        )}
+        {warning && (
+          <p className="jp-SubmarinePanel-fieldWarning" role="note">
+            {warning}
+          </p>
         )}
         <button
           type="button"

@@ -7,6 +7,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 
 import { submarineIcon } from './icon';
 import { SubmarinePanel } from './panel';
+import { widgetPlugin } from './widget/plugin';
 
 const PANEL_ID = 'submarine-jupyter-panel';
 const CATEGORY = 'Submarine';
@@ -17,7 +18,7 @@ const COMMANDS = {
   refresh: 'submarine-jupyter:refresh'
 };
 
-const plugin: JupyterFrontEndPlugin<void> = {
+const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'submarine-jupyter:panel',
   description:
     'A side panel listing, following and creating Submarine experiments.',
@@ -34,6 +35,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.caption = 'Submarine experiments';
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, PANEL_ID);
+    panel.model.reveal = () => app.shell.activateById(PANEL_ID);
 
     app.commands.addCommand(COMMANDS.open, {
       label: 'Show Submarine Experiments',
@@ -60,4 +62,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [panelPlugin, widgetPlugin];

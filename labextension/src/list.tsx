@@ -55,6 +55,32 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
           ))}
         </select>
       </div>
+      {model.selected.length > 0 && (
+        <div className="jp-SubmarinePanel-toolbar jp-SubmarinePanel-selection">
+          <button
+            className="jp-mod-styled jp-mod-accept"
+            disabled={model.selected.length < 2}
+            title={
+              model.selected.length < 2
+                ? 'Tick at least two experiments'
+                : 'Overlay a metric across the ticked experiments'
+            }
+            onClick={() =>
+              model.show({ kind: 'compare', ids: [...model.selected] })
+            }
+          >
+            Compare ({model.selected.length})
+          </button>
+          <button
+            className="jp-mod-styled"
+            onClick={() =>
+              model.selected.forEach(id => model.toggleSelected(id))
+            }
+          >
+            Clear
+          </button>
+        </div>
+      )}
       <ErrorBox message={model.error} />
       {model.loaded && shown.length === 0 && (
         <p className="jp-SubmarinePanel-empty">
@@ -78,6 +104,16 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
             }
           >
             <div className="jp-SubmarinePanel-itemHead">
+              <input
+                type="checkbox"
+                className="jp-SubmarinePanel-select"
+                aria-label={`Compare ${e.name}`}
+                title="Tick to compare"
+                checked={model.selected.includes(e.experimentId)}
+                onClick={event => event.stopPropagation()}
+                onKeyDown={event => event.stopPropagation()}
+                onChange={() => model.toggleSelected(e.experimentId)}
+              />
               <span className="jp-SubmarinePanel-name">{e.name}</span>
               <StatusBadge status={e.status} />
             </div>

@@ -1,16 +1,20 @@
 import { ApiError, Experiment, ExperimentSpec, SubmarineClient } from './api';
+import { OutcomeNotifier } from './notify';
 import { BackoffPoller, IBackoff } from './poller';
 
 export type View =
   | { kind: 'list' }
   | { kind: 'detail'; id: string }
-  | { kind: 'create'; from?: ExperimentSpec };
+  | { kind: 'create'; from?: ExperimentSpec }
+  | { kind: 'compare'; ids: string[] };
 
 export const LIST_BACKOFF: IBackoff = {
   min: 1000,
   max: 15000,
   factor: 1.5,
-  hidden: 60000
+  hidden: 60000,
+  // While an experiment launched here runs, its end is announced within 5 s.
+  urgent: 5000
 };
 
 /**
@@ -34,6 +38,15 @@ export class PanelModel {
   filter = { status: '', text: '' };
   /** Bumped on every change, for useSyncExternalStore. */
   version = 0;
+  /** The experiments ticked in the list, for the compare view, in ticking order. */
+  selected: string[] = [];
+  /** Announces the end of experiments launched from this Lab. */
+  readonly outcomes = new OutcomeNotifier(id => {
+    this.show({ kind: 'detail', id });
+    this.reveal();
+  });
+  /** Brings the panel into view (the app's shell sets it). */
+  reveal: () => void = () => undefined;
 
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
@@ -50,6 +63,13 @@ export class PanelModel {
 
   setFilter(change: Partial<PanelModel['filter']>): void {
     this.filter = { ...this.filter, ...change };
+    this.emit();
+  }
+
+  toggleSelected(id: string): void {
+    this.selected = this.selected.includes(id)
+      ? this.selected.filter(s => s !== id)
+      : [...this.selected, id];
     this.emit();
   }
 
@@ -71,11 +91,15 @@ export class PanelModel {
     let snapshot: string;
     try {
       const experiments = await this.client.list();
+      this.outcomes.observe(experiments);
+      this.poller.urgent = this.outcomes.watching;
       snapshot = JSON.stringify(experiments);
       if (snapshot !== this.snapshot || this.error !== null || !this.loaded) {
         this.experiments = experiments;
         this.error = null;
         this.loaded = true;
+        const present = new Set(experiments.map(e => e.experimentId));
+        this.selected = this.selected.filter(id => present.has(id));
       } else {
         return false;
       }

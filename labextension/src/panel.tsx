@@ -5,6 +5,7 @@ import * as React from 'react';
 import { ExperimentDetail } from './detail';
 import { CreateForm } from './form';
 import { ExperimentList } from './list';
+import { CompareView } from './metrics/CompareView';
 import { PanelModel } from './model';
 
 function Root(props: { model: PanelModel }): JSX.Element {
@@ -33,6 +34,9 @@ function Root(props: { model: PanelModel }): JSX.Element {
         {view.kind === 'list' && <ExperimentList model={model} />}
         {view.kind === 'detail' && (
           <ExperimentDetail key={model.viewSerial} model={model} id={view.id} />
+        )}
+        {view.kind === 'compare' && (
+          <CompareView key={model.viewSerial} model={model} ids={view.ids} />
         )}
         {view.kind === 'create' && (
           <CreateForm key={model.viewSerial} model={model} from={view.from} />

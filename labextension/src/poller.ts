@@ -7,6 +7,8 @@ export interface IBackoff {
   factor: number;
   /** Least delay while the browser tab or the panel is hidden. */
   hidden: number;
+  /** Longest delay, hidden or not, while `urgent` is set (something is awaited). */
+  urgent?: number;
 }
 
 /**
@@ -25,6 +27,9 @@ export class BackoffPoller {
 
   /** The delay before the next tick, in ms (shown for diagnosis). */
   delay: number;
+
+  /** Whether the owner awaits something: delays stay within `backoff.urgent`. */
+  urgent = false;
 
   /** Whether the owner (e.g. a collapsed side panel) is out of sight. */
   set ownerHidden(hidden: boolean) {
@@ -71,9 +76,13 @@ export class BackoffPoller {
     this.delay = changed
       ? this.backoff.min
       : Math.min(this.delay * this.backoff.factor, this.backoff.max);
-    this.schedule(
-      this.hidden ? Math.max(this.delay, this.backoff.hidden) : this.delay
-    );
+    let next = this.hidden
+      ? Math.max(this.delay, this.backoff.hidden)
+      : this.delay;
+    if (this.urgent && this.backoff.urgent !== undefined) {
+      next = Math.min(next, this.backoff.urgent);
+    }
+    this.schedule(next);
   }
 
   private readonly onVisibility = (): void => {

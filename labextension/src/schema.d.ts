@@ -78,6 +78,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiment/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An experiment's metric series */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiment/{id}/params": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The parameters an experiment's replicas logged */
+        get: operations["getParams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiment/logs": {
         parameters: {
             query?: never;
@@ -218,10 +252,27 @@ export interface components {
         };
         /**
          * EnvironmentSpec
-         * @description The body of ``POST``/``PATCH /api/v1/environment`` (Submarine's EnvironmentSpec).
+         * @description The body of ``POST /api/v1/environment`` (Submarine's EnvironmentSpec).
          */
         EnvironmentSpec: {
             name: string;
+            /** @default null */
+            dockerImage?: string | null;
+            /** @default null */
+            kernelSpec?: components["schemas"]["KernelSpec"] | null;
+            /** @default null */
+            description?: string | null;
+            /** @default null */
+            image?: string | null;
+        };
+        /**
+         * EnvironmentUpdate
+         * @description The body of ``PATCH /api/v1/environment/{name}``: an EnvironmentSpec whose ``name``
+         *     may be left out (it is the one in the path, and cannot change).
+         */
+        EnvironmentUpdate: {
+            /** @default null */
+            name?: string | null;
             /** @default null */
             dockerImage?: string | null;
             /** @default null */
@@ -297,6 +348,11 @@ export interface components {
             meta: components["schemas"]["ExperimentMeta"];
             /** @default null */
             environment?: components["schemas"]["EnvironmentRef"] | null;
+            /**
+             * @description submarine-jupyter's extension: metric collection.
+             * @default null
+             */
+            metrics?: components["schemas"]["MetricsSpec"] | null;
             /** @description Roles by name (exact case, per framework: TensorFlow: Chief, Master, Ps, Worker, Evaluator; PyTorch: Master, Worker; XGBoost: Master, Worker). */
             spec: {
                 [key: string]: components["schemas"]["TaskSpec"];
@@ -330,6 +386,63 @@ export interface components {
         LogLine: {
             podName: string;
             line: string;
+        };
+        /**
+         * MetricSeries
+         * @description One metric of one replica from one source: its points (columns), and what it holds in all.
+         */
+        MetricSeries: {
+            name: string;
+            /** @description The replica's pod name. */
+            replica: string;
+            /** @enum {string} */
+            source: "log" | "tensorboard" | "tracking";
+            steps: number[];
+            values: number[];
+            /** @description When each point was collected (written, for TensorBoard and the tracking SDK), Unix seconds. */
+            times: number[];
+            /** @description Points stored for the series (more than these when downsampled or incremental). */
+            count: number;
+            /** @description The value of the newest point. */
+            last: number | null;
+            min: number | null;
+            max: number | null;
+            /** @description The points are a sample: per bucket of consecutive points, its lowest and highest, plus the first and the newest point. */
+            downsampled: boolean;
+        };
+        /**
+         * Metrics
+         * @description An experiment's metrics; ``cursor`` passed back as ``since`` returns only newer points.
+         */
+        Metrics: {
+            experimentId: string;
+            cursor: number;
+            /** @description Whether the server may still add points: the experiment runs, or its last output is being read. Once false (after it ended), the metrics are complete. */
+            collecting: boolean;
+            series: components["schemas"]["MetricSeries"][];
+        };
+        /**
+         * MetricsSpec
+         * @description How metrics are collected from what the replicas print (an extension of Submarine's
+         *     spec; without it, collection is on with Katib's default format).
+         */
+        MetricsSpec: {
+            /**
+             * @description false: collect no metrics from the logs.
+             * @default true
+             */
+            enabled?: boolean;
+            /** @description Regexes in Katib's metricsFormat: each finds (name, value) pairs in a line with its first two groups. Default: Katib's `([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)`. */
+            filters?: string[];
+        };
+        /**
+         * Param
+         * @description A parameter a replica logged (Submarine's SDK ``log_param``).
+         */
+        Param: {
+            key: string;
+            value: string;
+            replica: string;
         };
         /** PodLog */
         PodLog: {
@@ -665,6 +778,83 @@ export interface operations {
             };
         };
     };
+    getMetrics: {
+        parameters: {
+            query?: {
+                /** @description Only points collected after this `cursor` of an earlier answer. */
+                since?: string;
+                /** @description Only the series of this metric. */
+                name?: string;
+                /** @description Only the series of this replica: its pod name, or the short `worker-1`. */
+                replica?: string;
+                /** @description Points per series at most (2 to 10000, default 1000): a longer series is downsampled to each bucket's lowest and highest point plus its first and newest. */
+                maxPoints?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The experiment's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Metrics"];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getParams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The experiment's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Param"][];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     listLogs: {
         parameters: {
             query?: never;
@@ -903,8 +1093,8 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["EnvironmentSpec"];
-                "application/yaml": components["schemas"]["EnvironmentSpec"];
+                "application/json": components["schemas"]["EnvironmentUpdate"];
+                "application/yaml": components["schemas"]["EnvironmentUpdate"];
             };
         };
         responses: {

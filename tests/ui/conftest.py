@@ -58,12 +58,18 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return extensions
 
 
+#: The settings override the wheel installs (share/jupyter/lab/settings/overrides.d/).
+SETTINGS_OVERRIDE = REPO / "jupyter-config" / "lab-settings" / "overrides.d" / "submarine-jupyter.json"
+
+
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any], bundle_dir: Path, tmp_path: Path) -> dict[str, Any]:
-    """Serve this checkout's committed bundle, ahead of any installed copy, and keep
-    Lab's news opt-in toast out of the screenshots."""
+    """Serve this checkout's committed bundle, ahead of any installed copy, with the
+    settings override the package installs (saved widget state on), and keep Lab's news
+    opt-in toast out of the screenshots."""
     settings = tmp_path / "lab-settings"
-    settings.mkdir()
+    (settings / "overrides.d").mkdir(parents=True)
+    shutil.copy(SETTINGS_OVERRIDE, settings / "overrides.d" / SETTINGS_OVERRIDE.name)
     (settings / "overrides.json").write_text(
         json.dumps({"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}})
     )
@@ -76,15 +82,25 @@ def jp_server_config(jp_server_config: dict[str, Any], bundle_dir: Path, tmp_pat
 class Lab:
     """Opens JupyterLab from the in-process server in a headless Chromium."""
 
-    def __init__(self, executable: str, url: str, token: str, screenshots: Path) -> None:
+    def __init__(self, executable: str, base: str, token: str, screenshots: Path) -> None:
         self.executable = executable
-        self.url = url
+        self.base = base
         self.token = token
         self.screenshots = screenshots
         self.page_errors: list[str] = []
+        #: The page of the browser ``open()`` started last.
+        self.page: Any = None
+        #: The browser console's errors and warnings, for a failing test's report.
+        self.console: list[str] = []
+
+    def url_of(self, path: str) -> str:
+        """The URL of a Lab page (``lab``, ``lab/tree/x.ipynb``); ``?reset``: from the
+        default layout, whatever an earlier test left in the workspace."""
+        return f"{self.base}{path}?reset&token={self.token}"
 
     @contextlib.asynccontextmanager
-    async def open(self) -> AsyncIterator[Any]:
+    async def open(self, path: str = "lab") -> AsyncIterator[Any]:
+        """Lab in a new browser, at ``path``; yields the page once Lab has started."""
         from playwright.async_api import async_playwright
 
         async with async_playwright() as playwright:
@@ -94,9 +110,11 @@ class Lab:
                     viewport={"width": 1280, "height": 860}, permissions=["clipboard-read", "clipboard-write"]
                 )
                 page = await context.new_page()
+                self.page = page
                 page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-                await page.goto(self.url)
-                await page.wait_for_selector(".jp-Launcher", timeout=90_000)
+                page.on("console", lambda m: m.type in ("error", "warning") and self.console.append(m.text))
+                await page.goto(self.url_of(path))
+                await page.wait_for_selector(".jp-Launcher" if path == "lab" else ".jp-LabShell", timeout=90_000)
                 yield page
             finally:
                 await browser.close()
@@ -132,6 +150,25 @@ class Lab:
         await page.mouse.move(panel_box["x"] + width, y, steps=5)
         await page.mouse.up()
 
+    def toast(self, text: str) -> Any:
+        """Lab's notification toasts (bottom right) that contain ``text``."""
+        assert self.page is not None
+        return self.page.locator(".Toastify__toast", has_text=text)
+
+    @staticmethod
+    async def settled(locator: Any) -> None:
+        """Wait until the element stops moving (a toast sliding in, say)."""
+        handle = await locator.element_handle()
+        await handle.wait_for_element_state("stable")
+
+    @staticmethod
+    async def dismiss_toasts(page: Any) -> None:
+        """Hide every notification toast on screen (they stay in Lab's notification list)."""
+        toasts = page.locator(".Toastify__toast")
+        while await toasts.count():  # clicked at once: they slide out (never "stable")
+            await page.evaluate("document.querySelectorAll('.jp-Notification-Toast-Close').forEach(b => b.click())")
+            await page.wait_for_timeout(500)
+
     async def screenshot(self, page: Any, name: str) -> Path:
         """Save the whole Lab window, panel included, as ``<name>.png``."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
@@ -146,6 +183,5 @@ def lab(chromium: str, jp_serverapp: Any, http_server: Any, jp_http_port: int, j
     token = jp_serverapp.identity_provider.token
     # The README's screenshots come from the local backend; other runs keep theirs in tmp_path.
     local = jp_serverapp.web_app.settings["submarine_service"].backend.name == "local"
-    # ?reset: start from the default layout, whatever an earlier test left in the workspace.
-    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}lab?reset&token={token}", token,
+    return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}", token,
                SCREENSHOTS if local else tmp_path / "screenshots")

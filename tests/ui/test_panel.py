@@ -26,6 +26,7 @@ except ImportError:  # then the `chromium` fixture fails the tests (CI=true) or 
 
 LIST_PATH_SUFFIX = "/api/v1/experiment"
 PANEL = "#submarine-jupyter-panel"
+RESOURCES = "cpu=0.25,memory=128Mi"
 
 
 @pytest.fixture
@@ -62,13 +63,19 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await lab.widen_sidebar(page, 400)
         await expect(panel.get_by_text("No experiments yet")).to_be_visible()
 
-        # Create through the form.
+        # Create through the form: PyTorch with a Master by default (as %submarine run), plus a Worker.
         await panel.get_by_role("button", name="New", exact=True).click()
         form = panel.locator("form[aria-label='New experiment']")
+        await expect(form.locator("select[name=framework]")).to_have_value("PyTorch")
+        await expect(form.get_by_label("Role 1", exact=True)).to_have_value("Master")
         await form.locator("input[name=name]").fill("panel-demo")
         await form.locator("textarea[name=cmd]").fill("echo hello-from-panel; sleep 6")
-        await form.get_by_label("Role 1 resources").fill("cpu=0.5,memory=128Mi")
+        await form.get_by_label("Role 1 resources").fill(RESOURCES)
+        await form.get_by_role("button", name="Add role").click()
+        await expect(form.get_by_label("Role 2", exact=True)).to_have_value("Worker")
+        await form.get_by_label("Role 2 resources").fill(RESOURCES)
         await form.locator("textarea[name=envVars]").fill("GREETING=hello")
+        await expect(form.get_by_role("note")).to_have_count(0)  # a Master: no warning
         await lab.screenshot(page, "form")
         await form.get_by_role("button", name="Create", exact=True).click()
 
@@ -77,8 +84,11 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         experiment_id = await detail.get_attribute("data-experiment-id")
         stored = await api.ok("GET", f"api/v1/experiment/{experiment_id}")
         assert stored["spec"]["meta"]["cmd"] == "echo hello-from-panel; sleep 6"
+        assert stored["spec"]["meta"]["framework"] == "PyTorch"
         assert stored["spec"]["meta"]["envVars"] == {"GREETING": "hello"}
-        assert stored["spec"]["spec"] == {"Worker": {"replicas": 1, "resources": "cpu=0.5,memory=128Mi"}}
+        assert stored["spec"]["spec"] == {
+            "Master": {"replicas": 1, "resources": RESOURCES}, "Worker": {"replicas": 1, "resources": RESOURCES},
+        }
 
         # It appears in the list and goes live without a reload.
         await panel.get_by_role("button", name="← Experiments").click()
@@ -86,7 +96,7 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await expect(item.locator(".jp-SubmarinePanel-name")).to_have_text("panel-demo")
         await expect(item).to_have_attribute("data-status", "Running", timeout=30_000)
 
-        # The log of worker 0 follows while it runs.
+        # The log of the first replica (master 0) follows while it runs.
         await item.click()
         log = detail.locator(".jp-SubmarinePanel-logText")
         await expect(log).to_contain_text("hello-from-panel", timeout=20_000)
@@ -99,7 +109,7 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await expect(role.locator(".jp-SubmarinePanel-replicaCount")).to_have_text("2")
         await expect(detail.locator("tr[data-replica$='-worker-1']")).to_be_visible(timeout=20_000)
         patched = await api.ok("GET", f"api/v1/experiment/{experiment_id}")
-        assert patched["spec"]["spec"]["Worker"] == {"replicas": 2, "resources": "cpu=0.5,memory=128Mi"}
+        assert patched["spec"]["spec"]["Worker"] == {"replicas": 2, "resources": RESOURCES}
         assert patched["spec"]["meta"]["cmd"] == "echo hello-from-panel; sleep 6"
 
         status = detail.locator(".jp-SubmarinePanel-title .jp-SubmarinePanel-status")
@@ -141,7 +151,7 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         # "Clone" fills the form from this spec under a new name.
         await detail.get_by_role("button", name="Clone").click()
         await expect(form.locator("input[name=name]")).to_have_value("panel-demo-copy")
-        await expect(form.get_by_label("Role 1 replicas")).to_have_value("2")
+        await expect(form.get_by_label("Role 2 replicas")).to_have_value("2")
         await expect(form.locator("textarea[name=envVars]")).to_have_value("GREETING=hello")
         await form.get_by_role("button", name="← Experiments").click()
 
@@ -155,7 +165,13 @@ async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
         await expect(failed_item).to_have_attribute("data-status", "Failed", timeout=30_000)
         running_item = panel.locator(f"[data-experiment-id='{running['experimentId']}']")
         await expect(running_item).to_have_attribute("data-status", "Running", timeout=30_000)
-        await expect(page.locator(".Toastify__toast")).to_have_count(0, timeout=10_000)
+        # The resubmitted copy ends: this Lab saw it run, so its end is announced (as panel-demo's
+        # was; see tests/ui/test_outcomes.py). The toasts are put away for the list's screenshot.
+        resubmitted_item = panel.locator(f"[data-experiment-id='{resubmitted['experimentId']}']")
+        await expect(resubmitted_item).to_have_attribute("data-status", "Succeeded", timeout=30_000)
+        await expect(lab.toast("Experiment panel-demo succeeded").first).to_be_visible()
+        await page.wait_for_timeout(500)
+        await lab.dismiss_toasts(page)
         await lab.screenshot(page, "list")
 
         # Filters: by status, then by text.
@@ -238,6 +254,7 @@ async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
         await form.locator("textarea[name=cmd]").fill("true")
         await form.get_by_label("Role 1 resources").fill("cpu=0.1")
         await expect(form.locator(".jp-SubmarinePanel-fieldError")).to_have_count(0)
+        await form.locator("select[name=framework]").select_option("TensorFlow")  # Role 1 stays the Master
         await form.get_by_role("button", name="Add role").click()
         await expect(form.get_by_label("Role 2", exact=True)).to_have_value("Chief")
         await form.get_by_label("Role 2 replicas").fill("0")
