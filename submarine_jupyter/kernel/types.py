@@ -29,10 +29,19 @@ __all__ = [
     "MetricSeries",
     "Metrics",
     "MetricsSpec",
+    "Objective",
     "Param",
     "PodLog",
+    "RandomSearch",
     "Replica",
+    "Sweep",
+    "SweepSpec",
     "TaskSpec",
+    "Template",
+    "TemplateParam",
+    "TemplateSpec",
+    "TemplateSubmit",
+    "Trial",
 ]
 
 
@@ -110,7 +119,7 @@ class Experiment(TypedDict):
     experimentId: str
     name: str
     uid: str
-    status: Literal['Accepted', 'Created', 'Running', 'Succeeded', 'Failed', 'Deleted']
+    status: Literal['Accepted', 'Created', 'Running', 'Succeeded', 'Failed', 'Stopped', 'Deleted']
     acceptedTime: str | None
     createdTime: str | None
     runningTime: str | None
@@ -118,6 +127,11 @@ class Experiment(TypedDict):
     statusMessage: str | None
     replicas: list[Replica]
     spec: ExperimentSpec
+    pendingSpec: ExperimentSpec | None
+    rerunOf: str | None
+    reruns: list[str]
+    template: str | None
+    sweep: str | None
 
 
 class ExperimentMeta(TypedDict):
@@ -197,6 +211,11 @@ class MetricsSpec(TypedDict):
     filters: NotRequired[list[str]]
 
 
+class Objective(TypedDict):
+    metric: str
+    goal: NotRequired[Literal['min', 'max']]
+
+
 class Param(TypedDict):
     """A parameter a replica logged (Submarine's SDK ``log_param``)."""
 
@@ -208,6 +227,12 @@ class Param(TypedDict):
 class PodLog(TypedDict):
     podName: str
     podLog: str | None
+
+
+class RandomSearch(TypedDict):
+    count: int
+    params: dict[str, str]
+    seed: NotRequired[int | None]
 
 
 class Replica(TypedDict):
@@ -222,6 +247,28 @@ class Replica(TypedDict):
     message: str | None
 
 
+class Sweep(TypedDict):
+    name: str
+    template: str
+    status: Literal['Running', 'Succeeded', 'Failed', 'Stopped']
+    parallel: int
+    objective: Objective | None
+    trials: list[Trial]
+    best: int | None
+
+
+class SweepSpec(TypedDict):
+    """The body of ``POST /api/v1/sweep``."""
+
+    name: str
+    template: str
+    params: NotRequired[dict[str, str]]
+    grid: NotRequired[dict[str, list[str]]]
+    random: NotRequired[RandomSearch | None]
+    parallel: NotRequired[int]
+    objective: NotRequired[Objective | None]
+
+
 class TaskSpec(TypedDict):
     """One role of an experiment (``Worker``, ``Ps`` ...)."""
 
@@ -231,3 +278,43 @@ class TaskSpec(TypedDict):
     image: NotRequired[str | None]
     cmd: NotRequired[str | None]
     envVars: NotRequired[dict[str, str]]
+
+
+class Template(TypedDict):
+    """A stored template: ``experimentTemplate_<serverStartMillis>_<seq>`` and its spec, whose ``parameters`` include those Submarine adds per role."""
+
+    experimentTemplateId: str
+    experimentTemplateSpec: TemplateSpec
+
+
+class TemplateParam(TypedDict):
+    """A parameter of a template: its default ``value``; ``required`` ones must be given."""
+
+    name: str
+    value: NotRequired[str | None]
+    required: NotRequired[bool | str]
+    description: NotRequired[str | None]
+
+
+class TemplateSpec(TypedDict):
+    """The body of ``POST /api/v1/template`` and ``PATCH /api/v1/template/{name}``."""
+
+    name: str
+    author: NotRequired[str | None]
+    description: NotRequired[str | None]
+    parameters: NotRequired[list[TemplateParam]]
+    experimentSpec: dict[str, Any]
+
+
+class TemplateSubmit(TypedDict):
+    """The body of ``POST /api/v1/experiment/{templateName}``: values of the template's parameters."""
+
+    params: NotRequired[dict[str, str]]
+
+
+class Trial(TypedDict):
+    index: int
+    params: dict[str, str]
+    experimentId: str | None
+    status: Literal['Accepted', 'Created', 'Running', 'Succeeded', 'Failed', 'Stopped', 'Deleted'] | Literal['Waiting']
+    objective: float | None

@@ -28,6 +28,8 @@ def experiment(record: ExperimentRecord, status: ExperimentStatus | None = None)
         accepted_time=record.accepted_time, created_time=record.created_time,
         running_time=record.running_time, finished_time=record.finished_time,
         status_message=record.status_message, replicas=[replica(r) for r in record.replicas], spec=record.spec,
+        pending_spec=record.pending_spec, rerun_of=record.rerun_of, reruns=record.reruns,
+        template=record.template, sweep=record.sweep,
     )
 
 

@@ -42,6 +42,13 @@ class ExperimentRecord:
     image: str | None = None
     replicas: list[ReplicaStatus] = field(default_factory=list)
     backend_state: dict[str, Any] = field(default_factory=dict)
+    #: A spec PATCHed after the end: recorded, never run (a re-run runs it).
+    pending_spec: dict[str, Any] | None = None
+    rerun_of: str | None = None
+    template: str | None = None
+    sweep: str | None = None
+    #: The experiments that re-run this one (read with it, never written).
+    reruns: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -21,12 +21,13 @@ FRAMEWORK_ROLES: dict[str, tuple[str, ...]] = {
 ROLE_ORDER: tuple[str, ...] = ("Chief", "Master", "Ps", "Worker", "Evaluator")
 
 #: What an experiment can be; ``Deleted`` appears only in the answer to DELETE.
-ExperimentStatus = Literal["Accepted", "Created", "Running", "Succeeded", "Failed", "Deleted"]
+ExperimentStatus = Literal["Accepted", "Created", "Running", "Succeeded", "Failed", "Stopped", "Deleted"]
 #: The statuses an experiment is stored with (and can be listed by).
-StoredStatus = Literal["Accepted", "Created", "Running", "Succeeded", "Failed"]
+StoredStatus = Literal["Accepted", "Created", "Running", "Succeeded", "Failed", "Stopped"]
 STATUSES: tuple[str, ...] = get_args(StoredStatus)
-#: Statuses an experiment never leaves.
-TERMINAL_STATUSES: frozenset[str] = frozenset({"Succeeded", "Failed"})
+#: Statuses an experiment never leaves. ``Stopped``: a user stopped it (its record, logs and
+#: metrics are kept), neither a success nor a failure of the training.
+TERMINAL_STATUSES: frozenset[str] = frozenset({"Succeeded", "Failed", "Stopped"})
 
 ReplicaState = Literal["Pending", "Running", "Succeeded", "Failed", "Stopped"]
 REPLICA_STATES: tuple[str, ...] = get_args(ReplicaState)

@@ -30,6 +30,8 @@ from .responses import (
     LogLine,
     Replica,
 )
+from .sweeps import Sweep, SweepSpec
+from .templates import Template, TemplateSpec, TemplateSubmit
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -57,6 +59,13 @@ class Query:
 BOOLEAN = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"], "default": "false"}
 EXPERIMENT_ID = Query("id", {"type": "string"}, "The experiment's id.", "path", True)
 ENVIRONMENT_NAME = Query("name", {"type": "string"}, "The environment's name.", "path", True)
+TEMPLATE_NAME = Query("name", {"type": "string"}, "The template's name.", "path", True)
+SWEEP_NAME = Query("name", {"type": "string"}, "The sweep's name.", "path", True)
+MERGE_PATCH = {
+    "type": "object",
+    "description": "Changes to the spec as a JSON merge patch (RFC 7396), e.g. "
+    '{"meta": {"envVars": {"LR": "0.01"}}, "spec": {"Worker": {"replicas": 3}}}; null removes a key.',
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ class Operation:
     summary: str
     result: dict[str, Any]
     tag: str = "experiment"
-    body: type[BaseModel] | None = None
+    #: The request body's model, or a schema of its own (then optional).
+    body: type[BaseModel] | dict[str, Any] | None = None
     params: tuple[Query, ...] = ()
     #: An ``application/x-ndjson`` answer of these records (``follow=true``).
     stream: type[BaseModel] | None = None
@@ -103,6 +113,22 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/api/v1/experiment/{id}", "deleteExperiment",
               "Stop every replica and remove the experiment (its status reads Deleted)", ref(Experiment),
               params=(EXPERIMENT_ID,), backend=True),
+    Operation(
+        "post", "/api/v1/experiment/{id}", "submitTemplate",
+        "Submit the template named in the path with values for its parameters", ref(Experiment),
+        tag="template", body=TemplateSubmit, backend=True,
+        params=(Query("id", {"type": "string"}, "The template's name.", "path", True),),
+    ),
+    Operation(
+        "post", "/api/v1/experiment/{id}/stop", "stopExperiment",
+        "Stop every replica and keep the experiment, its logs and metrics (its status reads Stopped)",
+        ref(Experiment), params=(EXPERIMENT_ID,), backend=True,
+    ),
+    Operation(
+        "post", "/api/v1/experiment/{id}/rerun", "rerunExperiment",
+        "Create a new experiment from this one's spec (the PATCHed one, if any), with changes", ref(Experiment),
+        body=MERGE_PATCH, params=(EXPERIMENT_ID,), backend=True,
+    ),
     Operation(
         "get", "/api/v1/experiment/{id}/spec", "getExperimentSpec", "An experiment's spec, as JSON or YAML text",
         ref(ExperimentSpec), params=(EXPERIMENT_ID, Query("format", {"type": "string", "enum": ["json", "yaml"],
@@ -145,13 +171,32 @@ OPERATIONS: tuple[Operation, ...] = (
               ref(Environment), tag="environment", body=EnvironmentUpdate, params=(ENVIRONMENT_NAME,)),
     Operation("delete", "/api/v1/environment/{name}", "deleteEnvironment", "Delete an environment",
               ref(Environment), tag="environment", params=(ENVIRONMENT_NAME,)),
+    Operation("post", "/api/v1/template", "createTemplate", "Store a template", ref(Template), tag="template",
+              body=TemplateSpec),
+    Operation("get", "/api/v1/template", "listTemplates", "List templates", array(Template), tag="template"),
+    Operation("get", "/api/v1/template/{name}", "getTemplate", "One template", ref(Template), tag="template",
+              params=(TEMPLATE_NAME,)),
+    Operation("patch", "/api/v1/template/{name}", "patchTemplate", "Replace a template", ref(Template),
+              tag="template", body=TemplateSpec, params=(TEMPLATE_NAME,)),
+    Operation("delete", "/api/v1/template/{name}", "deleteTemplate", "Delete a template", ref(Template),
+              tag="template", params=(TEMPLATE_NAME,)),
+    Operation("post", "/api/v1/sweep", "createSweep", "Start a sweep: one experiment per trial", ref(Sweep),
+              tag="sweep", body=SweepSpec, backend=True),
+    Operation("get", "/api/v1/sweep", "listSweeps", "List sweeps", array(Sweep), tag="sweep"),
+    Operation("get", "/api/v1/sweep/{name}", "getSweep", "A sweep and its trials, best first", ref(Sweep),
+              tag="sweep", params=(SWEEP_NAME,)),
+    Operation("post", "/api/v1/sweep/{name}/stop", "stopSweep", "Stop a sweep's running trials and its waiting ones",
+              ref(Sweep), tag="sweep", params=(SWEEP_NAME,), backend=True),
     Operation("get", "/api/v1/openapi.json", "getOpenApi", "This document", {"type": "object"}, tag="meta", raw=True),
 )
 
 #: Models every document holds, requests in validation mode, answers in serialization mode.
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ExperimentSpec, EnvironmentSpec, EnvironmentUpdate, FieldError)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    ExperimentSpec, EnvironmentSpec, EnvironmentUpdate, FieldError, TemplateSpec, TemplateSubmit, SweepSpec,
+)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope, Metrics, Param,
+    Template, Sweep,
 )
 
 
@@ -202,7 +247,9 @@ def _operation(op: Operation) -> dict[str, Any]:
             for p in op.params
         ]
     if op.body is not None:
-        spec["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(op.body)}, YAML: {"schema": ref(op.body)}}}
+        schema = op.body if isinstance(op.body, dict) else ref(op.body)
+        spec["requestBody"] = {"required": not isinstance(op.body, dict),
+                               "content": {JSON: {"schema": schema}, YAML: {"schema": schema}}}
     return spec
 
 

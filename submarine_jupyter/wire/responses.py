@@ -14,6 +14,10 @@ from .errors import FieldError
 #: the request model's, which the OpenAPI document puts in place of this mark.
 SpecEcho = Annotated[dict[str, Any], WithJsonSchema({"x-request-model": "ExperimentSpec"})]
 EnvironmentEcho = Annotated[dict[str, Any], WithJsonSchema({"x-request-model": "EnvironmentSpec"})]
+PendingSpec = Annotated[
+    dict[str, Any] | None,
+    WithJsonSchema({"anyOf": [{"x-request-model": "ExperimentSpec"}, {"type": "null"}]}),
+]
 
 
 class Replica(Response):
@@ -41,7 +45,14 @@ class Experiment(Response):
     finished_time: str | None
     status_message: str | None = Field(description="Why it is waiting or failed, in a person's words.")
     replicas: list[Replica]
-    spec: SpecEcho
+    spec: SpecEcho = Field(description="The spec it runs (or ran).")
+    pending_spec: PendingSpec = Field(
+        None, description="A spec PATCHed after it ended: recorded (Submarine's behaviour) but never run; a re-run "
+        "runs it.")
+    rerun_of: str | None = Field(None, description="The experiment this one re-runs.")
+    reruns: list[str] = Field(default_factory=list, description="The experiments that re-run this one.")
+    template: str | None = Field(None, description="The template it was submitted from.")
+    sweep: str | None = Field(None, description="The sweep it is a trial of.")
 
 
 class Environment(Response):

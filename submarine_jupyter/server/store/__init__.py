@@ -102,7 +102,12 @@ class Store:
     async def get_experiment(self, experiment_id: str) -> ExperimentRecord | None:
         def _get(conn: sqlite3.Connection) -> ExperimentRecord | None:
             row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
-            return experiment_from_row(row) if row else None
+            if row is None:
+                return None
+            record = experiment_from_row(row)
+            record.reruns = [r[0] for r in conn.execute(
+                "SELECT id FROM experiments WHERE rerun_of = ? ORDER BY seq", (experiment_id,))]
+            return record
 
         return await self.run(_get)
 
@@ -112,7 +117,14 @@ class Store:
                 rows = conn.execute("SELECT * FROM experiments ORDER BY seq").fetchall()
             else:
                 rows = conn.execute("SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)).fetchall()
-            return [experiment_from_row(row) for row in rows]
+            reruns: dict[str, list[str]] = {}
+            for source, rerun in conn.execute(
+                    "SELECT rerun_of, id FROM experiments WHERE rerun_of IS NOT NULL ORDER BY seq"):
+                reruns.setdefault(source, []).append(rerun)
+            records = [experiment_from_row(row) for row in rows]
+            for record in records:
+                record.reruns = reruns.get(record.id, [])
+            return records
 
         return await self.run(_list)
 

@@ -78,6 +78,32 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (experiment_id, replica, key)
     );
     """,
+    # 3: re-runs, specs recorded after the end, templates and sweeps
+    """
+    ALTER TABLE experiments ADD COLUMN pending_spec TEXT;
+    ALTER TABLE experiments ADD COLUMN rerun_of TEXT;
+    ALTER TABLE experiments ADD COLUMN template TEXT;
+    ALTER TABLE experiments ADD COLUMN sweep TEXT;
+    CREATE INDEX experiments_by_rerun_of ON experiments (rerun_of);
+    CREATE TABLE templates (
+        name TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        spec TEXT NOT NULL
+    );
+    CREATE TABLE sweeps (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        status TEXT NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE TABLE sweep_trials (
+        sweep TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        experiment_id TEXT,
+        PRIMARY KEY (sweep, idx)
+    );
+    """,
 )
 VERSION = len(MIGRATIONS)
 

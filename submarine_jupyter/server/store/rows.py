@@ -28,6 +28,8 @@ def experiment_row(record: ExperimentRecord) -> dict[str, Any]:
         "finished_time": record.finished_time, "spec": json.dumps(record.spec), "image": record.image,
         "replicas": json.dumps([replica_row(r) for r in record.replicas]),
         "backend_state": json.dumps(record.backend_state),
+        "pending_spec": None if record.pending_spec is None else json.dumps(record.pending_spec),
+        "rerun_of": record.rerun_of, "template": record.template, "sweep": record.sweep,
     }
 
 
@@ -39,6 +41,8 @@ def experiment_from_row(row: sqlite3.Row) -> ExperimentRecord:
         finished_time=row["finished_time"], spec=json.loads(row["spec"]), image=row["image"],
         replicas=[replica_from_row(r) for r in json.loads(row["replicas"])],
         backend_state=json.loads(row["backend_state"]),
+        pending_spec=None if row["pending_spec"] is None else json.loads(row["pending_spec"]),
+        rerun_of=row["rerun_of"], template=row["template"], sweep=row["sweep"],
     )
 
 
