@@ -205,7 +205,7 @@ def api(
     """The API client; afterwards, deletes what is still running so no process outlives a test."""
     base = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
     yield Api(jp_fetch, base, jp_serverapp.identity_provider.token)
-    service = jp_serverapp.web_app.settings["submarine_service"]
+    service = jp_serverapp.web_app.settings["submarine"].experiments
 
     async def cleanup() -> None:
         for item in await service.list_experiments():

@@ -196,7 +196,7 @@ async def test_a_stopped_collection_resumes_counting_each_line_once(
                                         "    time.sleep(0.01)\n")
     spec = workers(f"{PY} {work_dir / 'steady.py'}")
     experiment_id = (await api.ok("POST", "api/v1/experiment", spec))["experimentId"]
-    service = jp_serverapp.web_app.settings["submarine_metrics"]
+    service = jp_serverapp.web_app.settings["submarine"].metrics
     while (await api.ok("GET", f"api/v1/experiment/{experiment_id}"))["status"] not in ("Succeeded", "Failed"):
         await asyncio.sleep(0.3)
         if await service.pause(experiment_id):

@@ -12,7 +12,7 @@ import pytest
 
 from submarine_jupyter.server.backends.base import LogChunk
 from submarine_jupyter.server.backends.kubernetes.follow import read_lines
-from submarine_jupyter.server.backends.local.follow import follow_chunks, resume_at
+from submarine_jupyter.server.backends.logfollow import follow_chunks, resume_at
 from submarine_jupyter.server.metrics.downsample import downsample
 from submarine_jupyter.server.metrics.parse import LineParser, log_batch
 from submarine_jupyter.server.metrics.parsing import ParsingProcess

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from submarine_jupyter.server.backends import logfiles
 from submarine_jupyter.server.backends.base import BackendError, PodLog
-from submarine_jupyter.server.backends.local import logs as local_logs
 from submarine_jupyter.server.handlers import base as handlers
 from submarine_jupyter.server.streaming import escaped, json_parts
 
@@ -66,13 +66,13 @@ def test_json_parts_without_streams_is_plain_json() -> None:
 
 
 async def read(path: Path, tail_lines: int | None = None) -> list[str]:
-    chunks = local_logs.log_chunks(path, tail_lines)
+    chunks = logfiles.log_chunks(path, tail_lines)
     assert chunks is not None
     return [piece async for piece in chunks]
 
 
 async def test_log_chunks_decode_across_piece_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_logs, "CHUNK", 7)
+    monkeypatch.setattr(logfiles, "CHUNK", 7)
     path = tmp_path / "replica.log"
     data = "é✓𝄞 line\n".encode() * 50 + b"bad \xff\xfe bytes\n"
     path.write_bytes(data)
@@ -87,13 +87,13 @@ async def test_log_chunks_decode_across_piece_boundaries(tmp_path: Path, monkeyp
 async def test_log_chunks_stop_at_the_size_seen_when_reading_starts(tmp_path: Path) -> None:
     path = tmp_path / "replica.log"
     path.write_text("before\n")
-    chunks = local_logs.log_chunks(path)
+    chunks = logfiles.log_chunks(path)
     assert chunks is not None
     first = await anext(chunks)
     with open(path, "a") as handle:
         handle.write("after\n")
     assert first + "".join([piece async for piece in chunks]) == "before\n"
-    assert local_logs.log_chunks(tmp_path / "never-written.log") is None
+    assert logfiles.log_chunks(tmp_path / "never-written.log") is None
 
 
 async def test_a_large_log_is_sent_whole_in_many_pieces(api: Api) -> None:
@@ -138,7 +138,7 @@ async def test_a_log_that_fails_while_read(api: Api, jp_serverapp: Any, monkeypa
     created = await api.ok("POST", "api/v1/experiment", experiment("echo hi"))
     experiment_id = created["experimentId"]
     await api.wait(experiment_id)
-    backend = jp_serverapp.web_app.settings["submarine_service"].backend
+    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend
 
     async def fake_logs(*args: Any, **kwargs: Any) -> list[PodLog]:
         return [PodLog(f"p{index}", chunks) for index, chunks in enumerate(logs)]
@@ -199,7 +199,7 @@ def naive_tail(data: bytes, lines: int) -> bytes:
 @pytest.mark.parametrize("chunk", [1, 3, 64])
 def test_tails_read_backwards_match_splitting_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           chunk: int) -> None:
-    monkeypatch.setattr(local_logs, "CHUNK", chunk)
+    monkeypatch.setattr(logfiles, "CHUNK", chunk)
     path = tmp_path / "replica.log"
     samples = [b"", b"\n", b"\n\n", b"one", b"one\n", b"one\ntwo", b"one\ntwo\n", b"a\n\nb\n\n",
                b"".join(b"line %d\n" % i for i in range(200)) + b"partial"]
@@ -207,5 +207,5 @@ def test_tails_read_backwards_match_splitting_everything(tmp_path: Path, monkeyp
         path.write_bytes(data)
         for lines in (0, 1, 2, 3, 50, 1000):
             expected = naive_tail(data, lines)
-            assert local_logs.read_tail(path, lines) == expected.decode(), (data, lines)
-            assert local_logs.tail_offset(path, lines) == len(data) - len(expected), (data, lines)
+            assert logfiles.read_tail(path, lines) == expected.decode(), (data, lines)
+            assert logfiles.tail_offset(path, lines) == len(data) - len(expected), (data, lines)

@@ -9,8 +9,18 @@ from ..wire.constants import ExperimentStatus
 from ..wire.metrics import Metrics, MetricSeries, Param
 from ..wire.responses import Environment, Experiment, LogContent, Replica
 from ..wire.responses import PodLog as PodLogAnswer
+from ..wire.sweeps import Sweep, SweepSpec, Trial
+from ..wire.templates import Template
 from .backends.base import LogLine, PodLog
-from .domain import EnvironmentRecord, ExperimentRecord, ParamRecord, ReplicaStatus, SeriesRecord
+from .domain import (
+    EnvironmentRecord,
+    ExperimentRecord,
+    ParamRecord,
+    ReplicaStatus,
+    SeriesRecord,
+    SweepRecord,
+    TemplateRecord,
+)
 
 
 def replica(status: ReplicaStatus) -> Replica:
@@ -75,3 +85,30 @@ def metrics(experiment_id: str, cursor: int, collecting: bool, series: list[Seri
 
 def param(record: ParamRecord) -> Param:
     return Param(key=record.key, value=record.value, replica=record.replica)
+
+
+def template(record: TemplateRecord) -> Template:
+    return Template(experiment_template_id=record.id, experiment_template_spec=record.spec)
+
+
+def sweep(record: SweepRecord, spec: SweepSpec, statuses: dict[str, str], objectives: dict[str, float]) -> Sweep:
+    """A sweep with its trials, best first when it has an objective (a failed trial is never
+    the best)."""
+    trials = [
+        Trial(index=t.index, params=t.params, experiment_id=t.experiment_id,
+              status=(statuses.get(t.experiment_id, "Deleted") if t.experiment_id  # type: ignore[arg-type]
+                      else "Stopped" if record.status == "Stopped" else "Waiting"),
+              objective=objectives.get(t.experiment_id or ""))
+        for t in record.trials
+    ]
+    best = None
+    if spec.objective is not None:
+        sign = 1 if spec.objective.goal == "min" else -1
+        ranked = sorted((t for t in trials if t.objective is not None and t.status != "Failed"),
+                        key=lambda t: (sign * (t.objective or 0.0), t.index))
+        best = ranked[0].index if ranked else None
+        order = {t.index: rank for rank, t in enumerate(ranked)}
+        trials.sort(key=lambda t: (order.get(t.index, len(order)), t.index))
+    return Sweep(name=record.name, template=spec.template, status=record.status,  # type: ignore[arg-type]
+                 status_message=record.status_message, parallel=spec.parallel, objective=spec.objective,
+                 trials=trials, best=best)

@@ -21,9 +21,13 @@ from .backends.base import Backend, ServerPaths
 from .bodies import BodyLimits
 from .environments import EnvironmentService
 from .handlers import ROUTES
+from .logs import LogService
 from .metrics.service import MetricsService
 from .service import ExperimentService
+from .services import SETTINGS_KEY, Services
 from .store import Store
+from .sweeps.service import SweepService
+from .templates import TemplateService
 
 
 def _moved(trait: Any, to: str) -> Any:
@@ -140,22 +144,24 @@ class SubmarineJupyter(ExtensionApp):
         store = Store(Path(self.db_path))
         backend = self.make_backend()
         metrics = MetricsService(parent=self, store=store, backend=backend)
-        service = ExperimentService(store, backend, metrics, self.log)
-        self.settings["submarine_service"] = service
-        self.settings["submarine_metrics"] = metrics
-        self.settings["submarine_environments"] = EnvironmentService(store, service.start_millis)
-        self.settings["submarine_body_limits"] = BodyLimits(self.max_body_bytes, self.max_body_depth)
+        experiments = ExperimentService(store, backend, metrics, self.log)
+        templates = TemplateService(experiments)
+        self.settings[SETTINGS_KEY] = Services(
+            experiments=experiments, environments=EnvironmentService(store, experiments.start_millis),
+            logs=LogService(store, backend), metrics=metrics, templates=templates,
+            sweeps=SweepService(templates, metrics), body_limits=BodyLimits(self.max_body_bytes, self.max_body_depth),
+        )
         self.log.info("submarine_jupyter: %s backend, database %s", self.backend, self.db_path)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(ROUTES)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        service = self.settings.get("submarine_service")
-        if service is not None:  # None: loading failed (the log says why); nothing to start
-            await service.ensure_started()
+        services = self.settings.get(SETTINGS_KEY)
+        if services is not None:  # None: loading failed (the log says why); nothing to start
+            await services.experiments.ensure_started()
 
     async def stop_extension(self) -> None:
-        service = self.settings.get("submarine_service")
-        if service is not None:
-            await service.stop()
+        services = self.settings.get(SETTINGS_KEY)
+        if services is not None:
+            await services.experiments.stop()

@@ -52,6 +52,29 @@ class ExperimentRecord:
 
 
 @dataclass
+class TemplateRecord:
+    id: str
+    name: str
+    spec: dict[str, Any]
+
+
+@dataclass
+class TrialRecord:
+    index: int
+    params: dict[str, str]
+    experiment_id: str | None = None
+
+
+@dataclass
+class SweepRecord:
+    name: str
+    spec: dict[str, Any]
+    status: str
+    status_message: str | None = None
+    trials: list[TrialRecord] = field(default_factory=list)
+
+
+@dataclass
 class EnvironmentRecord:
     id: str
     name: str
@@ -78,3 +101,12 @@ class ParamRecord:
     key: str
     value: str
     replica: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a new experiment comes from: the one it re-runs, its template, its sweep."""
+
+    rerun_of: str | None = None
+    template: str | None = None
+    sweep: str | None = None

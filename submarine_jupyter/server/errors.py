@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ..wire.errors import FieldError, describe, field_errors
+from .backends.base import BackendError
+
+T = TypeVar("T")
 
 NOT_FOUND_EXPERIMENT = "Not found experiment."
 NOT_FOUND_ENVIRONMENT = "Environment not found."
@@ -30,3 +34,11 @@ def parse(model: type[BaseModel], body: Any, what: str) -> Any:
     except ValidationError as error:
         problems = field_errors(error)
         raise ApiError(400, f"Invalid {what} spec: {describe(problems)}", problems) from None
+
+
+async def backend_call(awaitable: Awaitable[T]) -> T:
+    """Await a backend's call; its refusal (``BackendError``) becomes an ``ApiError``."""
+    try:
+        return await awaitable
+    except BackendError as error:
+        raise ApiError(error.code, error.message) from None

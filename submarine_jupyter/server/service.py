@@ -3,7 +3,7 @@
 The only place that decides what an experiment's status is. Handlers call it; it calls
 the store, the backend and the metrics service (which collects for each experiment from
 its creation until it has ended, and forgets with it); backends report back through
-``on_event``.
+``on_event``, and ``on_ended`` hears of each experiment that ends (sweeps go on then).
 """
 
 from __future__ import annotations
@@ -12,23 +12,22 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import yaml
 
 from ..wire.constants import STATUSES, TERMINAL_STATUSES
 from ..wire.requests import EnvironmentSpec, ExperimentSpec
-from ..wire.responses import DryRun, Experiment, LogContent
+from ..wire.responses import DryRun, Experiment
 from . import answers
-from .backends.base import Adoption, Backend, BackendError, BackendEvent, LogLine, Submission
-from .domain import ExperimentRecord
-from .errors import NOT_FOUND_ENVIRONMENT, NOT_FOUND_EXPERIMENT, ApiError, parse
+from .backends.base import Adoption, Backend, BackendEvent, Submission
+from .domain import ExperimentRecord, Origin
+from .errors import NOT_FOUND_ENVIRONMENT, NOT_FOUND_EXPERIMENT, ApiError, backend_call, parse
+from .merge import merge_patch
 from .metrics.service import MetricsService
 from .store import Store
 from .times import now_iso, set_times
-
-T = TypeVar("T")
 
 
 class ExperimentService:
@@ -42,6 +41,10 @@ class ExperimentService:
         self.start_millis = int(time.time() * 1000)
         self._lock = asyncio.Lock()
         self._started: asyncio.Task[None] | None = None
+        #: Called once the backend has started (and taken over the unfinished experiments).
+        self.on_started: list[Callable[[], Awaitable[None]]] = []
+        #: Called with each experiment that ends (after its status is stored).
+        self.on_ended: list[Callable[[ExperimentRecord], Awaitable[None]]] = []
 
     # start and stop
 
@@ -64,6 +67,8 @@ class ExperimentService:
         ]
         await self.backend.start(self.on_event, adopt)
         await self.metrics.resume(records)
+        for listener in self.on_started:
+            await listener()
 
     async def stop(self) -> None:
         if self._started is not None and self._started.done() and not self._started.exception():
@@ -73,23 +78,26 @@ class ExperimentService:
 
     # experiments
 
-    async def create(self, body: Any, *, dry_run: bool = False) -> Experiment | DryRun:
+    async def create(self, body: Any, *, dry_run: bool = False, origin: Origin | None = None) -> Experiment | DryRun:
+        """Store and submit an experiment (``origin``: what it re-runs, its template or sweep)."""
         spec: ExperimentSpec = parse(ExperimentSpec, body, "experiment")
         image = await self._resolve_image(spec)
         if dry_run:
             experiment_id = f"experiment_{self.start_millis}_dryrun"
-            plan = await _backend_call(self.backend.dry_run(Submission(experiment_id, spec, image)))
+            plan = await backend_call(self.backend.dry_run(Submission(experiment_id, spec, image)))
             return DryRun(backend=self.backend.name, plan=plan)
+        where = origin or Origin()
 
         def make(seq: int) -> ExperimentRecord:
             return ExperimentRecord(
                 id=f"experiment_{self.start_millis}_{seq:04d}", name=spec.meta.name, uid=str(uuid.uuid4()),
                 status="Accepted", spec=spec.dump(), accepted_time=now_iso(), image=image,
+                rerun_of=where.rerun_of, template=where.template, sweep=where.sweep,
             )
 
         record = await self.store.insert_experiment(make)
         try:
-            await _backend_call(self.backend.submit(Submission(record.id, spec, image)))
+            await backend_call(self.backend.submit(Submission(record.id, spec, image)))
         except ApiError:
             await self.store.delete_experiment(record.id)
             raise
@@ -115,8 +123,9 @@ class ExperimentService:
         return spec
 
     async def patch(self, experiment_id: str, body: Any) -> dict[str, Any]:
-        """Replace the spec; an unfinished experiment is restarted with it, a finished one
-        only records it (as Submarine does: its status stays final)."""
+        """Replace the spec; an unfinished experiment is restarted with it. A finished one
+        records it as its ``pendingSpec`` (Submarine answers a PATCH of it with the new spec
+        too) and keeps showing the spec it ran: nothing runs until a re-run."""
         spec: ExperimentSpec = parse(ExperimentSpec, body, "experiment")
         record = await self._record(experiment_id)
         old = ExperimentSpec.model_validate(record.spec)
@@ -126,13 +135,17 @@ class ExperimentService:
             raise ApiError(400, f"meta.namespace: cannot move an experiment to another namespace (it is in {old.meta.namespace})")
         image = await self._resolve_image(spec)
         async with self._lock:
-            if record.status not in TERMINAL_STATUSES:
-                await _backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
+            running = record.status not in TERMINAL_STATUSES
+            if running:
+                await backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
                 if await self.metrics.pause(experiment_id):  # the new spec's replicas and metrics settings
                     self.metrics.start(experiment_id, spec)
 
             def change(rec: ExperimentRecord) -> None:
-                rec.spec, rec.name, rec.image = spec.dump(), spec.meta.name, image
+                if running:
+                    rec.spec, rec.name, rec.image, rec.pending_spec = spec.dump(), spec.meta.name, image, None
+                else:
+                    rec.pending_spec = spec.dump()
 
             await self.store.update_experiment(experiment_id, change)
         return spec.dump()
@@ -143,7 +156,7 @@ class ExperimentService:
         async with self._lock:
             collecting = await self.metrics.pause(experiment_id)  # before its logs go
             try:
-                await _backend_call(self.backend.delete(experiment_id))
+                await backend_call(self.backend.delete(experiment_id))
             except ApiError:
                 if collecting:
                     self.metrics.start(experiment_id, ExperimentSpec.model_validate(record.spec))
@@ -152,28 +165,27 @@ class ExperimentService:
             await self.store.delete_experiment(experiment_id)
         return answers.deleted(record)
 
-    async def logs(self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None) -> dict[str, Any]:
-        """Each replica's log; a ``podLog`` is a text stream, read as the answer is written."""
-        await self._record(experiment_id)
-        pods = await _backend_call(self.backend.logs(experiment_id, pod_name=pod_name, tail_lines=tail_lines))
-        if pod_name is not None and not pods:
-            raise ApiError(404, f"podName: experiment {experiment_id} has no replica '{pod_name}'")
-        return answers.log_content(experiment_id, pods)
+    async def stop_experiment(self, experiment_id: str) -> Experiment:
+        """End every replica and keep the experiment, its logs and metrics: ``Stopped``."""
+        record = await self._record(experiment_id)
+        if record.status in TERMINAL_STATUSES:
+            raise ApiError(409, f"{experiment_id} has already ended ({record.status}): there is nothing to stop")
+        async with self._lock:
+            await backend_call(self.backend.stop_experiment(experiment_id))
+        return answers.experiment(await self._record(experiment_id))
 
-    async def all_logs(self) -> list[LogContent]:
-        """Every experiment's replica names, logs left out (``podLog`` null) as the document shows."""
-        result = []
-        for record in await self.store.list_experiments():
-            pods = await _backend_call(self.backend.logs(record.id, tail_lines=0))
-            result.append(answers.log_index(record.id, [p.pod_name for p in pods]))
-        return result
-
-    async def follow(
-        self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncGenerator[list[LogLine], None]:
-        """Check the experiment (and replica) exists, then stream batches of its lines."""
-        await self.logs(experiment_id, pod_name=pod_name, tail_lines=0)
-        return self.backend.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
+    async def rerun(self, experiment_id: str, changes: Any = None) -> Experiment:
+        """A new experiment from this one's spec (the one a PATCH recorded after the end, if
+        any) with ``changes`` merged in (a JSON merge patch); it records where it came from."""
+        record = await self._record(experiment_id)
+        if changes is not None and not isinstance(changes, dict):
+            raise ApiError(400, "body: the changes must be an object (a JSON merge patch of the spec)")
+        spec = merge_patch(record.pending_spec or record.spec, changes or {})
+        if isinstance(spec.get("meta"), dict):
+            spec["meta"].pop("experimentId", None)
+        created = await self.create(spec, origin=Origin(rerun_of=experiment_id, template=record.template))
+        assert isinstance(created, Experiment)
+        return created
 
     async def on_event(self, event: BackendEvent) -> None:
         """Apply a backend's report. Terminal states never change; times are set once."""
@@ -192,9 +204,20 @@ class ExperimentService:
             elif event.message is not None:
                 record.status_message = event.message
 
-        record = await self.store.update_experiment(event.experiment_id, change)
+        ended = False
+
+        def noting(record: ExperimentRecord) -> None:
+            nonlocal ended
+            before = record.status
+            change(record)
+            ended = before not in TERMINAL_STATUSES and record.status in TERMINAL_STATUSES
+
+        record = await self.store.update_experiment(event.experiment_id, noting)
         if record is not None and record.status in TERMINAL_STATUSES:
             self.metrics.ended(event.experiment_id)
+        if record is not None and ended:
+            for listener in self.on_ended:
+                await listener(record)
 
     # helpers
 
@@ -215,9 +238,3 @@ class ExperimentService:
             raise ApiError(404, NOT_FOUND_ENVIRONMENT)
         return EnvironmentSpec.model_validate(record.spec).effective_image
 
-
-async def _backend_call(awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    except BackendError as error:
-        raise ApiError(error.code, error.message) from None

@@ -14,6 +14,7 @@ _TIMES_REACHED: dict[str, tuple[str, ...]] = {
     "Running": ("created_time", "running_time"),
     "Succeeded": ("created_time", "running_time", "finished_time"),
     "Failed": ("created_time", "running_time", "finished_time"),
+    "Stopped": ("finished_time",),  # whatever it reached before it was stopped
 }
 
 

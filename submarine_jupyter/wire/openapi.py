@@ -31,7 +31,7 @@ from .responses import (
     Replica,
 )
 from .sweeps import Sweep, SweepSpec
-from .templates import Template, TemplateSpec, TemplateSubmit
+from .templates import Template, TemplateSpec, TemplateSubmit, TemplateUpdate
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -177,7 +177,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/api/v1/template/{name}", "getTemplate", "One template", ref(Template), tag="template",
               params=(TEMPLATE_NAME,)),
     Operation("patch", "/api/v1/template/{name}", "patchTemplate", "Replace a template", ref(Template),
-              tag="template", body=TemplateSpec, params=(TEMPLATE_NAME,)),
+              tag="template", body=TemplateUpdate, params=(TEMPLATE_NAME,)),
     Operation("delete", "/api/v1/template/{name}", "deleteTemplate", "Delete a template", ref(Template),
               tag="template", params=(TEMPLATE_NAME,)),
     Operation("post", "/api/v1/sweep", "createSweep", "Start a sweep: one experiment per trial", ref(Sweep),
@@ -192,7 +192,8 @@ OPERATIONS: tuple[Operation, ...] = (
 
 #: Models every document holds, requests in validation mode, answers in serialization mode.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    ExperimentSpec, EnvironmentSpec, EnvironmentUpdate, FieldError, TemplateSpec, TemplateSubmit, SweepSpec,
+    ExperimentSpec, EnvironmentSpec, EnvironmentUpdate, FieldError, TemplateSpec, TemplateUpdate, TemplateSubmit,
+    SweepSpec,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope, Metrics, Param,

@@ -91,6 +91,7 @@ class Sweep(Response):
     name: str
     template: str
     status: SweepStatus
+    status_message: str | None = Field(None, description="Why it failed or stopped, in a person's words.")
     parallel: int
     objective: Objective | None
     trials: list[Trial] = Field(description="Best first when there is an objective, else in order.")

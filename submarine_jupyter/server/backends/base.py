@@ -136,6 +136,10 @@ class Backend(Protocol):
     async def delete(self, experiment_id: str) -> None:
         """Stop every replica and forget the experiment; nothing may keep running."""
 
+    async def stop_experiment(self, experiment_id: str) -> None:
+        """Stop every replica (a queued experiment never starts) and report the experiment
+        ``Stopped``; nothing keeps running, and its logs stay readable."""
+
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
         """What ``submit`` would run, without running anything."""
 

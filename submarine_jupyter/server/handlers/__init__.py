@@ -14,8 +14,11 @@ from .experiments import (
     ExperimentsHandler,
     LogsHandler,
     PingHandler,
+    RerunHandler,
     SpecHandler,
+    StopHandler,
 )
+from .iterate import SweepHandler, SweepsHandler, SweepStopHandler, TemplateHandler, TemplatesHandler
 from .metrics import MetricsHandler, ParamsHandler
 
 
@@ -36,10 +39,17 @@ TEMPLATES: list[tuple[str, type[SubmarineHandler]]] = [
     ("/api/v1/experiment", ExperimentsHandler),
     ("/api/v1/experiment/{id}", ExperimentHandler),
     ("/api/v1/experiment/{id}/spec", SpecHandler),
+    ("/api/v1/experiment/{id}/stop", StopHandler),
+    ("/api/v1/experiment/{id}/rerun", RerunHandler),
     ("/api/v1/experiment/{id}/metrics", MetricsHandler),
     ("/api/v1/experiment/{id}/params", ParamsHandler),
     ("/api/v1/environment", EnvironmentsHandler),
     ("/api/v1/environment/{name}", EnvironmentHandler),
+    ("/api/v1/template", TemplatesHandler),
+    ("/api/v1/template/{name}", TemplateHandler),
+    ("/api/v1/sweep", SweepsHandler),
+    ("/api/v1/sweep/{name}", SweepHandler),
+    ("/api/v1/sweep/{name}/stop", SweepStopHandler),
 ]
 
 

@@ -24,11 +24,10 @@ from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..backends.base import BackendError
-from ..bodies import BodyLimits, parse_body
-from ..environments import EnvironmentService
+from ..bodies import parse_body
 from ..errors import ApiError
-from ..metrics.service import MetricsService
 from ..service import ExperimentService
+from ..services import SETTINGS_KEY, Services
 from ..streaming import escaped, json_parts
 
 #: A streamed answer whose client reads nothing for this long is cut.
@@ -100,16 +99,12 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
+    def services(self) -> Services:
+        return cast(Services, self.settings[SETTINGS_KEY])
+
+    @property
     def service(self) -> ExperimentService:
-        return cast(ExperimentService, self.settings["submarine_service"])
-
-    @property
-    def environments(self) -> EnvironmentService:
-        return cast(EnvironmentService, self.settings["submarine_environments"])
-
-    @property
-    def metrics(self) -> MetricsService:
-        return cast(MetricsService, self.settings["submarine_metrics"])
+        return self.services.experiments
 
     async def prepare(self) -> None:  # type: ignore[override]  # as jupyter_server's APIHandler
         await super().prepare()
@@ -212,8 +207,11 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
 
     def body(self) -> Any:
         """The request body as data (``bodies.parse_body``, within the server's limits)."""
-        limits = self.settings.get("submarine_body_limits") or BodyLimits()
-        return parse_body(self.request.body, self.request.headers.get("Content-Type", ""), limits)
+        return parse_body(self.request.body, self.request.headers.get("Content-Type", ""), self.services.body_limits)
+
+    def optional_body(self) -> Any:
+        """``body``, or ``None`` when there is none."""
+        return self.body() if self.request.body.strip() else None
 
     def flag(self, name: str) -> bool:
         value = self.get_query_argument(name, "false").strip().lower()

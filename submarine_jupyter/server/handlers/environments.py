@@ -8,22 +8,22 @@ from .base import SubmarineHandler, endpoint
 class EnvironmentsHandler(SubmarineHandler):
     @endpoint("write")
     async def post(self) -> None:
-        self.reply(await self.environments.create(self.body()))
+        self.reply(await self.services.environments.create(self.body()))
 
     @endpoint("read")
     async def get(self) -> None:
-        self.reply(await self.environments.list())
+        self.reply(await self.services.environments.list())
 
 
 class EnvironmentHandler(SubmarineHandler):
     @endpoint("read")
     async def get(self, name: str) -> None:
-        self.reply(await self.environments.get(name))
+        self.reply(await self.services.environments.get(name))
 
     @endpoint("write")
     async def patch(self, name: str) -> None:
-        self.reply(await self.environments.patch(name, self.body()))
+        self.reply(await self.services.environments.patch(name, self.body()))
 
     @endpoint("write")
     async def delete(self, name: str) -> None:
-        self.reply(await self.environments.delete(name))
+        self.reply(await self.services.environments.delete(name))

@@ -33,12 +33,29 @@ class ExperimentHandler(SubmarineHandler):
         self.reply(await self.service.get(id))
 
     @endpoint("write")
+    async def post(self, id: str) -> None:
+        """Submit the template named ``id`` (Submarine's route for it)."""
+        self.reply(await self.services.templates.submit(id, self.body()))
+
+    @endpoint("write")
     async def patch(self, id: str) -> None:
         self.reply(await self.service.patch(id, self.body()))
 
     @endpoint("write")
     async def delete(self, id: str) -> None:
         self.reply(await self.service.delete(id))
+
+
+class StopHandler(SubmarineHandler):
+    @endpoint("write")
+    async def post(self, id: str) -> None:
+        self.reply(await self.service.stop_experiment(id))
+
+
+class RerunHandler(SubmarineHandler):
+    @endpoint("write")
+    async def post(self, id: str) -> None:
+        self.reply(await self.service.rerun(id, self.optional_body()))
 
 
 class SpecHandler(SubmarineHandler):
@@ -50,7 +67,7 @@ class SpecHandler(SubmarineHandler):
 class AllLogsHandler(SubmarineHandler):
     @endpoint("read")
     async def get(self) -> None:
-        self.reply(await self.service.all_logs())
+        self.reply(await self.services.logs.all_logs())
 
 
 class LogsHandler(SubmarineHandler):
@@ -59,9 +76,9 @@ class LogsHandler(SubmarineHandler):
         pod_name = self.get_query_argument("podName", None)
         tail_lines = self.non_negative_int("tailLines")
         if not self.flag("follow"):
-            await self.reply_streamed(await self.service.logs(id, pod_name=pod_name, tail_lines=tail_lines))
+            await self.reply_streamed(await self.services.logs.logs(id, pod_name=pod_name, tail_lines=tail_lines))
             return
-        stream = await self.service.follow(id, pod_name=pod_name, tail_lines=tail_lines)
+        stream = await self.services.logs.follow(id, pod_name=pod_name, tail_lines=tail_lines)
         self.set_header("Content-Type", NDJSON)
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")

@@ -8,7 +8,7 @@ from .base import SubmarineHandler, endpoint
 class MetricsHandler(SubmarineHandler):
     @endpoint("read")
     async def get(self, id: str) -> None:
-        self.reply(await self.metrics.metrics(
+        self.reply(await self.services.metrics.metrics(
             id, since=self.non_negative_int("since"), name=self.get_query_argument("name", None),
             replica=self.get_query_argument("replica", None), max_points=self.non_negative_int("maxPoints"),
         ))
@@ -17,4 +17,4 @@ class MetricsHandler(SubmarineHandler):
 class ParamsHandler(SubmarineHandler):
     @endpoint("read")
     async def get(self, id: str) -> None:
-        self.reply(await self.metrics.params(id))
+        self.reply(await self.services.metrics.params(id))

@@ -45,13 +45,15 @@ class Collector:
     """Collects one experiment's metrics; ``ended`` is set once the experiment has ended."""
 
     def __init__(self, experiment_id: str, spec: ExperimentSpec, backend: Backend, store: MetricsStore,
-                 limits: Limits, over: Callable[[], Awaitable[bool]], parse: Parse, log: logging.Logger) -> None:
+                 limits: Limits, over: Callable[[], Awaitable[bool]], parse: Parse, log: logging.Logger,
+                 stopped: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.experiment_id = experiment_id
         self.spec = spec
         self.backend = backend
         self.store = store
         self.limits = limits
         self.over = over
+        self.stopped = stopped
         self.parse = parse
         self.log = log
         self.ended = asyncio.Event()
@@ -83,13 +85,16 @@ class Collector:
     async def _logs(self, filters: list[str]) -> None:
         limits = self.limits
         parser = LineParser(filters, max_line_length=limits.max_line_length, max_name_length=limits.max_name_length)
-        saved = await self.store.positions(self.experiment_id, "log")
-        counts = {replica: lines for replica, (_, lines) in saved.items()}
-        positions = {replica: place for replica, (place, _) in saved.items()}
-        stream = self.backend.follow_from(self.experiment_id, positions, max_line=limits.max_line_length)
-        async with aclosing(stream) as batches:
-            async for chunks in batches:
-                await self._write("log", await self.parse(parser, chunks, counts, time.time()))
+        for attempt in range(2):  # once more after a stop: a stopped job's pods go, the logs kept stay
+            if attempt and not (self.stopped is not None and await self.stopped()):
+                return
+            saved = await self.store.positions(self.experiment_id, "log")
+            counts = {replica: lines for replica, (_, lines) in saved.items()}
+            positions = {replica: place for replica, (place, _) in saved.items()}
+            stream = self.backend.follow_from(self.experiment_id, positions, max_line=limits.max_line_length)
+            async with aclosing(stream) as batches:
+                async for chunks in batches:
+                    await self._write("log", await self.parse(parser, chunks, counts, time.time()))
 
     async def _poll(self, source: str, make: Callable[[dict[str, dict[str, int]]], Reader]) -> None:
         saved = await self.store.positions(self.experiment_id, source)

@@ -8,6 +8,7 @@ at server start it resumes every collection that had not finished. Its settings
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from traitlets import Float, Int
@@ -46,6 +47,9 @@ class MetricsService(LoggingConfigurable):
         self.data = MetricsStore(store)
         self._parsing = ParsingProcess()
         self._collectors: dict[str, tuple[Collector, asyncio.Task[None]]] = {}
+        #: Called with each experiment whose metrics are complete (its collection ended).
+        self.on_complete: list[Callable[[str], Awaitable[None]]] = []
+        self._notifying: set[asyncio.Future[None]] = set()
 
     # collection
 
@@ -53,7 +57,8 @@ class MetricsService(LoggingConfigurable):
         """Collect the experiment's metrics (from where an earlier collection stopped)."""
         limits = Limits(self.max_line_length, self.max_name_length, self.max_series, self.poll_interval)
         collector = Collector(experiment_id, spec, self.backend, self.data, limits,
-                              lambda: self._over(experiment_id), self._parsing.parse, self.log)
+                              lambda: self._over(experiment_id), self._parsing.parse, self.log,
+                              stopped=lambda: self._stopped(experiment_id))
         task = asyncio.ensure_future(collector.run())
         self._collectors[experiment_id] = (collector, task)
         task.add_done_callback(lambda done: self._done(experiment_id, done))
@@ -99,7 +104,7 @@ class MetricsService(LoggingConfigurable):
         points = DEFAULT_MAX_POINTS if max_points is None else max_points
         if not MIN_POINTS <= points <= MAX_POINTS:
             raise ApiError(400, f"maxPoints: must be from {MIN_POINTS} to {MAX_POINTS}, got {points}")
-        collecting = experiment_id in self._collectors  # before the read: once false, the read is complete
+        collecting = self.collecting(experiment_id)  # before the read: once false, the read is complete
         cursor, series = await self.data.series(
             experiment_id, since=since or 0, name=name, replica=pod_name(experiment_id, replica) if replica else None,
             max_points=points)
@@ -121,9 +126,22 @@ class MetricsService(LoggingConfigurable):
         record = await self.store.get_experiment(experiment_id)
         return record is None or record.status in TERMINAL_STATUSES
 
+    async def _stopped(self, experiment_id: str) -> bool:
+        record = await self.store.get_experiment(experiment_id)
+        return record is not None and record.status == "Stopped"
+
+    def collecting(self, experiment_id: str) -> bool:
+        """Whether points may still be added to the experiment's metrics."""
+        return experiment_id in self._collectors
+
     def _done(self, experiment_id: str, task: asyncio.Task[None]) -> None:
         if self._collectors.get(experiment_id, (None, None))[1] is task:
             del self._collectors[experiment_id]
         if not task.cancelled() and task.exception() is not None:
             self.log.error("submarine_jupyter: collecting the metrics of %s failed", experiment_id,
                            exc_info=task.exception())
+        if not task.cancelled():
+            for listener in self.on_complete:
+                notice = asyncio.ensure_future(listener(experiment_id))
+                self._notifying.add(notice)
+                notice.add_done_callback(self._notifying.discard)

@@ -75,7 +75,8 @@ class Store:
         self._executor.shutdown(wait=True)
 
     @staticmethod
-    def _next(conn: sqlite3.Connection, counter: str) -> int:
+    def next_value(conn: sqlite3.Connection, counter: str) -> int:
+        """The next value of ``counter`` (1, 2, ...), in the caller's transaction."""
         conn.execute(
             "INSERT INTO counters(name, value) VALUES (?, 1) "
             "ON CONFLICT(name) DO UPDATE SET value = value + 1",
@@ -89,7 +90,7 @@ class Store:
         """Take the next sequence number, build the record with it and store it."""
 
         def _insert(conn: sqlite3.Connection) -> ExperimentRecord:
-            seq = self._next(conn, "experiment")
+            seq = self.next_value(conn, "experiment")
             record = make(seq)
             row = {**experiment_row(record), "seq": seq}
             columns = ", ".join(row)
@@ -161,7 +162,7 @@ class Store:
         def _insert(conn: sqlite3.Connection) -> EnvironmentRecord:
             if conn.execute("SELECT 1 FROM environments WHERE name = ?", (name,)).fetchone():
                 raise Conflict(name)
-            record = EnvironmentRecord(id=make_id(self._next(conn, "environment")), name=name, spec=spec)
+            record = EnvironmentRecord(id=make_id(self.next_value(conn, "environment")), name=name, spec=spec)
             conn.execute(
                 "INSERT INTO environments (name, id, spec) VALUES (?, ?, ?)", (name, record.id, json.dumps(spec))
             )

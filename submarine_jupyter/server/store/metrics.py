@@ -121,6 +121,19 @@ class MetricsStore:
 
         return await self.store.run(read)
 
+    async def last_values(self, experiment_ids: list[str], name: str) -> dict[str, list[tuple[str, str, float]]]:
+        """For each experiment, (replica, source, last value) of every series of metric ``name``."""
+        def read(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str, float]]]:
+            found: dict[str, list[tuple[str, str, float]]] = {}
+            marks = ", ".join("?" for _ in experiment_ids)
+            for row in conn.execute(
+                    f"SELECT experiment_id, replica, source, last FROM metric_series "
+                    f"WHERE name = ? AND last IS NOT NULL AND experiment_id IN ({marks})", (name, *experiment_ids)):
+                found.setdefault(row[0], []).append((row[1], row[2], row[3]))
+            return found
+
+        return await self.store.run(read) if experiment_ids else {}
+
     async def params(self, experiment_id: str) -> list[ParamRecord]:
         def read(conn: sqlite3.Connection) -> list[ParamRecord]:
             rows = conn.execute("SELECT key, value, replica FROM params WHERE experiment_id = ? ORDER BY rowid",

@@ -94,6 +94,7 @@ MIGRATIONS: tuple[str, ...] = (
         name TEXT PRIMARY KEY,
         spec TEXT NOT NULL,
         status TEXT NOT NULL,
+        status_message TEXT,
         seq INTEGER NOT NULL
     );
     CREATE TABLE sweep_trials (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..base import (
     ServerPaths,
     Submission,
 )
+from .archive import LogArchive
 from .cache import JobCache
 from .client import Connector
 from .follow import LogFollower
@@ -43,6 +45,9 @@ from .watches import WatchEvent, watchers
 
 #: Log streams metric collection may hold open at once (one per running replica).
 COLLECTOR_STREAMS = 256
+
+
+STOPPED = "stopped by the user; the job and its pods are deleted, their logs kept by this server"
 
 
 class KubernetesBackend(LoggingConfigurable):
@@ -93,7 +98,8 @@ class KubernetesBackend(LoggingConfigurable):
 
     def __init__(self, *, paths: ServerPaths | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._paths = paths  # jobs keep their state on the cluster, not under state_dir
+        #: The logs of stopped experiments, whose pods are gone (kept under the server's state).
+        self.archive = LogArchive(paths.state_dir / "logs") if paths is not None else None
         self.manifest_config = ManifestConfig(
             namespace=self.namespace, allowed_namespaces=tuple(self.allowed_namespaces),
             image_pull_secrets=tuple(self.image_pull_secrets), service_account=self.service_account,
@@ -175,6 +181,21 @@ class KubernetesBackend(LoggingConfigurable):
         self.cache.untrack(experiment_id)
         if found is not None:
             await self.jobs.delete(found)
+        if self.archive is not None:
+            await self.archive.forget(experiment_id)
+
+    async def stop_experiment(self, experiment_id: str) -> None:
+        """Keep the replicas' logs (this server's copy), then delete the job and its pods."""
+        found = await self._find(experiment_id)
+        tracked = self.cache.tracked(experiment_id)
+        replicas = [r if r.state in ("Succeeded", "Failed") else replace(r, state="Stopped")
+                    for r in (tracked.replicas.values() if tracked else ())]
+        if found is not None and self.archive is not None:
+            await self.archive.keep(self._logs, found)
+        self.cache.untrack(experiment_id)
+        if found is not None:
+            await self.jobs.delete(found)
+        await self._emit(BackendEvent(experiment_id, status="Stopped", message=STOPPED, replicas=replicas or None))
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
         return {"manifest": job_manifest(submission, self.manifest_config)}
@@ -182,6 +203,8 @@ class KubernetesBackend(LoggingConfigurable):
     async def logs(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
     ) -> list[PodLog]:
+        if self._kept(experiment_id):
+            return self.archive.logs(experiment_id, pod_name, tail_lines)  # type: ignore[union-attr]
         found = await self._find(experiment_id)
         names = _names(found, pod_name)
         return await self._logs.snapshot(found, names, tail_lines) if found and names else []
@@ -189,6 +212,10 @@ class KubernetesBackend(LoggingConfigurable):
     async def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
     ) -> AsyncGenerator[list[LogLine], None]:
+        if self._kept(experiment_id):
+            async for batch in self.archive.follow(experiment_id, pod_name, tail_lines):  # type: ignore[union-attr]
+                yield batch
+            return
         found = await self._find(experiment_id)
         names = _names(found, pod_name)
         if found and names:
@@ -198,6 +225,10 @@ class KubernetesBackend(LoggingConfigurable):
     async def follow_from(
         self, experiment_id: str, positions: Mapping[str, LogPosition], *, max_line: int
     ) -> AsyncGenerator[list[LogChunk], None]:
+        if self._kept(experiment_id):  # stopped: what this server kept of its logs
+            async for chunks in self.archive.follow_from(experiment_id, positions, max_line):  # type: ignore[union-attr]
+                yield chunks
+            return
         found = await self._find(experiment_id)
         if found and found.replicas:
             names = [r.name for r in found.replicas]
@@ -209,6 +240,10 @@ class KubernetesBackend(LoggingConfigurable):
         return MetricFiles(tensorboard=Path(folder) / experiment_id if folder else None)
 
     # helpers
+
+    def _kept(self, experiment_id: str) -> bool:
+        """Whether this server kept the experiment's logs (it was stopped: its pods are gone)."""
+        return self.archive is not None and bool(self.archive.paths(experiment_id))
 
     def _namespace(self, submission: Submission) -> str:
         try:

@@ -6,8 +6,8 @@
 - ``operator_env``: the training-operator's environment contract, pure;
 - ``supervisor``, ``processes``, ``outcome``: spawn, watch, restart, stop, and the verdict;
 - ``run``, ``state``: a run in memory, and what of it survives a server restart;
-- ``logs``: log files, snapshot and tail;
-- ``follow``: new complete lines as they are written, resumable at byte offsets.
+- log files (snapshot, tail, follow by byte offsets) are ``backends.logfiles`` and
+  ``backends.logfollow``, which the Kubernetes backend uses too for the logs it keeps.
 """
 
 from .backend import LocalBackend

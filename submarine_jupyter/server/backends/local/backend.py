@@ -28,16 +28,18 @@ from ..base import (
     ServerPaths,
     Submission,
 )
+from ..logfiles import log_chunks
+from ..logfollow import follow_chunks, follow_files, resume_at
 from . import processes as proc
 from .admission import Admission
 from .adoption import restore
 from .capacity import Capacity, experiment_demand
-from .follow import follow_chunks, follow_files, resume_at
-from .logs import log_chunks
 from .plan import Plan, allocate_ports
 from .run import Run
 from .state import RunState
 from .supervisor import Supervisor
+
+STOPPED = "stopped by the user"
 
 
 class LocalBackend(LoggingConfigurable):
@@ -121,19 +123,33 @@ class LocalBackend(LoggingConfigurable):
         self._schedule()
 
     async def delete(self, experiment_id: str) -> None:
-        run = self._runs.get(experiment_id)
-        if run is not None:
-            async with run.lock:
-                run.generation += 1
-                self.admission.dequeue(experiment_id)
-                if run.phase == "running":
-                    await self.supervisor.stop_replicas(run)
-                    self.admission.release(run)
-                run.phase = "done"
-                run.finished.set()
-                self._runs.pop(experiment_id, None)
-            self._schedule()
+        await self._end(experiment_id)
         await asyncio.to_thread(self.plan.remove, experiment_id)
+
+    async def stop_experiment(self, experiment_id: str) -> None:
+        run = await self._end(experiment_id)
+        if run is not None:
+            await self._emit(run, status="Stopped", message=STOPPED)
+
+    async def _end(self, experiment_id: str) -> Run | None:
+        """Stop every replica of the run (a queued one never starts) and forget it."""
+        run = self._runs.get(experiment_id)
+        if run is None:
+            return None
+        async with run.lock:
+            run.generation += 1
+            self.admission.dequeue(experiment_id)
+            if run.phase == "running":
+                await self.supervisor.stop_replicas(run)
+                self.admission.release(run)
+            for rep in run.replicas.values():
+                if rep.status.state == "Pending":
+                    rep.status.state = "Stopped"
+            run.phase = "done"
+            run.finished.set()
+            self._runs.pop(experiment_id, None)
+        self._schedule()
+        return run
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
         run = self._new_run(submission)

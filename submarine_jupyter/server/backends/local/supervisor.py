@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ...domain import Status
+from ..logfiles import read_tail
 from . import processes as proc
-from .logs import read_tail
 from .outcome import outcome
 from .plan import Plan
 from .run import Replica, Run

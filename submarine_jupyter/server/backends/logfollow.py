@@ -13,8 +13,8 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base import LogChunk, LogLine, LogPosition
-from .logs import tail_offset
+from .base import LogChunk, LogLine, LogPosition
+from .logfiles import tail_offset
 
 FOLLOW_CHUNK = 1 << 20
 #: Follow polls quickly right after new output and backs off while a log is quiet.

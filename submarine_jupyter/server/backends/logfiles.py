@@ -9,7 +9,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
-from ..text import decoded
+from .text import decoded
 
 CHUNK = 1 << 16
 
@@ -94,3 +94,21 @@ def tail_offset(path: Path, tail_lines: int | None) -> int:
             return _span(handle, tail_lines)[0]
     except FileNotFoundError:
         return 0
+
+
+def offset_after_lines(path: Path, lines: int) -> int:
+    """Where the log's line number ``lines`` (counting from 0) begins: just after its first
+    ``lines`` newlines (the end, if it has fewer). Read a chunk at a time."""
+    if lines <= 0:
+        return 0
+    seen, offset = 0, 0
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            count = block.count(b"\n")
+            if seen + count >= lines:
+                index = -1
+                for _ in range(lines - seen):
+                    index = block.index(b"\n", index + 1)
+                return offset + index + 1
+            seen, offset = seen + count, offset + len(block)
+    return offset
