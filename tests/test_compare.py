@@ -13,7 +13,7 @@ import pytest
 
 from submarine_jupyter.kernel import frames
 from submarine_jupyter.kernel.client import Experiment, Metrics, MetricSeries, SubmarineClient
-from submarine_jupyter.kernel.compare import Comparison, command_options, primary
+from submarine_jupyter.kernel.compare import Comparison, command_options, primary, trial_columns
 from tests.kernel_helpers import job_spec
 
 
@@ -116,6 +116,27 @@ def test_the_chart_overlays_each_runs_series(runs: Comparison) -> None:
     ]
     worker_only = Comparison(runs.experiments[:1], {"experiment_17_0001": answer(1, series(1, "x", "worker-1", [1.0]))})
     assert [s["label"] for s in worker_only.chart_series("x")] == ["ddp-a #0001 · worker-1"]
+
+
+def test_a_sweeps_trials_as_columns_and_legends(runs: Comparison) -> None:
+    trials = [
+        {"index": 1, "params": {"lr": "0.01"}, "experimentId": "experiment_17_0002", "status": "Failed",
+         "objective": 1.5},
+        {"index": 0, "params": {"lr": "0.1"}, "experimentId": "experiment_17_0001", "status": "Succeeded",
+         "objective": 0.7},
+        {"index": 2, "params": {"lr": "1"}, "experimentId": None, "status": "Waiting", "objective": None},
+        {"index": 3, "params": {"lr": "2"}, "experimentId": "experiment_17_0009", "status": "Deleted", "objective": None},
+    ]
+    columns, labels = trial_columns({"name": "s", "template": "t", "status": "Running", "statusMessage": None,
+                                     "parallel": 1, "objective": None, "trials": trials, "best": 1})  # type: ignore[typeddict-item]
+    assert list(columns) == ["experiment_17_0002", "experiment_17_0001"]  # the sweep's order; none waiting or gone
+    assert columns["experiment_17_0002"] == {"trial": 1, "trial.lr": "0.01", "objective": 1.5}
+    assert labels == {"experiment_17_0002": "#1 lr=0.01", "experiment_17_0001": "#0 lr=0.1"}
+    swept = Comparison(runs.experiments[::-1], runs.metrics, runs.params, columns=columns, labels=labels)
+    rows = swept.rows()
+    assert list(rows[0])[:7] == ["experimentId", "name", "status", "duration", "trial", "trial.lr", "objective"]
+    assert [(r["trial"], r["objective"]) for r in rows] == [(1, 1.5), (0, 0.7)]
+    assert [s["label"] for s in swept.chart_series("loss")] == ["#1 lr=0.01", "#0 lr=0.1"]
 
 
 def test_the_table_as_html_and_text(runs: Comparison) -> None:

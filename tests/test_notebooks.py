@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+
+from submarine_jupyter.kernel.client import SubmarineClient
+from tests.kernel_helpers import poll_until
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -149,3 +153,71 @@ async def test_metrics(server_env: dict[str, str], tmp_path: Path) -> None:
 
     by_prefix = cell_with(cells, 'prefix="ddp-lr-"').outputs[0].data["text/plain"].splitlines()
     assert by_prefix[0].split() == ["arg.lr", "acc.last", "acc.max"] and len(by_prefix) == 4
+
+
+async def test_sweep(server_env: dict[str, str], work_dir: Path) -> None:
+    """Run from the server's root (the replicas' working directory), as the notebook says."""
+    notebook = await run_notebook("sweep.ipynb", work_dir)
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    client = SubmarineClient(server_env["SUBMARINE_JUPYTER_URL"], server_env["SUBMARINE_JUPYTER_TOKEN"])
+    assert text(cell_with(cells, "%submarine ping")).startswith("Pong from ")
+    assert re.match(r"Created template linear-sgd \(experimentTemplate_\d+_\d+\); parameters: lr=0.1, batch=16, "
+                    r"steps=40", text(cell_with(cells, "template create")))
+    single = text(cell_with(cells, "--template linear-sgd")).splitlines()
+    assert "[master-0] step=40 loss=" in single[-2] and re.fullmatch(r"experiment_\d+_\d+ Succeeded", single[-1])
+
+    # four trials, all succeeded, in two waves of two; the best is the one whose loss is lowest
+    sweep = await asyncio.to_thread(client.get_sweep, "linear-grid")
+    assert sweep["status"] == "Succeeded" and [t["status"] for t in sweep["trials"]] == ["Succeeded"] * 4
+    assert sorted((t["params"]["lr"], t["params"]["batch"]) for t in sweep["trials"]) == [
+        ("0.01", "32"), ("0.01", "4"), ("0.1", "32"), ("0.1", "4")]
+    losses = {}
+    for trial in sweep["trials"]:
+        metrics = await asyncio.to_thread(client.metrics, trial["experimentId"], name="loss")
+        [series] = metrics["series"]
+        assert series["steps"][-1] == 40 and series["last"] == trial["objective"]
+        losses[trial["index"]] = series["last"]
+    assert sweep["best"] == min(losses, key=losses.__getitem__) == sweep["trials"][0]["index"]
+    assert [t["objective"] for t in sweep["trials"]] == sorted(losses.values())
+    best = sweep["trials"][0]
+    swept = cell_with(cells, "--name linear-grid --wait")
+    shown = "".join(o.text for o in swept.outputs if o.output_type == "stream").splitlines()
+    [view] = [o for o in swept.outputs if o.output_type == "display_data"]
+    assert WIDGET in view.data and view.data["text/plain"].startswith("linear-grid: Running; ")
+    assert shown[0] == "Started sweep linear-grid: 4 trials of template linear-sgd, 2 at a time."
+    assert shown[1] == ("linear-grid: Succeeded; template linear-sgd, 4 of 4 trials ended, 2 at a time, "
+                        "objective loss (min)")
+    assert shown[2].startswith(f"best: #{best['index']} lr={best['params']['lr']} batch={best['params']['batch']}, loss ")
+    # the live view ended showing the final state, which the saved notebook keeps
+    state = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    tables = [m["state"]["value"] for m in state.values()
+              if m["model_name"] == "HTMLModel" and "submarine-table" in m["state"].get("value", "")
+              and "TRIAL" in m["state"]["value"]]
+    assert tables and all(table.count(">Succeeded</span>") == 4 for table in tables)
+    status = text(cell_with(cells, "%submarine sweep status")).splitlines()
+    assert status[0] == shown[1]
+
+    compared = cell_with(cells, "%submarine compare --sweep")
+    chart, listing = [o for o in compared.outputs if o.output_type == "display_data"]
+    assert WIDGET in chart.data and chart.data["text/plain"].splitlines()[1].startswith(
+        f"  #{best['index']} lr={best['params']['lr']} batch={best['params']['batch']}: 8 points")
+    rows = listing.data["text/plain"].splitlines()
+    assert rows[0].split()[4:8] == ["trial", "trial.lr", "trial.batch", "objective"]
+    assert [row.split()[4] for row in rows[2:]] == [str(t["index"]) for t in sweep["trials"]]
+
+    # the best trial re-run with more steps records where it came from, both ways
+    assert text(cell_with(cells, "best = next(")).startswith(f"best trial #{best['index']}: ")
+    rerun = text(cell_with(cells, "%submarine rerun")).splitlines()
+    assert rerun[0].startswith(f"Re-running {best['experimentId']} as experiment_")
+    assert rerun[0].endswith("from its spec, changed: meta.envVars.STEPS=200")
+    assert "[master-0] step=200 loss=" in rerun[-2] and rerun[-1].endswith(" Succeeded")
+    longer_id = rerun[-1].split()[0]
+    longer = await asyncio.to_thread(client.get, longer_id)
+    assert longer["rerunOf"] == best["experimentId"] and longer["template"] == "linear-sgd"
+    assert longer["sweep"] is None and longer["spec"]["meta"]["envVars"] == {"STEPS": "200"}
+    assert (await asyncio.to_thread(client.get, best["experimentId"]))["reruns"] == [longer_id]
+    await poll_until(lambda: not client.metrics(longer_id)["collecting"])
+    [series] = (await asyncio.to_thread(client.metrics, longer_id, name="loss"))["series"]
+    assert series["steps"][-1] == 200 and series["last"] < best["objective"]  # more steps, a lower loss
+    assert text(cell_with(cells, "%submarine get")).splitlines()[1] == (
+        f"  re-run of {best['experimentId']}; from template linear-sgd")

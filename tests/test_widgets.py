@@ -45,8 +45,9 @@ def offline() -> SubmarineClient:
 def test_layout_and_state(offline: SubmarineClient) -> None:
     w = ExperimentWidget(offline, experiment(), autostart=False)
     assert [type(c).__name__ for c in w.children] == [
-        "HTML", "HTML", "HTML", "MetricsView", "LogView", "HBox", "HBox", "HTML"
+        "HTML", "HTML", "HTML", "HTML", "MetricsView", "LogView", "HBox", "HBox", "HTML"
     ]
+    assert w.details.value == ""  # no lineage, nothing pending
     assert "<b>mnist</b>" in w.header.value and EXP_ID in w.header.value
     assert ">Running</span>" in w.header.value and "elapsed " in w.header.value
     assert w.status_message.value == ""
@@ -55,7 +56,8 @@ def test_layout_and_state(offline: SubmarineClient) -> None:
         ("all replicas", ""), ("worker-0", f"{PREFIX}-worker-0"), ("worker-1", f"{PREFIX}-worker-1"),
     )
     assert w.workers.value == 2 and not w.resize_button.disabled and not w.stop_button.disabled
-    assert w.stop_button.description == "Stop" and w.confirm.layout.display == "none"
+    assert w.stop_button.description == "Stop" and w.delete_button.description == "Delete"
+    assert not w.delete_button.disabled and w.confirm.layout.display == "none"
     assert w.metrics.layout.display == "none"  # until a metric is reported
     assert not w.polling
 
@@ -117,9 +119,27 @@ def test_terminal_state_disables_resize(offline: SubmarineClient) -> None:
         autostart=False,
     )
     assert w.terminal and w.resize_button.disabled and w.workers.disabled
-    assert w.stop_button.description == "Delete"
+    assert w.stop_button.disabled and not w.delete_button.disabled  # a stopped one can still be deleted
     assert "elapsed 0:01:05" in w.header.value
     assert f"<td style='{CELL}'>0</td></tr>" in w.replicas.value  # exit code column
+    w.apply(experiment("Stopped", finishedTime="2026-11-27T18:37:50.123+00:00"))
+    assert w.terminal and w.stop_button.disabled and ">Stopped</span>" in w.header.value
+
+
+def test_lineage_and_a_pending_spec_are_shown(offline: SubmarineClient) -> None:
+    pending = {"meta": {"name": "mnist", "framework": "PyTorch", "cmd": "x"}, "spec": {"Worker": {"replicas": 4}}}
+    shown = experiment("Succeeded", rerunOf="experiment_1_0001", reruns=["experiment_1_0009", "experiment_1_0010"],
+                       template="train", sweep="grid", pendingSpec=pending)
+    w = ExperimentWidget(offline, shown, autostart=False)
+    assert ("re-run of experiment_1_0001 · re-run as experiment_1_0009, experiment_1_0010 · from template train · "
+            "trial of sweep grid · ") in w.details.value
+    assert (f"a new spec (Worker x4) was recorded after it ended and has not run; %submarine rerun {EXP_ID} "
+            "runs it</span>") in w.details.value
+    assert w.workers.value == 2  # what ran, not what was recorded
+    lines = pretty(w).splitlines()
+    assert lines[1] == ("  re-run of experiment_1_0001; re-run as experiment_1_0009, experiment_1_0010; "
+                        "from template train; trial of sweep grid")
+    assert lines[2].startswith("  a new spec (Worker x4) was recorded after it ended")
 
 
 def test_text_fallback(offline: SubmarineClient) -> None:
@@ -153,17 +173,38 @@ async def test_live_updates_resize_and_stop(client: SubmarineClient) -> None:
         assert spec["spec"]["Worker"]["replicas"] == 3
         assert w.message.value == "Resized to 3 workers."
 
-        await asyncio.to_thread(w.stop_button.click)
-        assert w.confirm.layout.display == "flex" and w.stop_button.disabled
+        await asyncio.to_thread(w.delete_button.click)
+        assert w.confirm.layout.display == "flex" and w.delete_button.disabled
         await asyncio.to_thread(w.cancel_button.click)
-        assert w.confirm.layout.display == "none" and not w.terminal  # resizing restarts it
+        assert w.confirm.layout.display == "none" and not w.delete_button.disabled
+        assert not w.terminal  # resizing restarts it; Delete asked first and did nothing
 
-        await asyncio.to_thread(w.stop_button.click)
+        await asyncio.to_thread(w.delete_button.click)
         await asyncio.to_thread(w.confirm_button.click)
-        assert w.status == "Deleted" and w.stop_button.disabled and w.resize_button.disabled
+        assert w.status == "Deleted" and w.stop_button.disabled and w.delete_button.disabled and w.resize_button.disabled
         assert w.message.value == f"Deleted {created['experimentId']}."
         await poll_until(lambda: not w.polling, timeout=5)
         assert (await asyncio.to_thread(client.list)) == []
+    finally:
+        w.close()
+
+
+async def test_the_stop_button_stops_and_keeps_the_experiment(client: SubmarineClient) -> None:
+    created = await asyncio.to_thread(client.create, job_spec("stoppable", 'echo "hi $RANK"; sleep 30', 1))
+    w = await asyncio.to_thread(ExperimentWidget, client, created["experimentId"], interval=0.2)
+    try:
+        await poll_until(lambda: w.status == "Running" and "[worker-0] hi 1" in w.logs.text)
+        await asyncio.to_thread(w.stop_button.click)  # no question asked: nothing is lost
+        assert w.confirm.layout.display == "none"
+        assert w.status == "Stopped" and w.terminal and w.stop_button.disabled and not w.delete_button.disabled
+        assert w.message.value == f"Stopped {created['experimentId']}; its logs and metrics are kept."
+        await poll_until(lambda: not w.polling, timeout=10)
+        kept = await asyncio.to_thread(client.get, created["experimentId"])
+        assert kept["status"] == "Stopped" and {r["state"] for r in kept["replicas"]} == {"Stopped"}
+        logs = await asyncio.to_thread(client.logs, created["experimentId"])
+        assert sorted(logs.values()) == ["hi 0\n", "hi 1\n"]
+        await asyncio.to_thread(w.stop_button.click)  # stopping it again says why not
+        assert "has already ended (Stopped): there is nothing to stop (409)" in w.message.value
     finally:
         w.close()
 

@@ -22,11 +22,24 @@ from typing import Any, Literal, overload
 from ..wire.constants import TERMINAL_STATUSES as TERMINAL
 from ..wire.constants import pod_name, replica_label
 from . import frames
-from .compare import Comparison
+from .compare import Comparison, trial_columns
 from .discovery import ServerInfo, discover_server
-from .errors import ExperimentFailed, SubmarineError, WaitTimeout
-from .transport import LogStream, Transport, quote
-from .types import DryRun, Environment, Experiment, ExperimentSpec, Metrics, MetricSeries, Param, Replica
+from .errors import ExperimentFailed, SubmarineError, SweepTimeout, WaitTimeout
+from .templates_sweeps import TemplatesAndSweeps
+from .transport import LogStream, quote
+from .types import (
+    DryRun,
+    Environment,
+    Experiment,
+    ExperimentSpec,
+    Metrics,
+    MetricSeries,
+    Param,
+    Replica,
+    Sweep,
+    Template,
+    Trial,
+)
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -42,6 +55,10 @@ __all__ = [
     "ServerInfo",
     "SubmarineClient",
     "SubmarineError",
+    "Sweep",
+    "SweepTimeout",
+    "Template",
+    "Trial",
     "WaitTimeout",
     "discover_server",
     "pod_name",
@@ -57,8 +74,9 @@ EnvironmentList = list[Environment]
 ParamList = list[Param]
 
 
-class SubmarineClient(Transport):
-    """Typed methods for every route of the Experiment and Environment API."""
+class SubmarineClient(TemplatesAndSweeps):
+    """Typed methods for every route of the API: experiments, environments, metrics, and
+    (inherited) templates and sweeps."""
 
     # -- experiments -----------------------------------------------------------------
 
@@ -95,8 +113,19 @@ class SubmarineClient(Transport):
         return self.patch(experiment_id, spec)
 
     def delete(self, experiment_id: str) -> Experiment:
-        """Stop and remove an experiment; the answer has ``"status": "Deleted"``."""
+        """Stop and remove an experiment with its logs and metrics; the answer has ``"status": "Deleted"``."""
         return self._call("DELETE", f"experiment/{quote(experiment_id)}")
+
+    def stop(self, experiment_id: str) -> Experiment:
+        """End every replica and keep the experiment, its logs and metrics (status ``Stopped``);
+        one that has ended already is refused (409)."""
+        return self._call("POST", f"experiment/{quote(experiment_id)}/stop")
+
+    def rerun(self, experiment_id: str, changes: Mapping[str, Any] | None = None) -> Experiment:
+        """A new experiment from this one's spec (the one PATCHed after it ended, if any) with
+        ``changes`` merged in as a JSON merge patch (objects merge, ``None`` removes a key);
+        it records ``rerunOf``, and this one lists it in ``reruns``."""
+        return self._call("POST", f"experiment/{quote(experiment_id)}/rerun", body=changes or None)
 
     @overload
     def logs(
@@ -151,7 +180,7 @@ class SubmarineClient(Transport):
         until: Iterable[str] = (),
         poll_interval: float = 0.5,
     ) -> Experiment:
-        """Block until the experiment is terminal (Succeeded or Failed), or has one of the
+        """Block until the experiment is terminal (Succeeded, Failed or Stopped), or has one of the
         statuses in ``until`` (e.g. ``("Running",)``), and return it.
 
         Raises :class:`WaitTimeout` after ``timeout`` seconds and, with ``raise_on_failure``,
@@ -212,18 +241,27 @@ class SubmarineClient(Transport):
 
     def comparison(
         self, ids: Sequence[str] = (), *, prefix: str | None = None, status: str | None = None,
-        metric: str | None = None, max_points: int | None = None,
+        metric: str | None = None, max_points: int | None = None, sweep: str | None = None,
     ) -> Comparison:
-        """The experiments ``ids`` (in that order), else every experiment, kept when their
-        name starts with ``prefix`` and their status is ``status`` (any case); with their
-        metrics (only ``metric``'s when given) and parameters."""
-        chosen = [self.get(i) for i in ids] if ids else self.list(status)
+        """The experiments ``ids`` (in that order), or the trials of ``sweep`` (best first, with
+        their parameters and objective), else every experiment; kept when their name starts
+        with ``prefix`` and their status is ``status`` (any case); with their metrics (only
+        ``metric``'s when given) and parameters."""
+        columns: dict[str, dict[str, Any]] = {}
+        labels: dict[str, str] = {}
+        if sweep is not None:
+            if ids:
+                raise ValueError("give experiment ids or a sweep, not both")
+            columns, labels = trial_columns(self.get_sweep(sweep))
+            ids = list(columns)
+        chosen = [self.get(i) for i in ids] if ids or sweep else self.list(status)
         kept = [
             e for e in chosen
             if e["name"].startswith(prefix or "") and (not status or e["status"].lower() == status.lower())
         ]
         if not kept:
-            wanted = ", ".join(filter(None, (" ".join(ids), prefix and f"name {prefix}*", status)))
+            given = (" ".join(ids) if not sweep else f"sweep {sweep}", prefix and f"name {prefix}*", status)
+            wanted = ", ".join(filter(None, given))
             raise ValueError(f"no experiment to compare ({wanted or 'none exists'})")
         ids = [e["experimentId"] for e in kept]
         return Comparison(
@@ -231,17 +269,20 @@ class SubmarineClient(Transport):
             metrics={i: self.metrics(i, name=metric, max_points=max_points) for i in ids},
             params={i: self.params(i) for i in ids},
             metric=metric,
+            columns=columns,
+            labels=labels,
         )
 
     def compare(
         self, ids: Sequence[str] = (), *, prefix: str | None = None, status: str | None = None,
-        metric: str | None = None,
+        metric: str | None = None, sweep: str | None = None,
     ) -> Any:
         """A pandas DataFrame, one row per experiment (see :meth:`comparison` for which):
-        name, status, duration, the env vars / command options / parameters that differ,
-        and ``<metric>.last``/``.min``/``.max`` of each metric (or of ``metric``). Needs pandas."""
+        name, status, duration, a sweep's trial parameters and objective, the env vars /
+        command options / parameters that differ, and ``<metric>.last``/``.min``/``.max`` of
+        each metric (or of ``metric``). Needs pandas."""
         frames.pandas()
-        return self.comparison(ids, prefix=prefix, status=status, metric=metric).frame()
+        return self.comparison(ids, prefix=prefix, status=status, metric=metric, sweep=sweep).frame()
 
     # -- environments ----------------------------------------------------------------
 

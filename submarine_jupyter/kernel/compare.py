@@ -19,7 +19,7 @@ from typing import Any
 from ..wire.constants import replica_label, replica_sort_key
 from . import frames, render
 from .charts import ChartSeries, series_key
-from .types import Experiment, Metrics, MetricSeries, Param
+from .types import Experiment, Metrics, MetricSeries, Param, Sweep
 
 SOURCE_ORDER = ("log", "tracking", "tensorboard")
 #: The metric a chart shows when none is chosen and the runs report it.
@@ -87,6 +87,10 @@ class Comparison:
     metrics: dict[str, Metrics]
     params: dict[str, list[Param]] = field(default_factory=dict)
     metric: str | None = None
+    #: Columns of each run shown after its duration (a sweep's trial parameters and objective).
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Legend texts by experiment id (a sweep's trial parameters), instead of the run's name.
+    labels: dict[str, str] = field(default_factory=dict)
 
     def metric_names(self) -> list[str]:
         if self.metric:
@@ -111,7 +115,7 @@ class Comparison:
         return found
 
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per run: experimentId, name, status, duration (seconds), what differs
+        """One dict per run: experimentId, name, status, duration (seconds), its ``columns``, what differs
         (``env.K``, ``arg.K``, ``cmd``, ``param.K``), then ``<metric>.last``/``.min``/``.max``."""
         metas = [e["spec"]["meta"] for e in self.experiments]
         envs = [dict(meta.get("envVars") or {}) for meta in metas]
@@ -128,6 +132,7 @@ class Comparison:
                 "name": experiment["name"],
                 "status": experiment["status"],
                 "duration": None if spent is None else spent.total_seconds(),
+                **self.columns.get(experiment["experimentId"], {}),
             }
             row.update({f"env.{key}": env.get(key) for key in env_keys})
             row.update({f"arg.{key}": options.get(key) for key in arg_keys})
@@ -175,11 +180,31 @@ class Comparison:
         ]
 
     def label(self, experiment: Experiment, series: MetricSeries) -> str:
-        """A run's legend text: its name and id's sequence number, and the replica when it is
-        not the usual first one."""
-        text = f"{experiment['name']} #{experiment['experimentId'].rsplit('_', 1)[-1]}"
+        """A run's legend text: its label, else its name and id's sequence number; and the
+        replica when it is not the usual first one."""
+        text = self.labels.get(experiment["experimentId"]) or (
+            f"{experiment['name']} #{experiment['experimentId'].rsplit('_', 1)[-1]}"
+        )
         replica = replica_label(experiment["experimentId"], series["replica"])
         return text if replica in ("master-0", "chief-0") else f"{text} · {replica}"
+
+
+def trial_columns(sweep: Sweep) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """A sweep's started trials that still exist, best first: their columns (``trial``,
+    ``trial.<param>``, ``objective``) and legend texts (``#2 lr=0.01 batch=32``), by experiment id."""
+    columns: dict[str, dict[str, Any]] = {}
+    labels: dict[str, str] = {}
+    for trial in sweep["trials"]:
+        experiment_id = trial["experimentId"]
+        if experiment_id is None or trial["status"] == "Deleted":
+            continue
+        columns[experiment_id] = {
+            "trial": trial["index"],
+            **{f"trial.{key}": value for key, value in trial["params"].items()},
+            "objective": trial["objective"],
+        }
+        labels[experiment_id] = " ".join([f"#{trial['index']}", *(f"{k}={v}" for k, v in trial["params"].items())])
+    return columns, labels
 
 
 def _cell(column: str, value: Any) -> str:

@@ -1,8 +1,8 @@
-"""What the client raises: the API's error answers, failed and overdue experiments."""
+"""What the client raises: the API's error answers, failed and overdue experiments and sweeps."""
 
 from __future__ import annotations
 
-from .types import Experiment
+from .types import Experiment, Sweep
 
 
 class SubmarineError(Exception):
@@ -37,3 +37,11 @@ class WaitTimeout(SubmarineError, TimeoutError):
             f"{experiment.get('status')} after {timeout:g} s"
         )
         self.experiment = experiment
+
+
+class SweepTimeout(SubmarineError, TimeoutError):
+    """Raised by :meth:`SubmarineClient.wait_sweep` when the timeout passes first."""
+
+    def __init__(self, sweep: Sweep, timeout: float) -> None:
+        super().__init__(f"sweep {sweep.get('name')} is still {sweep.get('status')} after {timeout:g} s")
+        self.sweep = sweep

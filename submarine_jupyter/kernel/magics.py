@@ -3,7 +3,8 @@
 Every sub-command has ``--help``. User mistakes (bad flags, an unknown id, an error answer
 of the server) end in a one-line ``UsageError`` and never a traceback. ``run`` returns at
 once and shows a live widget; ``--wait`` streams replica-prefixed logs and ends with the
-final status (Ctrl-C stops waiting, never the experiment).
+final status (Ctrl-C stops waiting, never the experiment). Sub-commands that have their own
+module (``stop``/``rerun``, ``template``, ``sweep``, ``env``) register themselves here.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-from ..wire.constants import STATUSES
-from . import charts, render
+from . import charts, iterate_magics, render, sweep_magics, template_magics
 from .charts import MetricsChart
 from .client import Experiment, SubmarineClient, SubmarineError, replica_label
+from .command_line import STATUS_CHOICES, HelpShown, Parser, positive, shared_groups
 from .environment_magics import environment_command
 from .spec_builder import (
     build_spec,
@@ -37,110 +38,16 @@ from .spec_builder import (
 )
 from .widgets import ExperimentWidget
 
-STATUS_CHOICES = STATUSES
-
-
-class _HelpShown(Exception):
-    """argparse printed help (``--help``) and wanted to exit."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so the kernel survives ``--help`` and typos."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            sys.stderr.write(message)
-        raise _HelpShown
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _variable(text: str) -> str:
-    if not text.isidentifier():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a Python variable name")
-    return text
-
-
-def _parents() -> dict[str, _Parser]:
-    """Argument groups shared between sub-commands."""
-    ident = _Parser(add_help=False)
-    ident.add_argument("id", metavar="ID", help="experiment id (experiment_<millis>_<seq>)")
-
-    output = _Parser(add_help=False)
-    output.add_argument(
-        "-o", "--output", metavar="VAR", type=_variable,
-        help="also store the result in this notebook variable",
-    )
-
-    counts = _Parser(add_help=False)
-    group = counts.add_argument_group("replicas and what they run")
-    group.add_argument(
-        "--workers", type=_positive, metavar="N",
-        help="Worker replicas (default: 0 with a Master or Chief, else 1)",
-    )
-    group.add_argument("--ps", type=_positive, metavar="N", help="Ps replicas (TensorFlow)")
-    group.add_argument(
-        "--resources", metavar="cpu=..,memory=..,gpu=..", help="resources of every replica"
-    )
-    group.add_argument(
-        "--env", action="append", default=[], metavar="K=V",
-        help="environment variable of every replica (repeatable)",
-    )
-    group.add_argument("--image", metavar="IMAGE", help="container image")
-
-    spec = _Parser(add_help=False)
-    group = spec.add_argument_group("experiment")
-    group.add_argument("--name", help="experiment name (DNS-1123 label; default: from the command)")
-    group.add_argument(
-        "--framework", help="TensorFlow, PyTorch or XGBoost (default: PyTorch)"
-    )
-    group.add_argument("--chief", action="store_true", help="add one Chief (TensorFlow)")
-    group.add_argument(
-        "--master", action=argparse.BooleanOptionalAction, default=None,
-        help="one Master (default: yes for PyTorch and XGBoost, no for TensorFlow)",
-    )
-    group.add_argument("--environment", metavar="NAME", help="a stored environment (not with --image)")
-    group.add_argument("--tag", action="append", default=[], metavar="T", help="tag (repeatable)")
-    group.add_argument("--namespace", help="Kubernetes namespace (default: default)")
-
-    launch = _Parser(add_help=False)
-    group = launch.add_argument_group("launch")
-    group.add_argument(
-        "--wait", action=argparse.BooleanOptionalAction, default=False,
-        help="stream the logs and block until the experiment ends (default: --no-wait)",
-    )
-    group.add_argument(
-        "--dry-run", action="store_true", help="show what would be submitted; start nothing"
-    )
-
-    view = _Parser(add_help=False)
-    view.add_argument(
-        "--chart", action="append", metavar="METRIC",
-        help="chart this metric in the widget (repeatable; default: the first ones reported)",
-    )
-    return {"id": ident, "output": output, "counts": counts, "spec": spec, "launch": launch, "view": view}
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``%submarine`` command line."""
-    p = _parents()
-    parser = _Parser(
+    p = shared_groups()
+    parser = Parser(
         prog="%submarine",
         description="Run and manage Submarine experiments on this Jupyter server.",
         epilog="%submarine COMMAND --help shows a command's options.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
     def add(name: str, help: str, *parents: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -155,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "counts", "spec", "launch", "view", "output",
     )
     run.epilog = "Example: %submarine run --workers 2 --wait -- python train.py --epochs 3"
+    template_magics.add_run_arguments(run)
     create = add(
         "create", "Submit a full experiment spec: the cell (YAML or JSON) or FILE.",
         "launch", "view", "output",
@@ -170,15 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         "each metric's last/min/max.", "output",
     )
     compare.add_argument("ids", nargs="*", metavar="ID", help="experiments (default: every one)")
+    compare.add_argument("--sweep", metavar="NAME", help="the trials of this sweep, best first (instead of IDs)")
     compare.add_argument("--metric", help="only this metric (default: chart loss or the first, table all)")
     compare.add_argument("--prefix", metavar="P", help="only experiments whose name starts with P")
     compare.add_argument("--status", type=str.capitalize, choices=STATUS_CHOICES, help="only those with this status")
     logs = add("logs", "Print an experiment's logs, each line prefixed by its replica.", "id")
     logs.add_argument("-f", "--follow", action="store_true", help="stream until it ends")
     logs.add_argument("--replica", metavar="NAME", help="only this replica (e.g. worker-1)")
-    logs.add_argument("--tail", type=_positive, metavar="N", help="only the last N lines")
-    add("patch", "Change a running experiment (replicas, resources, variables, image).",
-        "id", "counts", "output")
+    logs.add_argument("--tail", type=positive, metavar="N", help="only the last N lines")
+    add("patch", "Change a running experiment (replicas, resources, variables, image); an ended one only "
+        "records the new spec (rerun runs it).", "id", "counts", "output")
     wait = add(
         "wait", "Block until an experiment ends (or reaches --until); print its status.",
         "id", "output",
@@ -188,14 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", type=str.capitalize, choices=STATUS_CHOICES[1:3], action="append", default=[],
         help="also return at this status (Created or Running; repeatable)",
     )
-    add("delete", "Stop and delete an experiment.", "id")
+    add("delete", "Stop and delete an experiment with its logs and metrics (stop keeps them).", "id")
+    iterate_magics.add_commands(add)
+    template_magics.add_commands(add, p)
+    sweep_magics.add_commands(add, p)
     add("ping", "Check the API and show which server this kernel talks to.")
     connect = add("connect", "Talk to another server serving this API from now on.")
     connect.add_argument("url", metavar="URL", help="the Jupyter server URL, base_url included")
     connect.add_argument("--token", default="", help="its token")
 
     env = add("env", "Manage stored environments.")
-    env_commands = env.add_subparsers(dest="env_command", metavar="ACTION", parser_class=_Parser)
+    env_commands = env.add_subparsers(dest="env_command", metavar="ACTION", parser_class=Parser)
     env_commands.required = True
     env_commands.add_parser("list", help="list environments", parents=[p["output"]])
     for action, text in (("get", "show an environment"), ("delete", "delete an environment")):
@@ -243,31 +155,35 @@ class SubmarineMagics(Magics):
         """Run and manage Submarine experiments; ``%submarine --help`` lists the commands."""
         flags, rest = split_command(line)
         try:
-            args = self.parser.parse_args(shlex.split(flags) or ["--help"])
-        except _HelpShown:
+            args = self.parser.parse_args(sweep_magics.expand_shorthand(shlex.split(flags)) or ["--help"])
+        except HelpShown:
             return
         except ValueError as error:  # unbalanced quotes in shlex.split
             raise UsageError(f"%submarine: {error}") from None
         args.rest = rest
-        handler: Callable[[argparse.Namespace, str | None], None] = getattr(
-            self, f"_{args.command}"
-        )
-        if rest and args.command != "run":
+        if rest and args.command not in ("run", "rerun"):
             raise UsageError(f"%submarine {args.command}: takes no command after --")
-        if cell is not None and args.command not in ("run", "create", "env"):
+        if cell is not None and args.command not in ("run", "create", "env", "template"):
             raise UsageError(f"%%submarine {args.command}: takes no cell body")
+        command: Callable[[SubmarineMagics, argparse.Namespace, str | None], None] | None = getattr(
+            args, "handler", None
+        )
         try:
-            handler(args, cell)
+            if command is not None:
+                command(self, args, cell)
+            else:
+                getattr(self, f"_{args.command}")(args, cell)
         except (SubmarineError, ValueError) as error:
             raise UsageError(str(error)) from None
 
-    # -- helpers --------------------------------------------------------------------
+    # -- helpers (the sub-command modules use them too) ------------------------------
 
-    def _store(self, args: argparse.Namespace, value: Any) -> None:
+    def store(self, args: argparse.Namespace, value: Any) -> None:
+        """Store ``value`` in the notebook variable of ``-o VAR``, if given."""
         if getattr(args, "output", None) and self.shell is not None:
             self.shell.user_ns[args.output] = value
 
-    def _show(self, args: argparse.Namespace, experiment: Experiment) -> None:
+    def show(self, args: argparse.Namespace, experiment: Experiment) -> None:
         """A live widget in a kernel with a front-end; the text summary anywhere else."""
         if getattr(self.shell, "kernel", None) is not None:
             display(ExperimentWidget(self.client, experiment, charts=args.chart))
@@ -280,18 +196,18 @@ class SubmarineMagics(Magics):
             print(warning, file=sys.stderr)
         if args.dry_run:
             plan = self.client.create(spec, dry_run=True)
-            self._store(args, plan)
+            self.store(args, plan)
             print(f"Dry run on the {plan['backend']} backend (nothing was started):")
             print(yaml.safe_dump(plan["plan"], sort_keys=False).rstrip())
             return
         experiment = self.client.create(spec)
-        self._store(args, experiment)
+        self.store(args, experiment)
         if args.wait:
-            self._follow(args, experiment)
+            self.follow(args, experiment)
         else:
-            self._show(args, experiment)
+            self.show(args, experiment)
 
-    def _follow(self, args: argparse.Namespace, experiment: Experiment) -> None:
+    def follow(self, args: argparse.Namespace, experiment: Experiment) -> None:
         """Stream logs with replica prefixes until the end, then print the final status."""
         experiment_id = experiment["experimentId"]
         print(f"{experiment_id} ({experiment.get('name')}): {experiment.get('status')}; "
@@ -301,7 +217,7 @@ class SubmarineMagics(Magics):
             final = self.client.wait(experiment_id)
         except KeyboardInterrupt:
             print(f"\nStopped waiting; {experiment_id} goes on "
-                  f"(%submarine delete {experiment_id} stops it).")
+                  f"(%submarine stop {experiment_id} stops it).")
             return
         self._report_final(args, final)
 
@@ -313,7 +229,7 @@ class SubmarineMagics(Magics):
             print(f"[{replica_label(experiment_id, pod)}] {line}", flush=True)
 
     def _report_final(self, args: argparse.Namespace, experiment: Experiment) -> None:
-        self._store(args, experiment)
+        self.store(args, experiment)
         text = f"{experiment['experimentId']} {experiment.get('status')}"
         if experiment.get("status") == "Failed":
             reason = experiment.get("statusMessage")
@@ -323,6 +239,11 @@ class SubmarineMagics(Magics):
     # -- experiments ----------------------------------------------------------------
 
     def _run(self, args: argparse.Namespace, cell: str | None) -> None:
+        if args.template:
+            template_magics.submit_command(self, args, cell)
+            return
+        if args.param:
+            raise UsageError("%submarine run: --param sets a template's parameters: give --template NAME")
         if cell is None and not args.rest:
             raise UsageError(
                 "%submarine run: give the command after --, e.g. "
@@ -365,21 +286,23 @@ class SubmarineMagics(Magics):
 
     def _list(self, args: argparse.Namespace, cell: str | None) -> None:
         experiments = self.client.list(args.status)
-        self._store(args, experiments)
+        self.store(args, experiments)
         table_html, table_text = render.experiments_table(experiments)
         display({"text/html": table_html, "text/plain": table_text}, raw=True)
 
     def _get(self, args: argparse.Namespace, cell: str | None) -> None:
         experiment = self.client.get(args.id)
-        self._store(args, experiment)
-        self._show(args, experiment)
+        self.store(args, experiment)
+        self.show(args, experiment)
 
     def _watch(self, args: argparse.Namespace, cell: str | None) -> None:
-        self._show(args, self.client.get(args.id))
+        self.show(args, self.client.get(args.id))
 
     def _compare(self, args: argparse.Namespace, cell: str | None) -> None:
-        comparison = self.client.comparison(args.ids, prefix=args.prefix, status=args.status, metric=args.metric)
-        self._store(args, comparison)
+        comparison = self.client.comparison(
+            args.ids, prefix=args.prefix, status=args.status, metric=args.metric, sweep=args.sweep
+        )
+        self.store(args, comparison)
         name = comparison.chart_metric()
         series = comparison.chart_series(name) if name else []
         if not series:
@@ -407,14 +330,22 @@ class SubmarineMagics(Magics):
         print("\n".join(lines) if lines else f"No log lines yet for {args.id}.")
 
     def _patch(self, args: argparse.Namespace, cell: str | None) -> None:
-        current = self.client.get(args.id)["spec"]
+        current = self.client.get(args.id)
         spec = patch_spec(
-            current, workers=args.workers, ps=args.ps, resources=args.resources,
-            env=parse_pairs(args.env, "--env"), image=args.image,
+            current.get("pendingSpec") or current["spec"], workers=args.workers, ps=args.ps,
+            resources=args.resources, env=parse_pairs(args.env, "--env"), image=args.image,
         )
         result = self.client.patch(args.id, spec)
-        self._store(args, result)
-        print(f"Patched {args.id}: {render.roles_summary(result)}")
+        self.store(args, result)
+        after = self.client.get(args.id)
+        if after.get("pendingSpec") is None:
+            print(f"Patched {args.id}: {render.roles_summary(result)}")
+            return
+        print(
+            f"Recorded a new spec for {args.id} ({render.roles_summary(result)}), but it has ended "
+            f"({after['status']}): nothing was re-run, and it still shows the spec that ran "
+            f"({render.roles_summary(after['spec'])}). %submarine rerun {args.id} runs the new spec."
+        )
 
     def _wait(self, args: argparse.Namespace, cell: str | None) -> None:
         try:
@@ -441,4 +372,4 @@ class SubmarineMagics(Magics):
     def _env(self, args: argparse.Namespace, cell: str | None) -> None:
         listed = environment_command(self.client, args, cell)
         if listed is not None:
-            self._store(args, listed)
+            self.store(args, listed)

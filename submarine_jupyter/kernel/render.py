@@ -165,12 +165,52 @@ def pre_html(text: str, colour: str | None = None) -> str:
     return f"<pre style='{style}'>{html.escape(text)}</pre>"
 
 
+def lineage(experiment: Experiment) -> list[str]:
+    """Where an experiment comes from and what came of it: ``re-run of ID``, ``re-run as
+    ID, ID``, ``from template NAME``, ``trial of sweep NAME``."""
+    parts = []
+    if experiment.get("rerunOf"):
+        parts.append(f"re-run of {experiment['rerunOf']}")
+    if experiment.get("reruns"):
+        parts.append("re-run as " + ", ".join(experiment["reruns"]))
+    if experiment.get("template"):
+        parts.append(f"from template {experiment['template']}")
+    if experiment.get("sweep"):
+        parts.append(f"trial of sweep {experiment['sweep']}")
+    return parts
+
+
+def pending_text(experiment: Experiment) -> str | None:
+    """What to say about a spec PATCHed after the end (recorded, never run), if any."""
+    pending = experiment.get("pendingSpec")
+    if not pending:
+        return None
+    return (
+        f"a new spec ({roles_summary(pending)}) was recorded after it ended and has not run; "
+        f"%submarine rerun {experiment.get('experimentId', '')} runs it"
+    )
+
+
+def details_html(experiment: Experiment) -> str:
+    """Lineage and a pending spec as HTML (empty when there is neither)."""
+    parts = [html.escape(part) for part in lineage(experiment)]
+    pending = pending_text(experiment)
+    if pending:
+        parts.append(f"<span style='color:#ef6c00'>{html.escape(pending)}</span>")
+    return "<span style='font-size:90%'>" + " · ".join(parts) + "</span>" if parts else ""
+
+
 def summary_text(experiment: Experiment) -> str:
     """A few lines that say what the widget shows, for front-ends without widgets."""
     lines = [
         f"{experiment.get('name', '')} ({experiment.get('experimentId', '')}): "
         f"{experiment.get('status', '')}, elapsed {format_elapsed(elapsed(experiment))}"
     ]
+    if lineage(experiment):
+        lines.append("  " + "; ".join(lineage(experiment)))
+    pending = pending_text(experiment)
+    if pending:
+        lines.append(f"  {pending}")
     if experiment.get("statusMessage"):
         lines.append(f"  {experiment['statusMessage']}")
     rows = replica_rows(experiment)

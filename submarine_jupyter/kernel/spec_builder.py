@@ -172,3 +172,58 @@ def missing_master_warning(spec: Mapping[str, Any] | str) -> str | None:
         "MASTER_ADDR, RANK or WORLD_SIZE and torch.distributed's env:// init fails "
         "(KeyError: 'RANK'); add a Master (leave out --no-master, or add a Master role)."
     )
+
+
+def rerun_changes(
+    spec: Mapping[str, Any],
+    *,
+    workers: int | None = None,
+    ps: int | None = None,
+    resources: str | None = None,
+    env: Mapping[str, str] | None = None,
+    image: str | None = None,
+    cmd: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that re-runs ``spec`` with new replica counts (0 drops
+    the role), resources (every role), variables (added or changed), image, command or name;
+    ``{}`` when nothing changes."""
+    roles: dict[str, Any] = {}
+    for role, count in (("Worker", workers), ("Ps", ps)):
+        if count is not None:
+            roles[role] = {"replicas": count} if count else None
+    if resources:
+        for role in dict.fromkeys([*(spec.get("spec") or {}), *roles]):
+            if role not in roles or roles[role] is not None:
+                roles.setdefault(role, {})["resources"] = resources
+    meta: dict[str, Any] = {}
+    if cmd:
+        meta["cmd"] = cmd
+    if name:
+        meta["name"] = name
+    if env:
+        meta["envVars"] = dict(env)
+    changes: dict[str, Any] = {}
+    if meta:
+        changes["meta"] = meta
+    if roles:
+        changes["spec"] = roles
+    if image:  # an image replaces a stored environment's name
+        dropped = {"name": None} if "name" in (spec.get("environment") or {}) else {}
+        changes["environment"] = {"image": image, **dropped}
+    return changes
+
+
+def patch_paths(changes: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """A merge patch as ``path=value`` items (``path removed`` for ``None``), e.g.
+    ``["meta.envVars.LR=0.01", "spec.Worker removed"]``."""
+    items: list[str] = []
+    for key, value in changes.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            items.extend(patch_paths(value, f"{path}."))
+        elif value is None:
+            items.append(f"{path} removed")
+        else:
+            items.append(f"{path}={value}")
+    return items

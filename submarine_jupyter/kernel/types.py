@@ -41,6 +41,7 @@ __all__ = [
     "TemplateParam",
     "TemplateSpec",
     "TemplateSubmit",
+    "TemplateUpdate",
     "Trial",
 ]
 
@@ -251,6 +252,7 @@ class Sweep(TypedDict):
     name: str
     template: str
     status: Literal['Running', 'Succeeded', 'Failed', 'Stopped']
+    statusMessage: str | None
     parallel: int
     objective: Objective | None
     trials: list[Trial]
@@ -291,13 +293,13 @@ class TemplateParam(TypedDict):
     """A parameter of a template: its default ``value``; ``required`` ones must be given."""
 
     name: str
-    value: NotRequired[str | None]
+    value: NotRequired[str | int | float | bool | None]
     required: NotRequired[bool | str]
     description: NotRequired[str | None]
 
 
 class TemplateSpec(TypedDict):
-    """The body of ``POST /api/v1/template`` and ``PATCH /api/v1/template/{name}``."""
+    """The body of ``POST /api/v1/template`` (Submarine's ExperimentTemplateSpec)."""
 
     name: str
     author: NotRequired[str | None]
@@ -309,7 +311,17 @@ class TemplateSpec(TypedDict):
 class TemplateSubmit(TypedDict):
     """The body of ``POST /api/v1/experiment/{templateName}``: values of the template's parameters."""
 
-    params: NotRequired[dict[str, str]]
+    params: NotRequired[dict[str, str | int | float | bool]]
+
+
+class TemplateUpdate(TypedDict):
+    """The body of ``PATCH /api/v1/template/{name}``: a TemplateSpec whose ``name`` may be left out (it is the one in the path, and cannot change)."""
+
+    name: NotRequired[str | None]
+    author: NotRequired[str | None]
+    description: NotRequired[str | None]
+    parameters: NotRequired[list[TemplateParam]]
+    experimentSpec: dict[str, Any]
 
 
 class Trial(TypedDict):

@@ -1,4 +1,4 @@
-"""A live view of one experiment: status, replicas, metrics, logs, stop and resize.
+"""A live view of one experiment: status, lineage, replicas, metrics, logs; stop, resize, delete.
 
 It keeps itself current (:mod:`.live`) until the experiment is terminal. Everything shown
 is widget state, so a notebook saved with its widget state shows it without a kernel;
@@ -50,6 +50,7 @@ class ExperimentWidget(render.TextFallback, widgets.VBox):
         self._metrics_served = True
 
         self.header = widgets.HTML()
+        self.details = widgets.HTML()
         self.status_message = widgets.HTML()
         self.replicas = widgets.HTML()
         self.metrics = MetricsView(
@@ -60,12 +61,22 @@ class ExperimentWidget(render.TextFallback, widgets.VBox):
             min=1, max=1024, description="Workers:", layout=widgets.Layout(width="160px")
         )
         self.resize_button = widgets.Button(description="Resize", icon="arrows-v")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop")
+        self.stop_button = widgets.Button(
+            description="Stop", button_style="warning", icon="stop",
+            tooltip="End every replica; the experiment, its logs and metrics are kept",
+        )
+        self.delete_button = widgets.Button(
+            description="Delete", button_style="danger", icon="trash",
+            tooltip="Stop it and remove it with its logs and metrics (asks first)",
+        )
         self.confirm_button = widgets.Button(description="Yes, delete it", button_style="danger")
         self.cancel_button = widgets.Button(description="Cancel")
         self.confirm = widgets.HBox(
             [
-                widgets.HTML(f"Delete <b>{html.escape(self.experiment_id)}</b> and stop its replicas?"),
+                widgets.HTML(
+                    f"Delete <b>{html.escape(self.experiment_id)}</b> with its logs and metrics? "
+                    "(Stop keeps them.)"
+                ),
                 self.confirm_button,
                 self.cancel_button,
             ],
@@ -75,18 +86,20 @@ class ExperimentWidget(render.TextFallback, widgets.VBox):
         self.live = LiveUpdates(self)
 
         self.resize_button.on_click(lambda _: self.resize(self.workers.value))
-        self.stop_button.on_click(lambda _: self._ask_confirmation(True))
+        self.stop_button.on_click(lambda _: self.stop_experiment())
+        self.delete_button.on_click(lambda _: self._ask_confirmation(True))
         self.cancel_button.on_click(lambda _: self._ask_confirmation(False))
         self.confirm_button.on_click(lambda _: self.delete())
 
         super().__init__(
             children=[
                 self.header,
+                self.details,
                 self.status_message,
                 self.replicas,
                 self.metrics,
                 self.logs,
-                widgets.HBox([self.workers, self.resize_button, self.stop_button]),
+                widgets.HBox([self.workers, self.resize_button, self.stop_button, self.delete_button]),
                 self.confirm,
                 self.message,
             ]
@@ -121,6 +134,7 @@ class ExperimentWidget(render.TextFallback, widgets.VBox):
                 f"{render.status_badge(experiment.get('status'))} "
                 f"elapsed {render.format_elapsed(render.elapsed(experiment))}"
             )
+            self.details.value = render.details_html(experiment)
             message = experiment.get("statusMessage")
             colour = "#c62828" if self.status == "Failed" else None
             self.status_message.value = render.pre_html(message, colour) if message else ""
@@ -131,8 +145,8 @@ class ExperimentWidget(render.TextFallback, widgets.VBox):
                 self._workers_shown = True
             can_resize = "Worker" in roles and not self.terminal
             self.workers.disabled = self.resize_button.disabled = not can_resize
-            self.stop_button.description = "Delete" if self.terminal else "Stop"
-            self.stop_button.disabled = self.status == "Deleted"
+            self.stop_button.disabled = self.terminal
+            self.delete_button.disabled = self.status == "Deleted" or self.confirm.layout.display != "none"
             self.logs.show_replicas(experiment)
 
     # -- I/O ------------------------------------------------------------------------
@@ -199,10 +213,20 @@ class ExperimentWidget(render.TextFallback, widgets.VBox):
 
     def _ask_confirmation(self, show: bool) -> None:
         self.confirm.layout.display = "flex" if show else "none"
-        self.stop_button.disabled = show
+        self.delete_button.disabled = show
+
+    def stop_experiment(self) -> None:
+        """Stop the experiment: every replica ends, its record, logs and metrics stay (``Stopped``)."""
+        try:
+            stopped = self.client.stop(self.experiment_id)
+        except SubmarineError as error:
+            self._show_error(error)
+            return
+        self.apply(stopped)
+        self.message.value = f"Stopped {html.escape(self.experiment_id)}; its logs and metrics are kept."
 
     def delete(self) -> None:
-        """Delete the experiment (stops its replicas) and stop updating."""
+        """Delete the experiment (stops its replicas, removes its logs and metrics) and stop updating."""
         self._ask_confirmation(False)
         try:
             deleted = self.client.delete(self.experiment_id)
