@@ -21,6 +21,10 @@ export type ErrorEnvelope = Schemas['ErrorEnvelope'];
 export type MetricSeries = Schemas['MetricSeries'];
 export type Metrics = Schemas['Metrics'];
 export type Param = Schemas['Param'];
+export type Template = Schemas['Template'];
+export type TemplateParam = Schemas['TemplateParam'];
+export type Sweep = Schemas['Sweep'];
+export type Trial = Schemas['Trial'];
 export type Status = Experiment['status'];
 
 type OperationId = keyof operations;
@@ -125,6 +129,24 @@ export class SubmarineClient {
     });
   }
 
+  /** End every replica and keep the record, its logs and metrics (status Stopped). */
+  stop(id: string): Promise<Result<'stopExperiment'>> {
+    return this.call(`experiment/${encodeURIComponent(id)}/stop`, {
+      method: 'POST'
+    });
+  }
+
+  /**
+   * A new experiment from this one's spec (its pending spec, if any) with
+   * `changes`, a JSON merge patch of it (RFC 7396: null removes a key).
+   */
+  rerun(id: string, changes?: object): Promise<Result<'rerunExperiment'>> {
+    return this.call(`experiment/${encodeURIComponent(id)}/rerun`, {
+      method: 'POST',
+      body: changes === undefined ? undefined : JSON.stringify(changes)
+    });
+  }
+
   remove(id: string): Promise<Result<'deleteExperiment'>> {
     return this.call(`experiment/${encodeURIComponent(id)}`, {
       method: 'DELETE'
@@ -199,7 +221,11 @@ export class SubmarineClient {
     return this.call('environment');
   }
 
-  private async call<T>(
+  /**
+   * Any route of the API, e.g. `template` (see templates/api.ts): the envelope's
+   * `result`, or an ApiError with the server's message and field errors.
+   */
+  async call<T>(
     path: string,
     init: RequestInit = {},
     query: Record<string, string | undefined> = {}

@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { Experiment } from './api';
@@ -9,9 +8,11 @@ import {
   age,
   copy,
   duration,
-  message,
   useNow
 } from './common';
+import { LifecycleActions } from './iterate/actions';
+import { LineageFacts, PendingSpecNotice } from './iterate/lineage';
+import { rerunOf } from './iterate/rerun';
 import { LogView } from './logview';
 import { MetricsTab } from './metrics/MetricsTab';
 import { PanelModel } from './model';
@@ -141,24 +142,6 @@ export function ExperimentDetail(props: {
   const { spec } = experiment;
   const magic = magicCommand(spec);
 
-  const remove = async () => {
-    const answer = await showDialog({
-      title: 'Delete experiment',
-      body: `Delete ${experiment.name} (${experiment.experimentId})? Its replicas are stopped and its logs are removed.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!answer.button.accept) {
-      return;
-    }
-    try {
-      await model.client.remove(experiment.experimentId);
-      model.show({ kind: 'list' });
-      model.refresh();
-    } catch (error) {
-      setActionError(message(error));
-    }
-  };
-
   return (
     <div
       className="jp-SubmarinePanel-detail"
@@ -166,12 +149,12 @@ export function ExperimentDetail(props: {
     >
       <div className="jp-SubmarinePanel-toolbar">
         <BackToList model={model} />
-        <button
-          className="jp-mod-styled jp-mod-warn"
-          onClick={() => void remove()}
-        >
-          Delete
-        </button>
+        <span className="jp-SubmarinePanel-spacer" />
+        <LifecycleActions
+          model={model}
+          experiment={experiment}
+          onError={setActionError}
+        />
       </div>
       <h3 className="jp-SubmarinePanel-title">
         <span className="jp-SubmarinePanel-name">{experiment.name}</span>
@@ -194,6 +177,7 @@ export function ExperimentDetail(props: {
         </dd>
         <dt>Duration</dt>
         <dd>{duration(experiment, now) || '—'}</dd>
+        <LineageFacts model={model} experiment={experiment} />
       </dl>
       {experiment.statusMessage && (
         <div
@@ -204,7 +188,24 @@ export function ExperimentDetail(props: {
           {experiment.statusMessage}
         </div>
       )}
+      <PendingSpecNotice model={model} experiment={experiment} />
       <div className="jp-SubmarinePanel-toolbar">
+        <button
+          className="jp-mod-styled jp-mod-accept"
+          title="A new experiment from this one's spec, with what you change; both link to each other"
+          onClick={() =>
+            model.show({ kind: 'create', rerun: rerunOf(experiment) })
+          }
+        >
+          Re-run with changes
+        </button>
+        <button
+          className="jp-mod-styled"
+          title="A new, unrelated experiment with a copy of this spec"
+          onClick={() => model.show({ kind: 'create', from: spec })}
+        >
+          Clone
+        </button>
         <button
           className="jp-mod-styled"
           disabled={'reason' in magic}
@@ -229,12 +230,6 @@ export function ExperimentDetail(props: {
           }
         >
           Copy as curl
-        </button>
-        <button
-          className="jp-mod-styled"
-          onClick={() => model.show({ kind: 'create', from: spec })}
-        >
-          Clone
         </button>
       </div>
       <ErrorBox message={actionError} />

@@ -52,7 +52,11 @@ export function rolesOf(framework: string): readonly string[] {
   return FRAMEWORK_ROLES[framework.toLowerCase()] ?? [];
 }
 
-export function fromSpec(spec: ExperimentSpec): IDraft {
+/** A draft of `spec`, named `name` (by default, a copy's name). */
+export function fromSpec(
+  spec: ExperimentSpec,
+  name = `${spec.meta.name}-copy`.slice(0, 63)
+): IDraft {
   const env = spec.environment;
   const {
     name: _name,
@@ -64,7 +68,7 @@ export function fromSpec(spec: ExperimentSpec): IDraft {
   } = spec.meta;
   return {
     keptMeta,
-    name: `${spec.meta.name}-copy`.slice(0, 63),
+    name,
     framework: spec.meta.framework,
     cmd: spec.meta.cmd,
     roles: Object.entries(spec.spec).map(

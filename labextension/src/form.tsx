@@ -15,54 +15,29 @@ import {
   rolesWarning,
   toSpec
 } from './draft';
+import { Field, described, errorId } from './fields';
+import { IRerun, changesTo } from './iterate/rerun';
 import { PanelModel } from './model';
 import { IVerdict, placeVerdict, refusal, useServerCheck } from './servercheck';
 import { curlCommand, magicCommand } from './snippets';
 import { FRAMEWORKS } from './vocabulary';
 
-/** The id of the error text under a field, for its control's aria-describedby. */
-function errorId(name: string): string {
-  return `jp-SubmarinePanel-${name}Error`;
-}
-
-/** What a control says about its field's error (outside its label's name). */
-function described(
-  name: string,
-  error: string | undefined
-): { 'aria-invalid': boolean; 'aria-describedby'?: string } {
-  return error
-    ? { 'aria-invalid': true, 'aria-describedby': errorId(name) }
-    : { 'aria-invalid': false };
-}
-
-function Field(props: {
-  label: string;
-  name: TopField;
-  error?: string;
-  children: React.ReactNode;
-}): JSX.Element {
-  return (
-    <div className="jp-SubmarinePanel-field" data-field={props.name}>
-      <label className="jp-SubmarinePanel-fieldLabel">
-        <span className="jp-SubmarinePanel-label">{props.label}</span>
-        {props.children}
-      </label>
-      {props.error && (
-        <span className="jp-SubmarinePanel-fieldError" id={errorId(props.name)}>
-          {props.error}
-        </span>
-      )}
-    </div>
-  );
-}
-
+/**
+ * The experiment form: blank, a clone (`from`), or a re-run with changes
+ * (`rerun`: prefilled with its spec, sent as a merge patch of it).
+ */
 export function CreateForm(props: {
   model: PanelModel;
   from?: ExperimentSpec;
+  rerun?: IRerun;
 }): JSX.Element {
-  const { model, from } = props;
+  const { model, from, rerun } = props;
   const [draft, setDraft] = React.useState<IDraft>(() =>
-    from ? fromSpec(from) : BLANK
+    rerun
+      ? fromSpec(rerun.base, rerun.base.meta.name)
+      : from
+        ? fromSpec(from)
+        : BLANK
   );
   /** Create or Check was pressed: every problem shows, touched or not. */
   const [submitted, setSubmitted] = React.useState(false);
@@ -134,7 +109,9 @@ export function CreateForm(props: {
       }
       server.cancel();
       try {
-        const created = await model.client.create(spec);
+        const created = rerun
+          ? await model.client.rerun(rerun.experimentId, changesTo(rerun, spec))
+          : await model.client.create(spec);
         model.outcomes.launched(created.experimentId);
         model.show({ kind: 'detail', id: created.experimentId });
         model.refresh();
@@ -176,7 +153,7 @@ export function CreateForm(props: {
   return (
     <form
       className="jp-SubmarinePanel-form"
-      aria-label="New experiment"
+      aria-label={rerun ? 'Re-run experiment' : 'New experiment'}
       noValidate
       onSubmit={event => {
         event.preventDefault();
@@ -186,7 +163,15 @@ export function CreateForm(props: {
       <div className="jp-SubmarinePanel-toolbar">
         <BackToList model={model} />
       </div>
-      <h3 className="jp-SubmarinePanel-title">New experiment</h3>
+      <h3 className="jp-SubmarinePanel-title">
+        {rerun ? `Re-run ${rerun.name} with changes` : 'New experiment'}
+      </h3>
+      {rerun && (
+        <p className="jp-SubmarinePanel-formNote">
+          Starts a new experiment from {rerun.experimentId}&apos;s spec with
+          what you change here; both link to each other.
+        </p>
+      )}
       <Field label="Name" name="name" error={errors.name}>
         <input
           className="jp-mod-styled"
@@ -406,7 +391,7 @@ export function CreateForm(props: {
           className="jp-mod-styled jp-mod-accept"
           disabled={busy}
         >
-          Create
+          {rerun ? 'Re-run' : 'Create'}
         </button>
         <button
           type="button"

@@ -1,12 +1,17 @@
 import { ApiError, Experiment, ExperimentSpec, SubmarineClient } from './api';
+import type { IRerun } from './iterate/rerun';
 import { OutcomeNotifier } from './notify';
 import { BackoffPoller, IBackoff } from './poller';
 
 export type View =
   | { kind: 'list' }
   | { kind: 'detail'; id: string }
-  | { kind: 'create'; from?: ExperimentSpec }
-  | { kind: 'compare'; ids: string[] };
+  | { kind: 'create'; from?: ExperimentSpec; rerun?: IRerun }
+  | { kind: 'compare'; ids: string[] }
+  | { kind: 'templates' }
+  | { kind: 'template'; name: string }
+  | { kind: 'sweeps' }
+  | { kind: 'sweep'; name: string };
 
 export const LIST_BACKOFF: IBackoff = {
   min: 1000,
@@ -45,6 +50,10 @@ export class PanelModel {
     this.show({ kind: 'detail', id });
     this.reveal();
   });
+  /** Whether the panel is out of sight (collapsed): its views' polling slows down. */
+  hidden = false;
+  /** Bumped by every refresh(), so views that fetch their own data fetch again. */
+  refreshes = 0;
   /** Brings the panel into view (the app's shell sets it). */
   reveal: () => void = () => undefined;
 
@@ -78,7 +87,15 @@ export class PanelModel {
   }
 
   refresh(): void {
+    this.refreshes++;
     this.poller.refresh();
+    this.emit();
+  }
+
+  setHidden(hidden: boolean): void {
+    this.hidden = hidden;
+    this.poller.ownerHidden = hidden;
+    this.emit();
   }
 
   dispose(): void {

@@ -12,7 +12,10 @@ import { Notification } from '@jupyterlab/apputils';
 import { Experiment, isTerminal } from './api';
 import { duration } from './common';
 
-/** How long a success stays on screen, in ms; a failure stays until dismissed. */
+/**
+ * How long a success (or a stop) stays on screen, in ms; a failure stays until
+ * dismissed.
+ */
 export const SUCCESS_AUTO_CLOSE_MS = 15000;
 /** The longest part of a status message a notification quotes. */
 const QUOTE_CHARS = 160;
@@ -49,6 +52,11 @@ export class OutcomeNotifier {
     this.awaited.add(experimentId);
   }
 
+  /** An experiment the user stopped here: nothing to announce. */
+  forget(experimentId: string): void {
+    this.awaited.delete(experimentId);
+  }
+
   /** A fresh list of every experiment: announce those awaited that ended. */
   observe(experiments: readonly Experiment[]): void {
     const present = new Set<string>();
@@ -80,6 +88,11 @@ export class OutcomeNotifier {
         `Experiment ${experiment.name} succeeded${took ? ` in ${took}` : ''}.`,
         { autoClose: SUCCESS_AUTO_CLOSE_MS, actions }
       );
+    } else if (experiment.status === 'Stopped') {
+      Notification.info(`Experiment ${experiment.name} was stopped.`, {
+        autoClose: SUCCESS_AUTO_CLOSE_MS,
+        actions
+      });
     } else {
       const why = gist(experiment);
       Notification.error(

@@ -7,6 +7,11 @@ import { CreateForm } from './form';
 import { ExperimentList } from './list';
 import { CompareView } from './metrics/CompareView';
 import { PanelModel } from './model';
+import { Sections } from './sections';
+import { SweepList } from './sweeps/SweepList';
+import { SweepView } from './sweeps/SweepView';
+import { TemplateForm } from './templates/TemplateForm';
+import { TemplateList } from './templates/TemplateList';
 
 function Root(props: { model: PanelModel }): JSX.Element {
   const { model } = props;
@@ -30,6 +35,7 @@ function Root(props: { model: PanelModel }): JSX.Element {
           New
         </button>
       </header>
+      <Sections model={model} />
       <div className="jp-SubmarinePanel-body">
         {view.kind === 'list' && <ExperimentList model={model} />}
         {view.kind === 'detail' && (
@@ -39,7 +45,20 @@ function Root(props: { model: PanelModel }): JSX.Element {
           <CompareView key={model.viewSerial} model={model} ids={view.ids} />
         )}
         {view.kind === 'create' && (
-          <CreateForm key={model.viewSerial} model={model} from={view.from} />
+          <CreateForm
+            key={model.viewSerial}
+            model={model}
+            from={view.from}
+            rerun={view.rerun}
+          />
+        )}
+        {view.kind === 'templates' && <TemplateList model={model} />}
+        {view.kind === 'template' && (
+          <TemplateForm key={model.viewSerial} model={model} name={view.name} />
+        )}
+        {view.kind === 'sweeps' && <SweepList model={model} />}
+        {view.kind === 'sweep' && (
+          <SweepView key={model.viewSerial} model={model} name={view.name} />
         )}
       </div>
     </div>
@@ -52,7 +71,7 @@ export class SubmarinePanel extends ReactWidget {
     super();
     this.addClass('jp-SubmarinePanel');
     // A side panel starts collapsed; onAfterShow speeds polling up when it opens.
-    this.model.poller.ownerHidden = true;
+    this.model.setHidden(true);
   }
 
   protected render(): JSX.Element {
@@ -61,12 +80,12 @@ export class SubmarinePanel extends ReactWidget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this.model.poller.ownerHidden = false;
+    this.model.setHidden(false);
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this.model.poller.ownerHidden = true;
+    this.model.setHidden(true);
   }
 
   dispose(): void {

@@ -28,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List experiments, oldest first */
+        /**
+         * List experiments, oldest first
+         * @description Without `limit`, every experiment (as Submarine answers). With it, one page: pages follow one another by the position the previous one ended at, so experiments created meanwhile never shift a page; an experiment deleted meanwhile is simply not in a later page.
+         */
         get: operations["listExperiments"];
         put?: never;
         /** Create an experiment (or plan it with dryRun) */
@@ -49,7 +52,8 @@ export interface paths {
         /** One experiment */
         get: operations["getExperiment"];
         put?: never;
-        post?: never;
+        /** Submit the template named in the path with values for its parameters */
+        post: operations["submitTemplate"];
         /** Stop every replica and remove the experiment (its status reads Deleted) */
         delete: operations["deleteExperiment"];
         options?: never;
@@ -59,6 +63,40 @@ export interface paths {
          * @description A running experiment restarts with the new spec; a finished one only records it.
          */
         patch: operations["patchExperiment"];
+        trace?: never;
+    };
+    "/api/v1/experiment/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop every replica and keep the experiment, its logs and metrics (its status reads Stopped) */
+        post: operations["stopExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiment/{id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a new experiment from this one's spec (the PATCHed one, if any), with changes */
+        post: operations["rerunExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/experiment/{id}/spec": {
@@ -181,6 +219,95 @@ export interface paths {
         head?: never;
         /** Replace an environment's spec */
         patch: operations["patchEnvironment"];
+        trace?: never;
+    };
+    "/api/v1/template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List templates */
+        get: operations["listTemplates"];
+        put?: never;
+        /** Store a template */
+        post: operations["createTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/template/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One template */
+        get: operations["getTemplate"];
+        put?: never;
+        post?: never;
+        /** Delete a template */
+        delete: operations["deleteTemplate"];
+        options?: never;
+        head?: never;
+        /** Replace a template */
+        patch: operations["patchTemplate"];
+        trace?: never;
+    };
+    "/api/v1/sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List sweeps */
+        get: operations["listSweeps"];
+        put?: never;
+        /** Start a sweep: one experiment per trial */
+        post: operations["createSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweep/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A sweep and its trials, best first */
+        get: operations["getSweep"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweep/{name}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a sweep's running trials and its waiting ones */
+        post: operations["stopSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/openapi.json": {
@@ -313,7 +440,7 @@ export interface components {
             name: string;
             uid: string;
             /** @enum {string} */
-            status: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Deleted";
+            status: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Stopped" | "Deleted";
             acceptedTime: string | null;
             createdTime: string | null;
             runningTime: string | null;
@@ -322,6 +449,28 @@ export interface components {
             statusMessage: string | null;
             replicas: components["schemas"]["Replica"][];
             spec: components["schemas"]["ExperimentSpec"];
+            /**
+             * @description A spec PATCHed after it ended: recorded (Submarine's behaviour) but never run; a re-run runs it.
+             * @default null
+             */
+            pendingSpec: components["schemas"]["ExperimentSpec"] | null;
+            /**
+             * @description The experiment this one re-runs.
+             * @default null
+             */
+            rerunOf: string | null;
+            /** @description The experiments that re-run this one. */
+            reruns: string[];
+            /**
+             * @description The template it was submitted from.
+             * @default null
+             */
+            template: string | null;
+            /**
+             * @description The sweep it is a trial of.
+             * @default null
+             */
+            sweep: string | null;
         };
         /** ExperimentMeta */
         ExperimentMeta: {
@@ -435,6 +584,15 @@ export interface components {
             /** @description Regexes in Katib's metricsFormat: each finds (name, value) pairs in a line with its first two groups. Default: Katib's `([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)`. */
             filters?: string[];
         };
+        /** Objective */
+        Objective: {
+            metric: string;
+            /**
+             * @default min
+             * @enum {string}
+             */
+            goal?: "min" | "max";
+        };
         /**
          * Param
          * @description A parameter a replica logged (Submarine's SDK ``log_param``).
@@ -449,6 +607,16 @@ export interface components {
             podName: string;
             /** @description The log text; null when the replica has not started (or in the index). */
             podLog: string | null;
+        };
+        /** RandomSearch */
+        RandomSearch: {
+            count: number;
+            /** @description Parameter -> distribution, e.g. "loguniform(1e-4,1e-1)". */
+            params: {
+                [key: string]: string;
+            };
+            /** @default null */
+            seed?: number | null;
         };
         /**
          * Replica
@@ -471,6 +639,50 @@ export interface components {
             /** @default null */
             message: string | null;
         };
+        /** Sweep */
+        Sweep: {
+            name: string;
+            template: string;
+            /** @enum {string} */
+            status: "Running" | "Succeeded" | "Failed" | "Stopped";
+            /**
+             * @description Why it failed or stopped, in a person's words.
+             * @default null
+             */
+            statusMessage: string | null;
+            parallel: number;
+            objective: components["schemas"]["Objective"] | null;
+            /** @description Best first when there is an objective, else in order. */
+            trials: components["schemas"]["Trial"][];
+            /** @description The index of the best trial so far. */
+            best: number | null;
+        };
+        /**
+         * SweepSpec
+         * @description The body of ``POST /api/v1/sweep``.
+         */
+        SweepSpec: {
+            name: string;
+            /** @description The template each trial is submitted from. */
+            template: string;
+            /** @description Values every trial gets. */
+            params?: {
+                [key: string]: string;
+            };
+            /** @description Parameter -> its values: every combination. */
+            grid?: {
+                [key: string]: string[];
+            };
+            /** @default null */
+            random?: components["schemas"]["RandomSearch"] | null;
+            /**
+             * @description Trials unfinished at a time at most.
+             * @default 1
+             */
+            parallel?: number;
+            /** @default null */
+            objective?: components["schemas"]["Objective"] | null;
+        };
         /**
          * TaskSpec
          * @description One role of an experiment (``Worker``, ``Ps`` ...).
@@ -492,6 +704,86 @@ export interface components {
             envVars?: {
                 [key: string]: string;
             };
+        };
+        /**
+         * Template
+         * @description A stored template: ``experimentTemplate_<serverStartMillis>_<seq>`` and its spec, whose
+         *     ``parameters`` include those Submarine adds per role.
+         */
+        Template: {
+            experimentTemplateId: string;
+            experimentTemplateSpec: components["schemas"]["TemplateSpec"];
+        };
+        /**
+         * TemplateParam
+         * @description A parameter of a template: its default ``value``; ``required`` ones must be given.
+         */
+        TemplateParam: {
+            name: string;
+            /** @default null */
+            value?: string | number | boolean | null;
+            /**
+             * @description true (or Submarine's "true"): a submission must give it.
+             * @default false
+             */
+            required?: boolean | string;
+            /** @default null */
+            description?: string | null;
+        };
+        /**
+         * TemplateSpec
+         * @description The body of ``POST /api/v1/template`` (Submarine's ExperimentTemplateSpec).
+         */
+        TemplateSpec: {
+            name: string;
+            /** @default null */
+            author?: string | null;
+            /** @default null */
+            description?: string | null;
+            parameters?: components["schemas"]["TemplateParam"][];
+            /** @description An ExperimentSpec whose string values may hold {{name}} placeholders. */
+            experimentSpec: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * TemplateSubmit
+         * @description The body of ``POST /api/v1/experiment/{templateName}``: values of the template's parameters.
+         */
+        TemplateSubmit: {
+            params?: {
+                [key: string]: string | number | boolean;
+            };
+        };
+        /**
+         * TemplateUpdate
+         * @description The body of ``PATCH /api/v1/template/{name}``: a TemplateSpec whose ``name`` may be
+         *     left out (it is the one in the path, and cannot change).
+         */
+        TemplateUpdate: {
+            /** @default null */
+            name?: string | null;
+            /** @default null */
+            author?: string | null;
+            /** @default null */
+            description?: string | null;
+            parameters?: components["schemas"]["TemplateParam"][];
+            /** @description An ExperimentSpec whose string values may hold {{name}} placeholders. */
+            experimentSpec: {
+                [key: string]: unknown;
+            };
+        };
+        /** Trial */
+        Trial: {
+            index: number;
+            params: {
+                [key: string]: string;
+            };
+            /** @description Null while the trial waits its turn. */
+            experimentId: string | null;
+            status: ("Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Stopped" | "Deleted") | "Waiting";
+            /** @description The objective metric's last value, when reported. */
+            objective: number | null;
         };
     };
     responses: never;
@@ -538,7 +830,15 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only experiments with this status (any case). */
-                status?: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "accepted" | "created" | "running" | "succeeded" | "failed";
+                status?: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Stopped" | "accepted" | "created" | "running" | "succeeded" | "failed" | "stopped";
+                /** @description Only experiments whose name starts with this. */
+                namePrefix?: string;
+                /** @description `-acceptedTime`: newest first. */
+                sort?: "acceptedTime" | "-acceptedTime";
+                /** @description At most this many; then `attributes.continue` is the token of the next page (null: no more). */
+                limit?: number;
+                /** @description The `attributes.continue` of the previous page, with the same status, namePrefix and sort. */
+                continue?: string;
             };
             header?: never;
             path?: never;
@@ -554,6 +854,9 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["Experiment"][];
+                        attributes?: {
+                            continue?: string | null;
+                        };
                     };
                 };
             };
@@ -650,6 +953,54 @@ export interface operations {
             };
         };
     };
+    submitTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The template's name. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateSubmit"];
+                "application/yaml": components["schemas"]["TemplateSubmit"];
+            };
+        };
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Experiment"];
+                    };
+                };
+            };
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     deleteExperiment: {
         parameters: {
             query?: never;
@@ -718,6 +1069,97 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["ExperimentSpec"];
+                    };
+                };
+            };
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stopExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The experiment's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Experiment"];
+                    };
+                };
+            };
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    rerunExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The experiment's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+                "application/yaml": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Experiment"];
                     };
                 };
             };
@@ -1107,6 +1549,333 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["Environment"];
                     };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listTemplates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Template"][];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateSpec"];
+                "application/yaml": components["schemas"]["TemplateSpec"];
+            };
+        };
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Template"];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The template's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Template"];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The template's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Template"];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    patchTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The template's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateUpdate"];
+                "application/yaml": components["schemas"]["TemplateUpdate"];
+            };
+        };
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Template"];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listSweeps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Sweep"][];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepSpec"];
+                "application/yaml": components["schemas"]["SweepSpec"];
+            };
+        };
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Sweep"];
+                    };
+                };
+            };
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Sweep"];
+                    };
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stopSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Sweep"];
+                    };
+                };
+            };
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Refused: the message says why. */

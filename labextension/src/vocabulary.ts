@@ -7,10 +7,10 @@
 export const FRAMEWORKS = ["TensorFlow", "PyTorch", "XGBoost"] as const;
 
 /** The statuses an experiment is stored with, in lifecycle order (`Deleted` only answers DELETE). */
-export const STATUSES = ["Accepted", "Created", "Running", "Succeeded", "Failed"] as const;
+export const STATUSES = ["Accepted", "Created", "Running", "Succeeded", "Failed", "Stopped"] as const;
 
 /** The statuses an experiment never leaves (besides `Deleted`, which only answers DELETE). */
-export const TERMINAL_STATUSES = ["Succeeded", "Failed"] as const;
+export const TERMINAL_STATUSES = ["Succeeded", "Failed", "Stopped"] as const;
 
 /** Every role, in the order replicas are listed. */
 export const ROLE_ORDER = ["Chief", "Master", "Ps", "Worker", "Evaluator"] as const;
