@@ -155,3 +155,20 @@ def test_a_sweep_goes_on_after_a_restart(tmp_path: Path) -> None:
         assert all(t["status"] == "Succeeded" for t in sweep["trials"])
     finally:
         again.stop()
+
+
+async def test_deleting_a_running_trial_lets_the_sweep_go_on(api: Api, work_dir: Path) -> None:
+    marker = new_marker()
+    await api.ok("POST", "api/v1/template", with_marker(template(work_dir, seconds="60"), marker))
+    await api.ok("POST", "api/v1/sweep", {"name": "gone", "template": "train", "grid": {"lr": ["1", "2"]},
+                                          "parallel": 1})
+    deadline = time.monotonic() + 60
+    while (first := (await api.ok("GET", "api/v1/sweep/gone"))["trials"][0])["status"] != "Running":
+        assert time.monotonic() < deadline, first
+        await asyncio.sleep(0.2)
+    await api.ok("DELETE", f"api/v1/experiment/{first['experimentId']}")
+    deadline = time.monotonic() + 60
+    while not any(t["index"] == 1 and t["experimentId"] for t in (await api.ok("GET", "api/v1/sweep/gone"))["trials"]):
+        assert time.monotonic() < deadline, "the next trial never started after the running one was deleted"
+        await asyncio.sleep(0.2)
+    await api.ok("POST", "api/v1/sweep/gone/stop")

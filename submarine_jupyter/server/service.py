@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
-from ..wire.constants import STATUSES, TERMINAL_STATUSES
+from ..wire.constants import TERMINAL_STATUSES
 from ..wire.requests import EnvironmentSpec, ExperimentSpec
 from ..wire.responses import DryRun, Experiment
 from . import answers
@@ -26,8 +27,11 @@ from .domain import ExperimentRecord, Origin
 from .errors import NOT_FOUND_ENVIRONMENT, NOT_FOUND_EXPERIMENT, ApiError, backend_call, parse
 from .merge import merge_patch
 from .metrics.service import MetricsService
-from .store import Store
+from .store import ExperimentQuery, Store
 from .times import now_iso, set_times
+
+#: Experiments read and sent at a time by an unpaged list.
+LIST_CHUNK = 100
 
 
 class ExperimentService:
@@ -55,7 +59,7 @@ class ExperimentService:
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
-        records = await self.store.list_experiments()
+        records = await self.store.experiments_to_resume()
         adopt = [
             Adoption(
                 submission=Submission(record.id, ExperimentSpec.model_validate(record.spec), record.image),
@@ -104,13 +108,25 @@ class ExperimentService:
         self.metrics.start(record.id, spec)
         return answers.experiment(await self.store.get_experiment(record.id) or record)
 
-    async def list_experiments(self, status: str | None = None) -> list[Experiment]:
-        if status is not None:
-            matches = [s for s in STATUSES if s.lower() == status.lower()]
-            if not matches:
-                raise ApiError(400, f"status: unknown status '{status}' (one of {', '.join(STATUSES)})")
-            status = matches[0]
-        return [answers.experiment(record) for record in await self.store.list_experiments(status)]
+    async def list_experiments(self, query: ExperimentQuery | None = None) -> list[Experiment]:
+        """Every experiment ``query`` selects (its ``limit`` aside), in one list."""
+        return [item async for chunk in self.chunks(query or ExperimentQuery()) for item in chunk]
+
+    async def page(self, query: ExperimentQuery) -> tuple[list[Experiment], int | None]:
+        """One page, and the ``seq`` the next one starts after (``None`` for the last)."""
+        records, after = await self.store.page_experiments(query)
+        return [answers.experiment(record) for record in records], after
+
+    async def chunks(self, query: ExperimentQuery) -> AsyncIterator[list[Experiment]]:
+        """Every experiment ``query`` selects, a page at a time, so a long list never holds
+        the event loop for long (nor needs every row decoded at once)."""
+        query = replace(query, limit=LIST_CHUNK)
+        while True:
+            items, after = await self.page(query)
+            yield items
+            if after is None:
+                return
+            query = replace(query, after=after)
 
     async def get(self, experiment_id: str) -> Experiment:
         return answers.experiment(await self._record(experiment_id))
@@ -163,6 +179,9 @@ class ExperimentService:
                 raise
             await self.metrics.forget(experiment_id)
             await self.store.delete_experiment(experiment_id)
+        if record.status not in TERMINAL_STATUSES:
+            for listener in self.on_ended:  # a deleted trial frees its sweep's place
+                await listener(record)
         return answers.deleted(record)
 
     async def stop_experiment(self, experiment_id: str) -> Experiment:

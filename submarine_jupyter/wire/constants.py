@@ -71,3 +71,6 @@ def replica_sort_key(name: str) -> tuple[int, int, str]:
     role, index = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
     order = [r.lower() for r in ROLE_ORDER]
     return (order.index(role) if role in order else len(order), int(index) if index.isdigit() else 0, name)
+
+#: The most experiments one page of a list holds (``limit``).
+MAX_PAGE = 1000

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
-from .constants import FRAMEWORK_ROLES, FRAMEWORKS, ROLE_ORDER, STATUSES, TERMINAL_STATUSES
+from .constants import FRAMEWORK_ROLES, FRAMEWORKS, MAX_PAGE, ROLE_ORDER, STATUSES, TERMINAL_STATUSES
 from .errors import FieldError
 from .metrics import DEFAULT_MAX_POINTS, MAX_POINTS, MIN_POINTS, Metrics, Param
 from .requests import EnvironmentSpec, EnvironmentUpdate, ExperimentSpec
@@ -89,6 +89,8 @@ class Operation:
     raw: bool = False
     description: str = ""
     extra_results: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    #: The schema of the envelope's ``attributes`` on success, when it holds anything.
+    attributes: dict[str, Any] | None = None
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -101,7 +103,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get", "/api/v1/experiment", "listExperiments", "List experiments, oldest first", array(Experiment),
         params=(Query("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
-                      "Only experiments with this status (any case)."),),
+                      "Only experiments with this status (any case)."),
+                Query("namePrefix", {"type": "string"}, "Only experiments whose name starts with this."),
+                Query("sort", {"type": "string", "enum": ["acceptedTime", "-acceptedTime"], "default": "acceptedTime"},
+                      "`-acceptedTime`: newest first."),
+                Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                      "At most this many; then `attributes.continue` is the token of the next page (null: no more)."),
+                Query("continue", {"type": "string"},
+                      "The `attributes.continue` of the previous page, with the same status, namePrefix and sort.")),
+        attributes={"type": "object", "properties": {"continue": {"type": ["string", "null"]}}},
+        description="Without `limit`, every experiment (as Submarine answers). With it, one page: pages follow "
+                    "one another by the position the previous one ended at, so experiments created meanwhile "
+                    "never shift a page; an experiment deleted meanwhile is simply not in a later page.",
     ),
     Operation("get", "/api/v1/experiment/{id}", "getExperiment", "One experiment", ref(Experiment),
               params=(EXPERIMENT_ID,)),
@@ -218,15 +231,16 @@ def _tidy(node: Any) -> Any:
     return node
 
 
-def _envelope(result: dict[str, Any]) -> dict[str, Any]:
-    return {"allOf": [ref(Envelope), {"type": "object", "properties": {"result": result}}]}
+def _envelope(result: dict[str, Any], attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+    properties = {"result": result} if attributes is None else {"result": result, "attributes": attributes}
+    return {"allOf": [ref(Envelope), {"type": "object", "properties": properties}]}
 
 
 def _responses(op: Operation) -> dict[str, Any]:
     error = {"description": "Refused: the message says why.", "content": {JSON: {"schema": ref(ErrorEnvelope)}}}
     results = [op.result, *op.extra_results]
     result = results[0] if len(results) == 1 else {"anyOf": results}
-    content: dict[str, Any] = {JSON: {"schema": op.result if op.raw else _envelope(result)}}
+    content: dict[str, Any] = {JSON: {"schema": op.result if op.raw else _envelope(result, op.attributes)}}
     if op.stream is not None:
         content[NDJSON] = {"schema": ref(op.stream)}
     responses: dict[str, Any] = {"200": {"description": "Done.", "content": content}, "4XX": error}

@@ -12,7 +12,7 @@ import functools
 import http
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import tornado.web
@@ -125,10 +125,31 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         """The authenticated user, once ``prepare`` has looked (``None`` before, or when nobody is)."""
         return getattr(self, "_jupyter_current_user", None)
 
-    def reply(self, result: Any, code: int = 200) -> None:
+    def reply(self, result: Any, code: int = 200, attributes: dict[str, Any] | None = None) -> None:
         self.set_status(code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(envelope(code, jsonable(result))))
+        self.finish(json.dumps(envelope(code, jsonable(result), attributes=attributes)))
+
+    async def reply_chunks(self, chunks: AsyncIterator[list[Any]]) -> None:
+        """``reply`` of a list read and sent a chunk at a time: the event loop serves other
+        requests between chunks. The first chunk is read before anything is sent (an error
+        there still gets an envelope); after that Tornado closes the connection on a failure,
+        so the client sees a broken answer, never a complete-looking short one."""
+        mark = "\0chunks"
+        head, tail = json.dumps(envelope(200, mark)).split(json.dumps(mark))
+        first: list[Any] = await anext(chunks, [])
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(head + json.dumps(jsonable(first))[:-1])
+        wrote = bool(first)
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    await self.flush_in_time()
+                    self.write(("," if wrote else "") + json.dumps(jsonable(chunk))[1:-1])
+                    wrote = True
+        except StreamClosedError:
+            return
+        self.finish("]" + tail)
 
     async def reply_streamed(self, result: Any) -> None:
         """``reply`` for a result holding text streams (logs), written piece by piece.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tornado.iostream import StreamClosedError
 
 from .. import answers
+from ..paging import continue_token, experiment_query
 from .base import SubmarineHandler, endpoint
 
 NDJSON = "application/x-ndjson; charset=UTF-8"
@@ -24,7 +25,14 @@ class ExperimentsHandler(SubmarineHandler):
 
     @endpoint("read")
     async def get(self) -> None:
-        self.reply(await self.service.list_experiments(self.get_query_argument("status", None)))
+        arg = self.get_query_argument
+        query = experiment_query(arg("status", None), arg("namePrefix", None), arg("sort", None),
+                                 arg("limit", None), arg("continue", None))
+        if query.limit is None:
+            await self.reply_chunks(self.service.chunks(query))
+            return
+        items, after = await self.service.page(query)
+        self.reply(items, attributes={"continue": continue_token(query, after)})
 
 
 class ExperimentHandler(SubmarineHandler):

@@ -13,16 +13,29 @@ import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ...wire.constants import MAX_PAGE, TERMINAL_STATUSES
 from ..domain import EnvironmentRecord, ExperimentRecord
 from .migrations import migrate
 from .rows import environment_from_row, experiment_from_row, experiment_row
 
-__all__ = ["Conflict", "Store"]
+__all__ = ["MAX_PAGE", "Conflict", "ExperimentQuery", "Store"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ExperimentQuery:
+    """Which experiments, in which order, how many: ``after`` is the ``seq`` a page ends at."""
+
+    status: str | None = None
+    name_prefix: str | None = None
+    newest_first: bool = False
+    after: int | None = None
+    limit: int | None = None
 
 
 class Conflict(Exception):
@@ -118,16 +131,54 @@ class Store:
                 rows = conn.execute("SELECT * FROM experiments ORDER BY seq").fetchall()
             else:
                 rows = conn.execute("SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)).fetchall()
-            reruns: dict[str, list[str]] = {}
-            for source, rerun in conn.execute(
-                    "SELECT rerun_of, id FROM experiments WHERE rerun_of IS NOT NULL ORDER BY seq"):
-                reruns.setdefault(source, []).append(rerun)
             records = [experiment_from_row(row) for row in rows]
-            for record in records:
-                record.reruns = reruns.get(record.id, [])
+            _add_reruns(conn, records)
             return records
 
         return await self.run(_list)
+
+    async def page_experiments(self, query: ExperimentQuery) -> tuple[list[ExperimentRecord], int | None]:
+        """One page of experiments in accepted order (newest first if asked), and the ``seq``
+        to continue after when more match (``None`` when this page is the last)."""
+
+        def _page(conn: sqlite3.Connection) -> tuple[list[ExperimentRecord], int | None]:
+            where: list[str] = []
+            args: list[str | int] = []
+            if query.status is not None:
+                where.append("status = ?")
+                args.append(query.status)
+            if query.name_prefix:
+                where.append("substr(name, 1, ?) = ?")
+                args += [len(query.name_prefix), query.name_prefix]
+            if query.after is not None:
+                where.append("seq < ?" if query.newest_first else "seq > ?")
+                args.append(query.after)
+            sql = "SELECT * FROM experiments" + (" WHERE " + " AND ".join(where) if where else "")
+            sql += " ORDER BY seq DESC" if query.newest_first else " ORDER BY seq"
+            if query.limit is not None:
+                sql += f" LIMIT {int(query.limit) + 1}"
+            rows = conn.execute(sql, args).fetchall()
+            more = query.limit is not None and len(rows) > query.limit
+            rows = rows[: query.limit] if more else rows
+            records = [experiment_from_row(row) for row in rows]
+            _add_reruns(conn, records)
+            return records, (int(rows[-1]["seq"]) if more else None)
+
+        return await self.run(_page)
+
+    async def experiments_to_resume(self) -> list[ExperimentRecord]:
+        """The experiments a starting server takes over: unfinished ones, and those whose
+        metrics collection had not finished."""
+
+        def _resume(conn: sqlite3.Connection) -> list[ExperimentRecord]:
+            marks = ", ".join("?" for _ in TERMINAL_STATUSES)
+            rows = conn.execute(
+                f"SELECT * FROM experiments WHERE status NOT IN ({marks}) OR id IN "
+                "(SELECT experiment_id FROM metric_collections WHERE finished = 0) ORDER BY seq",
+                tuple(sorted(TERMINAL_STATUSES))).fetchall()
+            return [experiment_from_row(row) for row in rows]
+
+        return await self.run(_resume)
 
     async def update_experiment(
         self, experiment_id: str, change: Callable[[ExperimentRecord], None]
@@ -201,3 +252,16 @@ class Store:
             return environment_from_row(row)
 
         return await self.run(_delete)
+
+
+def _add_reruns(conn: sqlite3.Connection, records: list[ExperimentRecord]) -> None:
+    """Fill each record's ``reruns`` (the experiments that re-run it), in one query."""
+    by_id = {record.id: record for record in records}
+    if len(by_id) <= MAX_PAGE:
+        rows = conn.execute(f"SELECT rerun_of, id FROM experiments WHERE rerun_of IN ({', '.join('?' * len(by_id))}) "
+                            "ORDER BY seq", tuple(by_id))
+    else:
+        rows = conn.execute("SELECT rerun_of, id FROM experiments WHERE rerun_of IS NOT NULL ORDER BY seq")
+    for source, rerun in rows:
+        if source in by_id:
+            by_id[source].reruns.append(rerun)

@@ -105,6 +105,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (sweep, idx)
     );
     """,
+    # 4: pages of experiments in order, and by status, without a scan
+    """
+    CREATE UNIQUE INDEX experiments_by_seq ON experiments (seq);
+    CREATE INDEX experiments_by_status ON experiments (status, seq);
+    """,
 )
 VERSION = len(MIGRATIONS)
 

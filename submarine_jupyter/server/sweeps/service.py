@@ -28,6 +28,9 @@ from .plan import PlanError, trials
 NOT_FOUND_SWEEP = "Sweep not found."
 SOURCES = ("log", "tracking", "tensorboard")
 
+#: A trial is over when its experiment has ended, or was deleted.
+ENDED = TERMINAL_STATUSES | {"Deleted"}
+
 
 class SweepService:
     """Sweeps by name, advanced as their trials end."""
@@ -96,7 +99,7 @@ class SweepService:
                 return
             spec = SweepSpec.model_validate(record.spec)
             statuses = await self._statuses(record)
-            unfinished = sum(1 for s in statuses.values() if s not in TERMINAL_STATUSES)
+            unfinished = sum(1 for s in statuses.values() if s not in ENDED)
             template = await self.templates.record(spec.template)
             for trial in record.trials:
                 if unfinished >= spec.parallel:
@@ -111,7 +114,7 @@ class SweepService:
                 await self.data.assign(name, trial.index, created.experiment_id)
                 trial.experiment_id, unfinished = created.experiment_id, unfinished + 1
                 statuses[created.experiment_id] = created.status
-            if all(t.experiment_id is not None and statuses.get(t.experiment_id) in TERMINAL_STATUSES
+            if all(t.experiment_id is not None and statuses.get(t.experiment_id) in ENDED
                    and not self.metrics.collecting(t.experiment_id) for t in record.trials):
                 succeeded = any(statuses.get(t.experiment_id or "") == "Succeeded" for t in record.trials)
                 await self.data.finish(name, "Succeeded" if succeeded else "Failed",
