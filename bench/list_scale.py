@@ -22,6 +22,7 @@ import asyncio
 import http.client
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -61,12 +62,12 @@ def record(seq: int) -> ExperimentRecord:
 def seed(state: Path, rows: int) -> None:
     """``rows`` finished experiments in the state folder's database, as the server writes them."""
 
-    def insert(conn: object) -> None:
+    def insert(conn: sqlite3.Connection) -> None:
         for seq in range(1, rows + 1):
             row = {**experiment_row(record(seq)), "seq": seq}
-            conn.execute(f"INSERT INTO experiments ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",  # type: ignore[attr-defined]
+            conn.execute(f"INSERT INTO experiments ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
                          tuple(row.values()))
-        conn.execute("INSERT INTO counters(name, value) VALUES ('experiment', ?)", (rows,))  # type: ignore[attr-defined]
+        conn.execute("INSERT INTO counters(name, value) VALUES ('experiment', ?)", (rows,))
 
     async def main() -> None:
         store = Store(state / "submarine.db")

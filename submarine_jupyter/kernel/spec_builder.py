@@ -185,7 +185,7 @@ def rerun_changes(
     cmd: str | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON merge patch (RFC 7386) that re-runs ``spec`` with new replica counts (0 drops
+    """The JSON merge patch (RFC 7396) that re-runs ``spec`` with new replica counts (0 drops
     the role), resources (every role), variables (added or changed), image, command or name;
     ``{}`` when nothing changes."""
     roles: dict[str, Any] = {}

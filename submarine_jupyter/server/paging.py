@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import replace
 
 from ..wire.constants import MAX_PAGE, STATUSES
 from .errors import ApiError
@@ -31,7 +32,7 @@ def experiment_query(status: str | None, name_prefix: str | None, sort: str | No
                             limit=_limit(limit))
     if token is None:
         return query
-    return ExperimentQuery(**{**query.__dict__, "after": _position(token, query)})
+    return replace(query, after=_position(token, query))
 
 
 def continue_token(query: ExperimentQuery, after: int | None) -> str | None:

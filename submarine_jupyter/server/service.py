@@ -47,7 +47,7 @@ class ExperimentService:
         self._started: asyncio.Task[None] | None = None
         #: Called once the backend has started (and taken over the unfinished experiments).
         self.on_started: list[Callable[[], Awaitable[None]]] = []
-        #: Called with each experiment that ends (after its status is stored).
+        #: Called with each experiment that ends (after its status is stored), or is deleted unfinished.
         self.on_ended: list[Callable[[ExperimentRecord], Awaitable[None]]] = []
 
     # start and stop

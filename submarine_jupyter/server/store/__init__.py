@@ -22,7 +22,7 @@ from ..domain import EnvironmentRecord, ExperimentRecord
 from .migrations import migrate
 from .rows import environment_from_row, experiment_from_row, experiment_row
 
-__all__ = ["MAX_PAGE", "Conflict", "ExperimentQuery", "Store"]
+__all__ = ["Conflict", "ExperimentQuery", "Store"]
 
 T = TypeVar("T")
 
@@ -119,23 +119,15 @@ class Store:
             if row is None:
                 return None
             record = experiment_from_row(row)
-            record.reruns = [r[0] for r in conn.execute(
-                "SELECT id FROM experiments WHERE rerun_of = ? ORDER BY seq", (experiment_id,))]
+            _add_reruns(conn, [record])
             return record
 
         return await self.run(_get)
 
     async def list_experiments(self, status: str | None = None) -> list[ExperimentRecord]:
-        def _list(conn: sqlite3.Connection) -> list[ExperimentRecord]:
-            if status is None:
-                rows = conn.execute("SELECT * FROM experiments ORDER BY seq").fetchall()
-            else:
-                rows = conn.execute("SELECT * FROM experiments WHERE status = ? ORDER BY seq", (status,)).fetchall()
-            records = [experiment_from_row(row) for row in rows]
-            _add_reruns(conn, records)
-            return records
-
-        return await self.run(_list)
+        """Every experiment (with ``status``, if given), oldest first."""
+        records, _ = await self.page_experiments(ExperimentQuery(status=status))
+        return records
 
     async def page_experiments(self, query: ExperimentQuery) -> tuple[list[ExperimentRecord], int | None]:
         """One page of experiments in accepted order (newest first if asked), and the ``seq``
