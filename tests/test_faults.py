@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
+import pytest
 from jsonschema import Draft202012Validator
+from tornado.httpclient import HTTPClientError
 
 from submarine_jupyter.wire.openapi import document
 
@@ -87,3 +92,67 @@ def test_kill_9_in_the_middle_of_creates_and_patches(tmp_path: Path) -> None:
         again.ok("DELETE", f"/api/v1/experiment/{target['experimentId']}")
     finally:
         again.stop()
+
+
+@pytest.fixture
+def submarine_config() -> dict[str, dict[str, Any]]:
+    return {"SubmarineJupyter": {"db_busy_timeout": 0.5}}
+
+
+async def test_database_locked_by_another_writer(api: Any, tmp_path: Path) -> None:
+    """A write that finds the database locked past the busy timeout is refused with a 503
+    envelope and changes nothing; reads go on; a status reported meanwhile is kept and
+    written once the lock is gone; nothing is corrupted."""
+    done = await api.ok("POST", "api/v1/experiment", experiment("true", name="done"))
+    await api.wait(done["experimentId"])
+    running = await api.ok("POST", "api/v1/experiment", experiment("sleep 1", name="running"))
+    await api.wait(running["experimentId"], ("Running",))
+
+    other = sqlite3.connect(tmp_path / "state" / "submarine.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        for method, path, body in (
+            ("POST", "api/v1/experiment", experiment("true", name="refused")),
+            ("PATCH", f"api/v1/experiment/{done['experimentId']}", experiment("true", name="renamed")),
+            ("DELETE", f"api/v1/experiment/{done['experimentId']}", None),
+            ("POST", "api/v1/environment", {"name": "env-refused", "dockerImage": "python:3.11"}),
+        ):
+            code, answer = await api.call(method, path, body)
+            assert code == 503, (method, path, code, answer)
+            assert answer["code"] == 503 and answer["success"] is None, answer
+            assert "locked by another process" in answer["message"] and "nothing was changed" in answer["message"]
+        assert time.monotonic() - started < 20, "each refusal waits about the busy timeout, not for the lock"
+        listed = await api.ok("GET", "api/v1/experiment")
+        assert [item["name"] for item in listed] == ["done", "running"]
+        await asyncio.sleep(2)  # "running" ends meanwhile: its status cannot be written yet
+        assert (await api.ok("GET", f"api/v1/experiment/{running['experimentId']}"))["status"] == "Running"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+    assert (await api.wait(running["experimentId"]))["status"] == "Succeeded"
+    created = await api.ok("POST", "api/v1/experiment", experiment("true", name="after"))
+    listed = await api.ok("GET", "api/v1/experiment")
+    assert [item["name"] for item in listed] == ["done", "running", "after"]
+    assert (await api.ok("GET", f"api/v1/experiment/{done['experimentId']}"))["spec"] == done["spec"]
+    assert await api.call("GET", "api/v1/environment/env-refused") == (404, ANY)
+    await api.wait(created["experimentId"])
+    with sqlite3.connect(tmp_path / "state" / "submarine.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_refusal_for_a_locked_database_says_when_to_try_again(
+    jp_fetch: Any, api: Any, tmp_path: Path
+) -> None:
+    await api.ok("GET", "api/v1/experiment")
+    other = sqlite3.connect(tmp_path / "state" / "submarine.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(HTTPClientError) as refused:
+            await jp_fetch("api", "v1", "experiment", method="POST", body=json.dumps(experiment("true")))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert refused.value.code == 503
+    assert refused.value.response is not None and refused.value.response.headers["Retry-After"] == "1"

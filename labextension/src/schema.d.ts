@@ -899,7 +899,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -981,7 +981,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1024,7 +1024,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1072,7 +1072,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1115,7 +1115,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1163,7 +1163,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1444,6 +1444,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Refused: the message says why. */
             "4XX": {
                 headers: {
@@ -1512,6 +1521,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Refused: the message says why. */
             "4XX": {
                 headers: {
@@ -1549,6 +1567,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["Environment"];
                     };
+                };
+            };
+            /** @description Another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Refused: the message says why. */
@@ -1616,6 +1643,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["Template"];
                     };
+                };
+            };
+            /** @description Another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Refused: the message says why. */
@@ -1686,6 +1722,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Refused: the message says why. */
             "4XX": {
                 headers: {
@@ -1723,6 +1768,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["Template"];
                     };
+                };
+            };
+            /** @description Another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Refused: the message says why. */
@@ -1792,7 +1846,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1869,7 +1923,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;

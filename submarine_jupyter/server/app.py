@@ -50,6 +50,11 @@ class SubmarineJupyter(ExtensionApp):
         config=True, help="Folder for the database and logs (default: <Jupyter data dir>/submarine_jupyter)."
     )
     db_path = Unicode(config=True, help="SQLite database of experiments and environments.")
+    db_busy_timeout = Float(
+        5.0, min=0.0, config=True,
+        help="Seconds a change waits for the database while another process holds it locked; a request still "
+        "waiting then is refused with 503 and changes nothing (a status a backend reported is tried again).",
+    )
     max_body_bytes = Int(1 << 20, min=1, config=True, help="Largest request body accepted (413 above).")
     max_body_depth = Int(
         32, min=2, config=True, help="Deepest nesting of lists and mappings a request body may have (400 above)."
@@ -141,7 +146,7 @@ class SubmarineJupyter(ExtensionApp):
         return registry.load(self.backend)(parent=self, paths=paths)
 
     def initialize_settings(self) -> None:
-        store = Store(Path(self.db_path))
+        store = Store(Path(self.db_path), self.db_busy_timeout)
         backend = self.make_backend()
         metrics = MetricsService(parent=self, store=store, backend=backend)
         experiments = ExperimentService(store, backend, metrics, self.log)

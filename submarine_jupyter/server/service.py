@@ -231,7 +231,7 @@ class ExperimentService:
             change(record)
             ended = before not in TERMINAL_STATUSES and record.status in TERMINAL_STATUSES
 
-        record = await self.store.update_experiment(event.experiment_id, noting)
+        record = await self.store.update_experiment(event.experiment_id, noting, patient=True)
         if record is not None and record.status in TERMINAL_STATUSES:
             self.metrics.ended(event.experiment_id)
         if record is not None and ended:

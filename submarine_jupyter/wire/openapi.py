@@ -244,8 +244,14 @@ def _responses(op: Operation) -> dict[str, Any]:
     if op.stream is not None:
         content[NDJSON] = {"schema": ref(op.stream)}
     responses: dict[str, Any] = {"200": {"description": "Done.", "content": content}, "4XX": error}
-    if op.backend:
-        responses["503"] = {**error, "description": "The backend (e.g. a Kubernetes API server) cannot be reached."}
+    unavailable = [why for why, applies in (
+        ("the backend (e.g. a Kubernetes API server) cannot be reached", op.backend),
+        ("another process held the database locked for too long: nothing was changed, try again after "
+         "Retry-After seconds", op.method != "get"),
+    ) if applies]
+    if unavailable:
+        text = "; or ".join(unavailable)
+        responses["503"] = {**error, "description": f"{text[0].upper()}{text[1:]}."}
     return responses
 
 

@@ -28,10 +28,13 @@ from ..bodies import parse_body
 from ..errors import ApiError
 from ..service import ExperimentService
 from ..services import SETTINGS_KEY, Services
+from ..store import Busy
 from ..streaming import escaped, json_parts
 
 #: A streamed answer whose client reads nothing for this long is cut.
 WRITE_TIMEOUT_S = 60.0
+#: Seconds a client is asked to wait before it tries again when the database is locked.
+BUSY_RETRY_AFTER_S = 1
 #: The resource every route names to the server's ``Authorizer`` (with ``read``/``write``).
 AUTH_RESOURCE = "submarine"
 TOKEN_NEEDED = (
@@ -86,6 +89,8 @@ def endpoint(action: str) -> Callable[[Method], Method]:
                 await method(self, *args, **kwargs)
             except ApiError as error:
                 raise Refusal(error) from None
+            except Busy as error:
+                raise Refusal(ApiError(503, f"Service unavailable: {error}; nothing was changed, try again")) from None
 
         guarded: Any = authorized(action=action, resource=AUTH_RESOURCE)(refusing)
         return cast(Method, tornado.web.authenticated(guarded))
@@ -216,6 +221,8 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
             message = error.log_message % error.args if error.args else error.log_message
         elif status_code == 403 and not self._user():
             message = TOKEN_NEEDED
+        if status_code == 503:
+            self.set_header("Retry-After", str(BUSY_RETRY_AFTER_S))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(envelope(status_code, message=message, attributes=attributes)))
 

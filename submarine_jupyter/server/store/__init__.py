@@ -2,14 +2,18 @@
 
 All access goes through one connection owned by one worker thread, so the event loop
 never blocks on disk and concurrent requests are applied one after another (no lost
-writes). WAL mode and ``BEGIN IMMEDIATE`` keep the file consistent even if a second
-server process opens the same database. The schema is versioned (``migrations``).
+writes). WAL mode and ``BEGIN IMMEDIATE`` keep the file consistent even if another
+process writes the same database; reads take no lock, so they go on meanwhile. A write
+that waits longer than ``busy_timeout`` for another process's lock is refused with
+``Busy`` (nothing of it is applied), or, for background writers, tried again. The schema
+is versioned (``migrations``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +26,12 @@ from ..domain import EnvironmentRecord, ExperimentRecord
 from .migrations import migrate
 from .rows import environment_from_row, experiment_from_row, experiment_row
 
-__all__ = ["Conflict", "ExperimentQuery", "Store"]
+__all__ = ["Busy", "Conflict", "ExperimentQuery", "Store"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+#: SQLite's result codes SQLITE_BUSY and SQLITE_LOCKED: another connection holds the lock.
+_LOCKED_CODES = (5, 6)
 
 
 @dataclass(frozen=True)
@@ -42,33 +49,56 @@ class Conflict(Exception):
     """A row with that key already exists."""
 
 
-class Store:
-    """Experiments and environments in one SQLite file."""
+class Busy(Exception):
+    """Another process held the database locked for longer than the store waits."""
 
-    def __init__(self, path: Path) -> None:
+
+class Store:
+    """Experiments and environments in one SQLite file (``busy_timeout``: seconds a write
+    waits for another process's lock before it is refused)."""
+
+    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submarine-store")
         self._conn: sqlite3.Connection | None = None
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(connection)`` in the writer thread, in one transaction (rolled back if it raises)."""
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """``fn(connection)`` in the store's thread, in one transaction (rolled back if it
+        raises); ``write=False`` for one that only reads (it takes no lock). ``Busy`` when
+        another process keeps the database locked past ``busy_timeout``."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, fn)
+        return await loop.run_in_executor(self._executor, self._call, fn, write)
+
+    async def run_patiently(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``run`` for a background writer whose change must not be lost (a status a backend
+        reported, metrics read from a log): tried again for as long as the database is locked."""
+        while True:
+            try:
+                return await self.run(fn)
+            except Busy as error:
+                log.warning("submarine_jupyter: %s; trying again", error)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         migrate(conn)
         return conn
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            self._conn = self._connect()
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+    def _call(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) in _LOCKED_CODES or "locked" in str(error):
+                raise Busy(f"the database {self.path} is locked by another process "
+                           f"(waited {self.busy_timeout:g} s)") from None
+            raise
         try:
             result = fn(conn)
         except BaseException:
@@ -122,7 +152,7 @@ class Store:
             _add_reruns(conn, [record])
             return record
 
-        return await self.run(_get)
+        return await self.run(_get, write=False)
 
     async def list_experiments(self, status: str | None = None) -> list[ExperimentRecord]:
         """Every experiment (with ``status``, if given), oldest first."""
@@ -156,7 +186,7 @@ class Store:
             _add_reruns(conn, records)
             return records, (int(rows[-1]["seq"]) if more else None)
 
-        return await self.run(_page)
+        return await self.run(_page, write=False)
 
     async def experiments_to_resume(self) -> list[ExperimentRecord]:
         """The experiments a starting server takes over: unfinished ones, and those whose
@@ -170,12 +200,13 @@ class Store:
                 tuple(sorted(TERMINAL_STATUSES))).fetchall()
             return [experiment_from_row(row) for row in rows]
 
-        return await self.run(_resume)
+        return await self.run(_resume, write=False)
 
     async def update_experiment(
-        self, experiment_id: str, change: Callable[[ExperimentRecord], None]
+        self, experiment_id: str, change: Callable[[ExperimentRecord], None], *, patient: bool = False
     ) -> ExperimentRecord | None:
-        """Read, apply ``change`` to the record and write it back, in one transaction."""
+        """Read, apply ``change`` to the record and write it back, in one transaction
+        (``patient``: ``run_patiently``)."""
 
         def _update(conn: sqlite3.Connection) -> ExperimentRecord | None:
             row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
@@ -189,7 +220,7 @@ class Store:
             conn.execute(f"UPDATE experiments SET {assignments} WHERE id = ?", (*values.values(), experiment_id))
             return record
 
-        return await self.run(_update)
+        return await (self.run_patiently(_update) if patient else self.run(_update))
 
     async def delete_experiment(self, experiment_id: str) -> bool:
         def _delete(conn: sqlite3.Connection) -> bool:
@@ -218,13 +249,13 @@ class Store:
             row = conn.execute("SELECT * FROM environments WHERE name = ?", (name,)).fetchone()
             return environment_from_row(row) if row else None
 
-        return await self.run(_get)
+        return await self.run(_get, write=False)
 
     async def list_environments(self) -> list[EnvironmentRecord]:
         def _list(conn: sqlite3.Connection) -> list[EnvironmentRecord]:
             return [environment_from_row(r) for r in conn.execute("SELECT * FROM environments ORDER BY id")]
 
-        return await self.run(_list)
+        return await self.run(_list, write=False)
 
     async def update_environment(self, name: str, spec: dict[str, Any]) -> EnvironmentRecord | None:
         def _update(conn: sqlite3.Connection) -> EnvironmentRecord | None:

@@ -58,15 +58,15 @@ class MetricsStore:
         def read(conn: sqlite3.Connection) -> dict[str, bool]:
             return {row[0]: bool(row[1]) for row in conn.execute("SELECT experiment_id, finished FROM metric_collections")}
 
-        return await self.store.run(read)
+        return await self.store.run(read, write=False)
 
     async def begin(self, experiment_id: str) -> None:
-        await self.store.run(lambda conn: conn.execute(
+        await self.store.run_patiently(lambda conn: conn.execute(
             "INSERT INTO metric_collections (experiment_id) VALUES (?) "
             "ON CONFLICT(experiment_id) DO UPDATE SET finished = 0", (experiment_id,)))
 
     async def finish(self, experiment_id: str) -> None:
-        await self.store.run(lambda conn: conn.execute(
+        await self.store.run_patiently(lambda conn: conn.execute(
             "UPDATE metric_collections SET finished = 1 WHERE experiment_id = ?", (experiment_id,)))
 
     async def positions(self, experiment_id: str, source: str) -> dict[str, tuple[Any, int]]:
@@ -76,7 +76,7 @@ class MetricsStore:
                                 "WHERE experiment_id = ? AND source = ?", (experiment_id, source))
             return {key: (json.loads(position), lines) for key, position, lines in rows}
 
-        return await self.store.run(read)
+        return await self.store.run(read, write=False)
 
     async def write(self, experiment_id: str, source: str, batch: Batch, max_series: int) -> list[str]:
         """Store a batch; the names left out because the experiment has ``max_series`` series."""
@@ -94,7 +94,7 @@ class MetricsStore:
                 [(experiment_id, p.replica, p.key, p.value) for p in batch.params])
             return dropped
 
-        return await self.store.run(write)
+        return await self.store.run_patiently(write)
 
     async def series(self, experiment_id: str, *, since: int, name: str | None, replica: str | None,
                      max_points: int) -> tuple[int, list[SeriesRecord]]:
@@ -119,7 +119,7 @@ class MetricsStore:
             found.sort(key=lambda s: (s.name, replica_sort_key(s.replica), s.source))
             return max(newest, since), found
 
-        return await self.store.run(read)
+        return await self.store.run(read, write=False)
 
     async def last_values(self, experiment_ids: list[str], name: str) -> dict[str, list[tuple[str, str, float]]]:
         """For each experiment, (replica, source, last value) of every series of metric ``name``."""
@@ -132,7 +132,7 @@ class MetricsStore:
                 found.setdefault(row[0], []).append((row[1], row[2], row[3]))
             return found
 
-        return await self.store.run(read) if experiment_ids else {}
+        return await self.store.run(read, write=False) if experiment_ids else {}
 
     async def params(self, experiment_id: str) -> list[ParamRecord]:
         def read(conn: sqlite3.Connection) -> list[ParamRecord]:
@@ -140,7 +140,7 @@ class MetricsStore:
                                 (experiment_id,))
             return [ParamRecord(key, value, replica) for key, value, replica in rows]
 
-        return await self.store.run(read)
+        return await self.store.run(read, write=False)
 
     async def delete(self, experiment_id: str) -> None:
         def delete(conn: sqlite3.Connection) -> None:

@@ -29,22 +29,22 @@ class SweepStore:
         return await self.store.run(insert)
 
     async def get(self, name: str) -> SweepRecord | None:
-        return await self.store.run(lambda conn: _read(conn, name))
+        return await self.store.run(lambda conn: _read(conn, name), write=False)
 
     async def list(self) -> list[SweepRecord]:
         def read(conn: sqlite3.Connection) -> list[SweepRecord]:
             names = [row[0] for row in conn.execute("SELECT name FROM sweeps ORDER BY seq")]
             return [sweep for name in names if (sweep := _read(conn, name)) is not None]
 
-        return await self.store.run(read)
+        return await self.store.run(read, write=False)
 
     async def assign(self, name: str, index: int, experiment_id: str) -> None:
         """Trial ``index`` runs as ``experiment_id``."""
-        await self.store.run(lambda conn: conn.execute(
+        await self.store.run_patiently(lambda conn: conn.execute(
             "UPDATE sweep_trials SET experiment_id = ? WHERE sweep = ? AND idx = ?", (experiment_id, name, index)))
 
     async def finish(self, name: str, status: str, message: str | None = None) -> None:
-        await self.store.run(lambda conn: conn.execute(
+        await self.store.run_patiently(lambda conn: conn.execute(
             "UPDATE sweeps SET status = ?, status_message = ? WHERE name = ?", (status, message, name)))
 
 

@@ -36,13 +36,13 @@ class TemplateStore:
             row = conn.execute("SELECT * FROM templates WHERE name = ?", (name,)).fetchone()
             return _record(row) if row else None
 
-        return await self.store.run(get)
+        return await self.store.run(get, write=False)
 
     async def list(self) -> list[TemplateRecord]:
         def read(conn: sqlite3.Connection) -> list[TemplateRecord]:
             return [_record(row) for row in conn.execute("SELECT * FROM templates ORDER BY id")]
 
-        return await self.store.run(read)
+        return await self.store.run(read, write=False)
 
     async def update(self, name: str, spec: dict[str, Any]) -> TemplateRecord | None:
         def update(conn: sqlite3.Connection) -> TemplateRecord | None:
