@@ -26,22 +26,33 @@ ENV_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or di
 ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
+def _process_text_problem(text: str) -> str | None:
+    """Why no process (nor pod) can be given ``text``, if it cannot."""
+    if "\0" in text:
+        return "contains a NUL character, which no process can be given"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"contains {text[error.start]!r} at {error.start}, a lone surrogate that is not text (not UTF-8)"
+    return None
+
+
 def _env_vars(value: dict[str, str]) -> dict[str, str]:
-    """Names a process (and a pod) can be given; values without NUL."""
+    """Names a process (and a pod) can be given; values it can be given."""
     for name, text in value.items():
         if not ENV_VAR_NAME.match(name):
             raise ValueError(f"{name!r} is not an environment variable name (letters, digits, '_', '-', '.'; "
                              "not starting with a digit)")
-        if "\0" in text:
-            raise ValueError(f"{name}: the value contains a NUL character")
+        if problem := _process_text_problem(text):
+            raise ValueError(f"{name}: the value {problem}")
     return value
 
 
 def _command(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
-    if "\0" in value:
-        raise ValueError("contains a NUL character, which no process can be given")
+    if problem := _process_text_problem(value):
+        raise ValueError(problem)
     return value
 _LABEL_SCHEMA: JsonDict = {"pattern": DNS1123_LABEL.pattern, "maxLength": 63}
 

@@ -55,6 +55,12 @@ class LocalBackend(LoggingConfigurable):
         "interactive loop a crash is usually a bug, and retrying it only delays the error. Raise it for long runs "
         "that may hit transient faults.",
     ).tag(config=True)
+    max_log_bytes = Int(
+        512 << 20, min=0,
+        help="Bytes an experiment's logs may hold in all, split evenly among its replicas (0: no limit). Past its "
+        "share, a replica's output is dropped after a marker line, and its last 64 KiB (at most a quarter of the "
+        "share) are written when it ends: one replica printing without end never fills the disk.",
+    ).tag(config=True)
     cpu_capacity = Float(0.0, help="CPUs experiments may request in all (default: this machine's cores).").tag(config=True)
     memory_capacity = Unicode(
         "", help="Memory experiments may request in all, a quantity like '16Gi' (default: this machine's RAM)."
@@ -69,7 +75,8 @@ class LocalBackend(LoggingConfigurable):
         capacity = Capacity.detect(cpu=self.cpu_capacity or None, memory=self.memory_capacity or None, gpus=self.gpus)
         self.admission = Admission(capacity)
         self.plan = Plan(Path(self.working_dir), Path(self.log_dir), gpus=bool(capacity.gpus),
-                         tensorboard_dir=paths.state_dir / "tensorboard", tracking_dir=paths.state_dir / "tracking")
+                         tensorboard_dir=paths.state_dir / "tensorboard", tracking_dir=paths.state_dir / "tracking",
+                         max_log_bytes=self.max_log_bytes)
         self.supervisor = Supervisor(self.plan, self._emit, self._finished, grace_period=self.grace_period,
                                      max_restarts=self.max_restarts, log=self.log)
         self._sink: EventSink | None = None

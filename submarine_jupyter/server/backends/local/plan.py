@@ -21,17 +21,21 @@ from ..base import Submission
 from .operator_env import replica_env
 from .run import Replica
 
+#: A log folder with less free space than this counts as full.
+FULL_BELOW_BYTES = 64 << 10
+
 
 @dataclass(frozen=True)
 class Plan:
     """Where replicas run, log and write metrics, and what each gets (``gpus``: whether GPUs
-    are handed out)."""
+    are handed out; ``max_log_bytes``: an experiment's logs in all, 0 for no limit)."""
 
     working_dir: Path
     log_dir: Path
     gpus: bool
     tensorboard_dir: Path
     tracking_dir: Path
+    max_log_bytes: int = 0
 
     def replicas(self, submission: Submission) -> dict[str, Replica]:
         """Every replica of the spec, roles in their order, with its log and exit-code files."""
@@ -44,6 +48,24 @@ class Plan:
                     ReplicaStatus(name, role, index), folder / f"{name}.log", folder / f"{name}.exit"
                 )
         return replicas
+
+    def log_limit(self, submission: Submission) -> int | None:
+        """The bytes each replica's log may hold: the experiment's share, split evenly."""
+        if not self.max_log_bytes:
+            return None
+        return self.max_log_bytes // sum(task.replicas for task in submission.spec.spec.values())
+
+    def log_folder_problem(self) -> str | None:
+        """Why replicas may be unable to write their logs: the folder is read-only or full."""
+        try:
+            disk = os.statvfs(self.log_dir)
+        except OSError:
+            return None
+        if disk.f_flag & os.ST_RDONLY:
+            return f"the log folder {self.log_dir} is read-only"
+        if disk.f_bavail * disk.f_frsize < FULL_BELOW_BYTES:
+            return f"the log folder {self.log_dir} has no space left"
+        return None
 
     @staticmethod
     def command(submission: Submission, role: str) -> str:

@@ -4,6 +4,12 @@ Each replica runs ``sh -c <cmd>`` under a tiny ``sh`` wrapper that writes the ex
 code next to the log, so a server that restarts can still learn how a replica it
 did not see end, ended. Processes live in their own session (process group), so
 they survive the Jupyter server and are stopped as a group.
+
+With a log limit, the replica's output goes through ``head`` (unbuffered) and ``tail`` on its way to
+the log: the log's first bytes up to the limit are kept, then a marker line, then (when
+the replica ends) its last ``tail_bytes``; what lies between is dropped, so a replica
+printing without end never fills the disk. Both ignore SIGTERM, so a stopped replica's
+last bytes are still written.
 """
 
 from __future__ import annotations
@@ -16,7 +22,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_WRAPPER = 'sh -c "$1"; code=$?; printf "%s" "$code" > "$2.tmp" && mv "$2.tmp" "$2"; exit "$code"'
+_RECORD_EXIT = 'printf "%s" "$code" > "$2.tmp" && mv "$2.tmp" "$2"; exit "$code"'
+_WRAPPER = f'sh -c "$1"; code=$?; {_RECORD_EXIT}'
+#: Arguments after the command and exit file: log, bytes ``head`` may write, the log size
+#: past which output is dropped, bytes kept at the end. The command's exit code comes out
+#: of the pipeline on fd 3 (its own fds 3 and 4 closed), so it is the wrapper's too.
+_LIMITED_WRAPPER = (
+    'exec 4>&1; code=$({ { sh -c "$1" 3>&- 4>&-; echo "$?" >&3; } 2>&1 | '
+    '{ trap "" TERM; stdbuf -o0 head -c "$4"; if [ "$(wc -c < "$3")" -ge "$5" ]; then '
+    "printf '\\n[submarine-jupyter: output dropped here: the log reached %s bytes, its limit; the last %s bytes "
+    "of the output follow when the replica ends]\\n' \"$5\" \"$6\"; tail -c \"$6\"; fi; } >&4 3>&-; } 3>&1); "
+    f"{_RECORD_EXIT}"
+)
+#: At most this much of a limited log's end is kept (a quarter of the limit if that is less).
+TAIL_BYTES = 64 << 10
 POLL_SECONDS = 0.2
 
 
@@ -72,14 +91,20 @@ def read_exit_code(exit_path: Path) -> int | None:
 
 
 async def spawn(
-    cmd: str, *, env: dict[str, str], cwd: Path, log_path: Path, exit_path: Path
+    cmd: str, *, env: dict[str, str], cwd: Path, log_path: Path, exit_path: Path, log_limit: int | None = None
 ) -> asyncio.subprocess.Process:
-    """Start one replica with stdout and stderr appended to ``log_path``."""
+    """Start one replica with stdout and stderr appended to ``log_path``, which grows to
+    about ``log_limit`` bytes at most (see the module's docstring)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     exit_path.unlink(missing_ok=True)
     with open(log_path, "ab") as log:
+        args = [cmd, str(exit_path)]
+        if log_limit is not None:
+            keep = min(TAIL_BYTES, log_limit // 4)
+            head = max(0, log_limit - keep - os.fstat(log.fileno()).st_size)
+            args += [str(log_path), str(head), str(log_limit - keep), str(keep)]
         return await asyncio.create_subprocess_exec(
-            "sh", "-c", _WRAPPER, "submarine-replica", cmd, str(exit_path),
+            "sh", "-c", _WRAPPER if log_limit is None else _LIMITED_WRAPPER, "submarine-replica", *args,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=env, cwd=cwd, start_new_session=True,
         )
@@ -91,6 +116,17 @@ def exit_code_of(returncode: int, exit_path: Path) -> int:
     if recorded is not None:
         return recorded
     return 128 - returncode if returncode < 0 else returncode
+
+
+def describe_exit(code: int) -> str:
+    """How a replica ended, as a sentence's end: a shell reports a command killed by signal N
+    as exit code 128 + N, so that code names the signal."""
+    if code > 128:
+        try:
+            return f"was killed by {signal.Signals(code - 128).name} (exit code {code})"
+        except ValueError:
+            pass
+    return f"failed with exit code {code}"
 
 
 async def wait_gone(ident: ProcessId) -> None:

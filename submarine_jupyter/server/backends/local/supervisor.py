@@ -61,10 +61,12 @@ class Supervisor:
             child = await proc.spawn(
                 self.plan.command(submission, rep.status.role), env=self.plan.process_env(submission, run.ports, rep),
                 cwd=self.plan.working_dir, log_path=rep.log_path, exit_path=rep.exit_path,
+                log_limit=self.plan.log_limit(submission),
             )
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: what no process can be given
             rep.status.state = "Running"
-            self.background(self.exited(run, rep, run.generation, 127, f"could not start: {error}"))
+            reason = f"replica {rep.status.name} could not start: {error}"
+            self.background(self.exited(run, rep, run.generation, 127, reason))
             return
         rep.pid = proc.ProcessId(child.pid, proc.start_ticks(child.pid))
         rep.status.state = "Running"
@@ -102,7 +104,7 @@ class Supervisor:
                 return
             else:
                 rep.status.state = "Failed"
-                rep.status.message = reason or _failure(rep, code)
+                rep.status.message = reason or _failure(rep, code, self.plan.log_folder_problem())
             verdict = outcome(run)
             if verdict is None:
                 await self.emit(run)
@@ -125,8 +127,9 @@ class Supervisor:
                 rep.status.state = "Stopped"
 
 
-def _failure(rep: Replica, code: int | None) -> str:
+def _failure(rep: Replica, code: int | None, folder_problem: str | None) -> str:
     tail = read_tail(rep.log_path, FAILURE_LOG_LINES).rstrip("\n")
-    how = "ended while the server was down (exit code unknown)" if code is None else f"failed with exit code {code}"
-    return f"replica {rep.status.name} {how}" + (f"; last lines:\n{tail}" if tail else "")
+    how = "ended while the server was down (exit code unknown)" if code is None else proc.describe_exit(code)
+    why = f"; {folder_problem}" if folder_problem else ""
+    return f"replica {rep.status.name} {how}{why}" + (f"; last lines:\n{tail}" if tail else "")
 
