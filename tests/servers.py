@@ -24,11 +24,12 @@ def free_port() -> int:
 
 
 class JupyterProcess:
-    """``python -m jupyter_server`` on a free port, its state in ``home``."""
+    """``python -m jupyter_server`` on a free port, its state in ``home`` (or ``state_dir``)."""
 
-    def __init__(self, home: Path, *args: str) -> None:
+    def __init__(self, home: Path, *args: str, state_dir: Path | None = None) -> None:
         self.home = home
         self.args = args
+        self.state_dir = state_dir or home / "state"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -47,7 +48,7 @@ class JupyterProcess:
                 [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
                  f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
                  f"--ServerApp.root_dir={self.home / 'root'}",
-                 f"--SubmarineJupyter.state_dir={self.home / 'state'}", *self.args],
+                 f"--SubmarineJupyter.state_dir={self.state_dir}", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + timeout

@@ -156,3 +156,26 @@ async def test_refusal_for_a_locked_database_says_when_to_try_again(
         other.close()
     assert refused.value.code == 503
     assert refused.value.response is not None and refused.value.response.headers["Retry-After"] == "1"
+
+
+def test_a_second_server_on_the_same_state_refuses_to_start(tmp_path: Path) -> None:
+    first = JupyterProcess(tmp_path / "first").start()
+    try:
+        running = first.ok("POST", "/api/v1/experiment", experiment("sleep 60", name="supervised"))
+        second = JupyterProcess(tmp_path / "second", state_dir=first.state_dir)
+        with pytest.raises(RuntimeError, match="server did not start"):
+            second.start(timeout=30)
+        assert second.process is not None and second.process.wait(10) != 0
+        assert (f"another Jupyter server (pid {first.process.pid if first.process else '?'}) is already running the "
+                f"experiments of {first.state_dir}") in second.log_text()
+        assert first.ok("GET", f"/api/v1/experiment/{running['experimentId']}")["status"] == "Running"
+        first.kill9()  # the kernel lets the lock go with the process: a later server takes over
+        again = JupyterProcess(tmp_path / "again", state_dir=first.state_dir)
+        again.start()
+        try:
+            assert again.ok("GET", f"/api/v1/experiment/{running['experimentId']}")["status"] == "Running"
+            again.ok("DELETE", f"/api/v1/experiment/{running['experimentId']}")
+        finally:
+            again.stop()
+    finally:
+        first.stop()

@@ -25,6 +25,7 @@ from .logs import LogService
 from .metrics.service import MetricsService
 from .service import ExperimentService
 from .services import SETTINGS_KEY, Services
+from .statelock import StateInUse, StateLock
 from .store import Store
 from .sweeps.service import SweepService
 from .templates import TemplateService
@@ -40,6 +41,7 @@ class SubmarineJupyter(ExtensionApp):
 
     name = "submarine_jupyter"
     load_other_extensions = True
+    state_lock: StateLock | None = None
 
     backend = Unicode(
         "local", config=True,
@@ -146,6 +148,12 @@ class SubmarineJupyter(ExtensionApp):
         return registry.load(self.backend)(parent=self, paths=paths)
 
     def initialize_settings(self) -> None:
+        lock = self.state_lock = StateLock(Path(self.db_path))
+        try:
+            lock.acquire()
+        except StateInUse as error:
+            self.log.critical("submarine_jupyter: %s", error)
+            raise SystemExit(1) from None  # not an Exception: Jupyter must not start without this API
         store = Store(Path(self.db_path), self.db_busy_timeout)
         backend = self.make_backend()
         metrics = MetricsService(parent=self, store=store, backend=backend)
@@ -170,3 +178,5 @@ class SubmarineJupyter(ExtensionApp):
         services = self.settings.get(SETTINGS_KEY)
         if services is not None:
             await services.experiments.stop()
+        if self.state_lock is not None:
+            self.state_lock.release()
