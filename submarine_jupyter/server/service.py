@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -43,7 +44,8 @@ class ExperimentService:
         self.metrics = metrics
         self.log = log or logging.getLogger(__name__)
         self.start_millis = int(time.time() * 1000)
-        self._lock = asyncio.Lock()
+        #: One change at a time per experiment (a PATCH, a stop, a delete); others go on meanwhile.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._started: asyncio.Task[None] | None = None
         #: Called once the backend has started (and taken over the unfinished experiments).
         self.on_started: list[Callable[[], Awaitable[None]]] = []
@@ -150,7 +152,7 @@ class ExperimentService:
         if spec.meta.namespace != old.meta.namespace:
             raise ApiError(400, f"meta.namespace: cannot move an experiment to another namespace (it is in {old.meta.namespace})")
         image = await self._resolve_image(spec)
-        async with self._lock:
+        async with self._lock(experiment_id):
             running = record.status not in TERMINAL_STATUSES
             if running:
                 await backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
@@ -169,7 +171,7 @@ class ExperimentService:
     async def delete(self, experiment_id: str) -> Experiment:
         """Stop it, and forget it with its logs and metrics."""
         record = await self._record(experiment_id)
-        async with self._lock:
+        async with self._lock(experiment_id):
             collecting = await self.metrics.pause(experiment_id)  # before its logs go
             try:
                 await backend_call(self.backend.delete(experiment_id))
@@ -189,7 +191,7 @@ class ExperimentService:
         record = await self._record(experiment_id)
         if record.status in TERMINAL_STATUSES:
             raise ApiError(409, f"{experiment_id} has already ended ({record.status}): there is nothing to stop")
-        async with self._lock:
+        async with self._lock(experiment_id):
             await backend_call(self.backend.stop_experiment(experiment_id))
         return answers.experiment(await self._record(experiment_id))
 
@@ -239,6 +241,12 @@ class ExperimentService:
                 await listener(record)
 
     # helpers
+
+    def _lock(self, experiment_id: str) -> asyncio.Lock:
+        lock = self._locks.get(experiment_id)
+        if lock is None:
+            lock = self._locks[experiment_id] = asyncio.Lock()
+        return lock
 
     async def _record(self, experiment_id: str) -> ExperimentRecord:
         record = await self.store.get_experiment(experiment_id)

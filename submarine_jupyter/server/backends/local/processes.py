@@ -15,6 +15,7 @@ last bytes are still written.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import subprocess
@@ -68,19 +69,65 @@ def is_alive(ident: ProcessId) -> bool:
     return ident.start_ticks is None or int(fields[19]) == ident.start_ticks
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any live (non-zombie) process is in the group."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+def _live_groups() -> frozenset[int]:
+    """Every process group with a live (non-zombie) process, from one read of /proc."""
+    groups = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
         try:
-            stat = Path(entry.path, "stat").read_text()
+            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
+            try:
+                stat = os.read(fd, 1024)
+            finally:
+                os.close(fd)
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if fields[0] not in (b"Z", b"X"):
+            groups.add(int(fields[2]))
+    return frozenset(groups)
+
+
+class _ProcessTable:
+    """The live process groups, read from /proc in a worker thread once for every waiter at
+    a time: a hundred replicas stopped at once cost one read per round, not a hundred.
+    (Zombies count as gone; where no init reaps orphans, a group keeps its zombies.)"""
+
+    def __init__(self) -> None:
+        self._read_at = -math.inf
+        self._live: frozenset[int] = frozenset()
+        self._reading: asyncio.Future[None] | None = None
+
+    async def live_groups(self, since: float) -> frozenset[int]:
+        """The groups as read at or after ``since`` (a ``time.monotonic()``)."""
+        while self._read_at < since:
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(self._read())
+            await asyncio.shield(self._reading)
+        return self._live
+
+    async def _read(self) -> None:
+        started = time.monotonic()
+        try:
+            self._live = await asyncio.to_thread(_live_groups)
+            self._read_at = started
+        finally:
+            self._reading = None
+
+
+_TABLE = _ProcessTable()
+
+
+async def group_alive(pgid: int) -> bool:
+    """True while any live (non-zombie) process is in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False  # the usual answer once a group has ended: no need to read /proc
+    except PermissionError:
+        pass
+    return pgid in await _TABLE.live_groups(since=time.monotonic())
 
 
 def read_exit_code(exit_path: Path) -> int | None:
@@ -142,12 +189,12 @@ async def stop_group(pgid: int, grace_period: float) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_period
-    while group_alive(pgid) and time.monotonic() < deadline:
+    while await group_alive(pgid) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    if group_alive(pgid):
+    if await group_alive(pgid):
         try:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             return
-        while group_alive(pgid):
+        while await group_alive(pgid):
             await asyncio.sleep(0.05)
