@@ -1,12 +1,24 @@
-"""Logs of the local backend: tail, one replica, follow while running, dry run."""
+"""Logs of the local backend: tail, one replica, follow while running (woken by inotify, or
+polling without it), dry run."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from submarine_jupyter.server.backends import filewatch, logfollow
+from submarine_jupyter.server.backends.base import LogChunk
+from submarine_jupyter.server.backends.logfollow import follow_chunks, resume_at
+
 from .conftest import Api, experiment
+
+INOTIFY = "anon_inode:inotify"
 
 
 async def test_tail_and_pod_name(api: Api) -> None:
@@ -70,3 +82,125 @@ async def test_large_log_follow_streams_everything(api: Api) -> Any:
     created = await api.ok("POST", "api/v1/experiment", experiment("seq 1 50000"))
     lines = await api.follow(created["experimentId"])
     assert [item["line"] for item in lines] == [str(i) for i in range(1, 50001)]
+
+
+def open_fds() -> list[str]:
+    """What this process's descriptors point at, sorted (an inotify one reads ``anon_inode:inotify``)."""
+    found = []
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            found.append(os.readlink(entry))
+        except FileNotFoundError:  # the listing's own descriptor, closed by now
+            pass
+    return sorted(found)
+
+
+def no_timer_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every timed wake-up of a follower a minute away: only a notification is prompt."""
+    monkeypatch.setattr(logfollow, "ENDED_MIN_SECONDS", 60.0)
+    monkeypatch.setattr(logfollow, "POLL_MIN_SECONDS", 60.0)
+    monkeypatch.setattr(logfollow, "POLL_MAX_SECONDS", 60.0)
+
+
+async def lines_after_quiet_spells(log: Path, stream: AsyncGenerator[list[LogChunk], None],
+                                   spells: list[float]) -> list[float]:
+    """Write a line after each quiet spell of a waiting follower; how long each took to come out of ``stream``."""
+    delays = []
+    for index, spell in enumerate(spells):
+        waiting = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(spell)
+        assert not waiting.done()
+        with open(log, "a") as handle:
+            handle.write(f"line-{index}\n")
+        written = time.monotonic()
+        chunks = await asyncio.wait_for(waiting, 30)
+        delays.append(time.monotonic() - written)
+        assert [line for chunk in chunks for line in chunk.lines] == [f"line-{index}"]
+    return delays
+
+
+async def test_a_line_after_a_quiet_spell_is_delivered_on_a_notification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_timer_in_time(monkeypatch)
+    log = tmp_path / "logs" / "replica-0.log"  # its folder does not exist yet: seen through the one above
+    before = open_fds()
+    stream = follow_chunks(lambda: {"replica-0": log}, lambda: False, resume_at({}))
+    first = asyncio.ensure_future(stream.__anext__())
+    await asyncio.sleep(0.3)
+    assert open_fds().count(INOTIFY) == before.count(INOTIFY) + 1 and not first.done()
+    log.parent.mkdir()
+    log.write_text("start\n")
+    assert [chunk.lines for chunk in await asyncio.wait_for(first, 30)] == [["start"]]
+    delays = await lines_after_quiet_spells(log, stream, [1.0, 0.3, 0.3])
+    assert max(delays) < 10, delays  # every timer was a minute away: each line came on a notification
+    assert min(delays) < 0.05, delays  # well before the 200 ms a poll backed off after quiet would take
+    await stream.aclose()
+    assert open_fds() == before
+
+
+async def test_a_follower_ended_or_cancelled_releases_its_watch(tmp_path: Path) -> None:
+    log = tmp_path / "replica-0.log"
+    log.write_text("start\n")
+    ended = False
+    before = open_fds()
+
+    async def read_all() -> list[LogChunk]:
+        return [chunk async for chunks in follow_chunks(lambda: {"r": log}, lambda: ended, resume_at({}))
+                for chunk in chunks]
+
+    reading = asyncio.ensure_future(read_all())
+    await asyncio.sleep(0.3)
+    assert open_fds().count(INOTIFY) == before.count(INOTIFY) + 1
+    ended = True
+    with open(log, "a") as handle:
+        handle.write("last")
+    assert [c.lines for c in await asyncio.wait_for(reading, 30)] == [["start"], ["last"]]
+    assert open_fds() == before
+
+    ended = False
+    reading = asyncio.ensure_future(read_all())
+    await asyncio.sleep(0.3)
+    assert open_fds().count(INOTIFY) == before.count(INOTIFY) + 1
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert open_fds() == before
+
+
+async def test_without_inotify_follow_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filewatch, "_libc", None)
+    log = tmp_path / "replica-0.log"
+    ended = False
+    before = open_fds()
+    stream = follow_chunks(lambda: {"r": log}, lambda: ended, resume_at({}))
+    first = asyncio.ensure_future(stream.__anext__())
+    await asyncio.sleep(0.3)
+    assert open_fds() == before and not first.done()
+    log.write_text("start\n")
+    assert [chunk.lines for chunk in await asyncio.wait_for(first, 30)] == [["start"]]
+    assert len(await lines_after_quiet_spells(log, stream, [0.5, 0.1])) == 2
+    ended = True
+    assert [chunk async for chunk in stream] == []
+    assert open_fds() == before
+
+
+async def test_follow_ends_promptly_when_the_experiment_ends(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Uncapped, checks for the end back off from 1 ms (1, 2, 4 ... ms) while the logs are quiet: 2 s
+    # after the last line the next is 2 s away, so only the notice of the replica closing its log
+    # on exit (which restarts them at 1 ms) ends the follow promptly.
+    monkeypatch.setattr(logfollow, "POLL_MAX_SECONDS", 60.0)
+    before = open_fds().count(INOTIFY)
+    created = await api.ok("POST", "api/v1/experiment", experiment("echo first; sleep 2"))
+    seen: list[float] = []
+
+    def on_line(item: dict[str, str]) -> None:
+        seen.append(time.monotonic())
+
+    lines = await api.follow(created["experimentId"], on_line)
+    assert [item["line"] for item in lines] == ["first"]
+    assert time.monotonic() - seen[0] < 2.5
+    deadline = time.monotonic() + 10  # the metrics collector's follow ends on its own time
+    while open_fds().count(INOTIFY) != before:
+        assert time.monotonic() < deadline, "an inotify descriptor outlived its follower"
+        await asyncio.sleep(0.05)

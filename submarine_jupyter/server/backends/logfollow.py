@@ -1,9 +1,10 @@
 """Following replica log files: new complete lines as they are written, by byte offsets.
 
 Each round reads what every log gained (at most ``FOLLOW_CHUNK`` bytes of each) in a
-worker thread, so the event loop never waits on a disk. A position is the byte offset
-where the next unread line begins (plus ``skip`` inside a line too long to keep), so a
-reader that stops can resume exactly there.
+worker thread, so the event loop never waits on a disk. Between rounds, inotify on the
+logs' folders says when to look again (where there is no inotify, follow polls). A
+position is the byte offset where the next unread line begins (plus ``skip`` inside a line
+too long to keep), so a reader that stops can resume exactly there.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .base import LogChunk, LogLine, LogPosition
+from .filewatch import FolderWatch
 from .logfiles import tail_offset
 
 FOLLOW_CHUNK = 1 << 20
-#: Follow polls quickly right after new output and backs off while a log is quiet.
+#: Without inotify, follow polls quickly right after new output and backs off while a log is quiet.
 POLL_MIN_SECONDS = 0.01
 POLL_MAX_SECONDS = 0.2
+#: With inotify, follow wakes on its own only to ask whether the experiment ended: soon
+#: after the logs changed (a replica's exit closes its log), backing off to ``POLL_MAX_SECONDS``.
+ENDED_MIN_SECONDS = 0.001
 #: Where a replica's reading starts: (its name, its log) -> its first position.
 Start = Callable[[str, Path], LogPosition]
 
@@ -78,6 +83,45 @@ def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start,
     return chunks, grew
 
 
+class _Wakeup:
+    """When a follower looks at its logs again: on an inotify notice where there is one, else
+    by polling with a backoff."""
+
+    def __init__(self) -> None:
+        self.watch = FolderWatch.open()
+        self.pause = self._first()
+
+    def _first(self) -> float:
+        return POLL_MIN_SECONDS if self.watch is None else ENDED_MIN_SECONDS
+
+    def output(self) -> None:
+        """The logs grew: look again soon."""
+        self.pause = self._first()
+
+    async def wait(self, folders: set[Path], finished: Callable[[], bool]) -> None:
+        """Until the logs in ``folders`` may have changed, or ``finished()`` turned true."""
+        if self.watch is not None:
+            try:
+                if self.watch.cover(folders):
+                    return  # newly watched: the next round reads what came before the watch
+            except OSError:  # out of inotify watches: poll instead
+                self.close()
+                self.watch, self.pause = None, POLL_MIN_SECONDS
+        if self.watch is None:
+            await asyncio.sleep(self.pause)
+            self.pause = min(self.pause * 2, POLL_MAX_SECONDS)
+            return
+        while not await self.watch.changed(self.pause):
+            self.pause = min(self.pause * 2, POLL_MAX_SECONDS)
+            if finished():
+                return
+        self.pause = ENDED_MIN_SECONDS
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+
+
 async def follow_chunks(
     paths: Callable[[], dict[str, Path]], finished: Callable[[], bool], start: Start, max_line: int | None = None,
 ) -> AsyncGenerator[list[LogChunk], None]:
@@ -88,23 +132,29 @@ async def follow_chunks(
     file is read to its end, with the last line of each log that had no newline.
     """
     logs: dict[str, _Log] = {}
-    pause = POLL_MIN_SECONDS
-    while True:
-        done = finished()
-        chunks, grew = await asyncio.to_thread(_round, logs, paths(), start, max_line)
-        if chunks:
-            yield chunks
-        if grew:
-            pause = POLL_MIN_SECONDS
-            continue
-        if done:
-            rest = [LogChunk(name, [log.partial.decode("utf-8", "replace")], {"offset": log.offset})
-                    for name, log in logs.items() if log.partial]
-            if rest:
-                yield rest
-            return
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, POLL_MAX_SECONDS)
+    wakeup: _Wakeup | None = None  # made at the first wait: a finished follow never needs one
+    try:
+        while True:
+            done = finished()
+            found = paths()
+            chunks, grew = await asyncio.to_thread(_round, logs, found, start, max_line)
+            if chunks:
+                yield chunks
+            if grew:
+                if wakeup is not None:
+                    wakeup.output()
+                continue
+            if done:
+                rest = [LogChunk(name, [log.partial.decode("utf-8", "replace")], {"offset": log.offset})
+                        for name, log in logs.items() if log.partial]
+                if rest:
+                    yield rest
+                return
+            wakeup = wakeup or _Wakeup()
+            await wakeup.wait({path.parent for path in found.values()}, finished)
+    finally:
+        if wakeup is not None:
+            wakeup.close()
 
 
 async def follow_files(
