@@ -9,8 +9,8 @@ the extension on each, and prints, median (min-max) over ``--runs`` requests:
     (target: within 1.5x);
   - ``GET /api/v1/experiment/{id}`` at both sizes (target: within 1.5x);
   - the unpaged list at both sizes, per row (target: no worse than linear, 1.5x per row);
-  - the slowest ``ping`` answered while another client reads the unpaged list at the large
-    size, beside the slowest ping of an idle server (target: under 20 ms);
+  - the slowest (and median) ``ping`` answered while another client reads the unpaged list
+    at the large size, beside those of an idle server (target: slowest under 20 ms);
   - the first API call after the server starts, at both sizes (target: within 50 ms).
 Exits non-zero when a target is missed.
 """
@@ -101,25 +101,25 @@ def timed(client: Client, path: str, runs: int) -> list[float]:
     return times
 
 
-def slowest_ping(server: JupyterProcess, busy: threading.Event) -> float:
-    """The slowest ping answered while ``busy`` is set (at least 50 pings)."""
-    client, worst, count = Client(server), 0.0, 0
-    while busy.is_set() or count < 50:
+def pings(server: JupyterProcess, busy: threading.Event) -> list[float]:
+    """Each ping's time, pinging while ``busy`` is set (at least 50 pings)."""
+    client, times = Client(server), []
+    while busy.is_set() or len(times) < 50:
         elapsed, status, _ = client.get("/api/v1/experiment/ping")
         assert status == 200
-        worst, count = max(worst, elapsed), count + 1
+        times.append(elapsed)
         time.sleep(0.002)
-    return worst
+    return times
 
 
-def ping_while_listing(server: JupyterProcess, runs: int) -> tuple[float, float]:
-    """(slowest ping while another connection reads the unpaged list ``runs`` times, slowest idle ping)."""
+def ping_while_listing(server: JupyterProcess, runs: int) -> tuple[list[float], list[float]]:
+    """(pings while another connection reads the unpaged list ``runs`` times, pings of the idle server)."""
     idle = threading.Event()
-    quiet = slowest_ping(server, idle)
+    quiet = pings(server, idle)
     busy = threading.Event()
     busy.set()
-    result: list[float] = []
-    pinger = threading.Thread(target=lambda: result.append(slowest_ping(server, busy)))
+    result: list[list[float]] = []
+    pinger = threading.Thread(target=lambda: result.append(pings(server, busy)))
     pinger.start()
     lister = Client(server)
     for _ in range(runs):
@@ -189,7 +189,7 @@ def main() -> int:
                 _, _, body = client.get("/api/v1/experiment?limit=100")
                 page_size = len(json.loads(body)["result"])
                 if rows == large_rows:
-                    busy_ping, idle_ping = ping_while_listing(server, 3)
+                    busy_pings, idle_pings = ping_while_listing(server, 3)
             finally:
                 server.stop()
     load = os.getloadavg()
@@ -210,11 +210,13 @@ def main() -> int:
     row("GET unpaged list (ratio per row)", figures["list"][small_rows], figures["list"][large_rows], 1.5, per_row=True)
     row("first API call after start", starts[small_rows], starts[large_rows], 10.0)
     print(f"page size answered for limit=100: {page_size}")
-    print(f"slowest ping while the {large_rows}-row list is read: {busy_ping * 1000:.1f} ms (idle: {idle_ping * 1000:.1f} ms)")
+    print(f"ping while the {large_rows}-row list is read: slowest {max(busy_pings) * 1000:.1f} ms, median "
+          f"{statistics.median(busy_pings) * 1000:.1f} ms over {len(busy_pings)} (idle: slowest "
+          f"{max(idle_pings) * 1000:.1f} ms, median {statistics.median(idle_pings) * 1000:.1f} ms)")
     if page_size != 100:
         missed.append(f"limit=100 answered {page_size} experiments")
-    if busy_ping > 0.020:
-        missed.append(f"ping {busy_ping * 1000:.1f} ms while listing > 20 ms")
+    if max(busy_pings) > 0.020:
+        missed.append(f"ping {max(busy_pings) * 1000:.1f} ms while listing > 20 ms")
     if statistics.median(starts[large_rows]) > 0.050:
         missed.append(f"first call after start {statistics.median(starts[large_rows]) * 1000:.1f} ms > 50 ms")
     for line in missed:

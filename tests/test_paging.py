@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from submarine_jupyter.server import service
+from submarine_jupyter.server import answers, paging
+from submarine_jupyter.server.domain import ExperimentRecord, ReplicaStatus
+from submarine_jupyter.server.store import ExperimentQuery, Store
 
 from .conftest import Api, experiment
 
@@ -58,7 +63,7 @@ async def test_an_experiment_created_between_pages_shifts_nothing(api: Api) -> N
 
 
 async def test_an_unpaged_list_longer_than_a_chunk_is_whole(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "LIST_CHUNK", 2)
+    monkeypatch.setattr(paging, "LIST_CHUNK", 2)
     ids = await create(api, [f"c-{n}" for n in range(5)])
     listed = await api.ok("GET", "api/v1/experiment")
     assert [item["experimentId"] for item in listed] == ids
@@ -89,3 +94,67 @@ async def test_a_token_of_another_query_is_refused(api: Api) -> None:
     code, data = await api.call("GET", "api/v1/experiment", params={"limit": "1", "sort": "-acceptedTime",
                                                                     "continue": token})
     assert code == 400 and data["message"].startswith("continue: the token belongs to another query"), data
+
+
+def stored(seq: int, **changes: Any) -> ExperimentRecord:
+    spec = {"meta": {"name": f"r-{seq}", "framework": "PyTorch", "cmd": "python -c 'print(\"é\")'",
+                     "envVars": {"LR": "1e-3", "Ω": "\u2028"}}, "spec": {"Master": {"replicas": 1, "x": 0.1}}}
+    replicas = [ReplicaStatus(name=f"r-{seq}-master-0", role="Master", index=0, state="Failed", restarts=2,
+                              exit_code=-9, message="killed: «OOM»"), ReplicaStatus(name=f"r-{seq}-worker-0",
+                                                                                 role="Worker", index=0)]
+    return ExperimentRecord(**{"id": f"experiment_1_{seq:04d}", "name": f"r-{seq}", "uid": f"u-{seq}",
+                               "status": "Failed", "spec": spec, "accepted_time": "2026-01-01T00:00:00.000+00:00",
+                               "status_message": 'exit "3"\n\ttab', "replicas": replicas, **changes})
+
+
+async def answers_both_ways(store: Store) -> tuple[list[str], list[str]]:
+    """Every experiment's answer text: as ``GET /experiment/{id}`` makes it, and as a list does."""
+    records, _ = await store.page_experiments(ExperimentQuery())
+    texts, _ = await store.page_experiments_as(ExperimentQuery(), answers.experiment_json)
+    return [json.dumps(answers.experiment(record).wire()) for record in records], texts
+
+
+async def test_a_listed_experiment_is_byte_for_byte_its_answer(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    made = [stored(1), stored(2, rerun_of="experiment_1_0001", template="t", sweep="s", pending_spec={"a": [1, None]}),
+            stored(3, rerun_of="experiment_1_0001", replicas=[], created_time="c", running_time="r",
+                   finished_time="f", status="Succeeded", status_message=None)]
+    for record in made:
+        await store.insert_experiment(lambda seq, record=record: record)
+    shown, listed = await answers_both_ways(store)
+    await store.close()
+    assert listed == shown
+    assert json.loads(listed[0])["reruns"] == ["experiment_1_0002", "experiment_1_0003"]
+
+
+async def test_a_release_0_1_0_database_lists_byte_for_byte(tmp_path: Path) -> None:
+    shutil.copy(Path(__file__).parent / "data" / "release-0.1.0" / "state" / "submarine.db", tmp_path / "s.db")
+    store = Store(tmp_path / "s.db")
+    shown, listed = await answers_both_ways(store)
+    await store.close()
+    assert len(listed) == 4 and listed == shown
+
+
+async def test_an_unpaged_list_answers_as_each_get_and_page_do(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paging, "LIST_CHUNK", 2)
+    ids = await create(api, [f"w-{n}" for n in range(3)])
+    await api.wait((await api.ok("POST", f"api/v1/experiment/{ids[0]}/rerun"))["experimentId"])
+    listed = await api.ok("GET", "api/v1/experiment")
+    assert listed == [await api.ok("GET", f"api/v1/experiment/{item['experimentId']}") for item in listed]
+    assert listed[0]["reruns"] == [listed[3]["experimentId"]]
+    assert [item for page in await pages(api, limit="3") for item in page] == [i["experimentId"] for i in listed]
+
+
+async def test_the_logs_index_by_pages(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paging, "LIST_CHUNK", 2)
+    ids = await create(api, ["l-1", "l-2", "l-3"])
+    whole = await api.ok("GET", "api/v1/experiment/logs")
+    assert [entry["experimentId"] for entry in whole] == ids
+    assert all(entry["logContent"] and entry["logContent"][0]["podLog"] is None for entry in whole)
+    code, first = await api.call("GET", "api/v1/experiment/logs", params={"limit": "2", "sort": "-acceptedTime"})
+    assert code == 200 and first["result"] == whole[:0:-1], first
+    code, second = await api.call("GET", "api/v1/experiment/logs", params={
+        "limit": "2", "sort": "-acceptedTime", "continue": first["attributes"]["continue"]})
+    assert code == 200 and second["result"] == whole[:1] and second["attributes"]["continue"] is None, second
+    code, data = await api.call("GET", "api/v1/experiment/logs", params={"limit": "0"})
+    assert code == 400 and data["message"].startswith("limit:"), data

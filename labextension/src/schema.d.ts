@@ -157,7 +157,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every experiment's replica names (logs left out) */
+        /**
+         * Every experiment's replica names (logs left out)
+         * @description The experiments chosen and paged as `listExperiments` pages them, in the same order.
+         */
         get: operations["listLogs"];
         put?: never;
         post?: never;
@@ -1299,7 +1302,18 @@ export interface operations {
     };
     listLogs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only experiments with this status (any case). */
+                status?: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Stopped" | "accepted" | "created" | "running" | "succeeded" | "failed" | "stopped";
+                /** @description Only experiments whose name starts with this. */
+                namePrefix?: string;
+                /** @description `-acceptedTime`: newest first. */
+                sort?: "acceptedTime" | "-acceptedTime";
+                /** @description At most this many; then `attributes.continue` is the token of the next page (null: no more). */
+                limit?: number;
+                /** @description The `attributes.continue` of the previous page, with the same status, namePrefix and sort. */
+                continue?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1314,6 +1328,9 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
                         result?: components["schemas"]["LogContent"][];
+                        attributes?: {
+                            continue?: string | null;
+                        };
                     };
                 };
             };

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..wire.constants import ExperimentStatus
@@ -21,6 +22,7 @@ from .domain import (
     SweepRecord,
     TemplateRecord,
 )
+from .store import StoredExperiment
 
 
 def replica(status: ReplicaStatus) -> Replica:
@@ -41,6 +43,26 @@ def experiment(record: ExperimentRecord, status: ExperimentStatus | None = None)
         pending_spec=record.pending_spec, rerun_of=record.rerun_of, reruns=record.reruns,
         template=record.template, sweep=record.sweep,
     )
+
+
+def experiment_json(stored: StoredExperiment) -> str:
+    """``experiment`` of a stored row as ``json.dumps`` writes it, made from the row's text:
+    the stored spec, pending spec and replicas are already the wire's JSON (``rows``), so
+    they are spliced in as they are, never decoded."""
+    s = _string
+    return (
+        f'{{"experimentId": {s(stored.id)}, "name": {s(stored.name)}, "uid": {s(stored.uid)}, '
+        f'"status": {s(stored.status)}, "acceptedTime": {s(stored.accepted_time)}, '
+        f'"createdTime": {s(stored.created_time)}, "runningTime": {s(stored.running_time)}, '
+        f'"finishedTime": {s(stored.finished_time)}, "statusMessage": {s(stored.status_message)}, '
+        f'"replicas": {stored.replicas}, "spec": {stored.spec}, "pendingSpec": {stored.pending_spec or "null"}, '
+        f'"rerunOf": {s(stored.rerun_of)}, "reruns": [{", ".join(map(s, stored.reruns))}], '
+        f'"template": {s(stored.template)}, "sweep": {s(stored.sweep)}}}'
+    )
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
 
 def deleted(record: ExperimentRecord) -> Experiment:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from ..wire.responses import LogContent
 from . import answers
 from .backends.base import Backend, LogLine
 from .errors import NOT_FOUND_EXPERIMENT, ApiError, backend_call
-from .store import Store
+from .store import ExperimentQuery, Store, StoredExperiment
 
 
 class LogService:
@@ -28,13 +28,15 @@ class LogService:
             raise ApiError(404, f"podName: experiment {experiment_id} has no replica '{pod_name}'")
         return answers.log_content(experiment_id, pods)
 
-    async def all_logs(self) -> list[LogContent]:
-        """Every experiment's replica names, logs left out (``podLog`` null) as the document shows."""
+    async def index_page(self, query: ExperimentQuery) -> tuple[list[str], int | None]:
+        """A page of the index: each experiment's replica names, logs left out (``podLog``
+        null) as the document shows, as JSON text; and the ``seq`` the next page starts after."""
+        ids, after = await self.store.page_experiments_as(query, _id)
         result = []
-        for record in await self.store.list_experiments():
-            pods = await backend_call(self.backend.logs(record.id, tail_lines=0))
-            result.append(answers.log_index(record.id, [p.pod_name for p in pods]))
-        return result
+        for experiment_id in ids:
+            pods = await backend_call(self.backend.logs(experiment_id, tail_lines=0))
+            result.append(json.dumps(answers.log_index(experiment_id, [p.pod_name for p in pods]).wire()))
+        return result, after
 
     async def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
@@ -42,3 +44,7 @@ class LogService:
         """Check the experiment (and replica) exists, then stream batches of its lines."""
         await self.logs(experiment_id, pod_name=pod_name, tail_lines=0)
         return self.backend.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)
+
+
+def _id(stored: StoredExperiment) -> str:
+    return stored.id

@@ -9,13 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from ..wire.constants import MAX_PAGE, STATUSES
 from .errors import ApiError
 from .store import ExperimentQuery
 
 SORTS = {"acceptedTime": False, "-acceptedTime": True}
+#: Items read and sent at a time by an unpaged list.
+LIST_CHUNK = 100
+T = TypeVar("T")
 
 
 def experiment_query(status: str | None, name_prefix: str | None, sort: str | None, limit: str | None,
@@ -41,6 +46,19 @@ def continue_token(query: ExperimentQuery, after: int | None) -> str | None:
         return None
     text = json.dumps([after, query.status, query.name_prefix, query.newest_first], separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def chunked(page: Callable[[ExperimentQuery], Awaitable[tuple[list[T], int | None]]],
+                  query: ExperimentQuery) -> AsyncIterator[list[T]]:
+    """Everything ``query`` selects (its ``limit`` aside), read ``LIST_CHUNK`` at a time by
+    ``page``, so a long list never holds the event loop for long."""
+    query = replace(query, limit=LIST_CHUNK)
+    while True:
+        items, after = await page(query)
+        yield items
+        if after is None:
+            return
+        query = replace(query, after=after)
 
 
 def _limit(text: str | None) -> int | None:

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -30,9 +30,6 @@ from .merge import merge_patch
 from .metrics.service import MetricsService
 from .store import ExperimentQuery, Store
 from .times import now_iso, set_times
-
-#: Experiments read and sent at a time by an unpaged list.
-LIST_CHUNK = 100
 
 
 class ExperimentService:
@@ -112,23 +109,13 @@ class ExperimentService:
 
     async def list_experiments(self, query: ExperimentQuery | None = None) -> list[Experiment]:
         """Every experiment ``query`` selects (its ``limit`` aside), in one list."""
-        return [item async for chunk in self.chunks(query or ExperimentQuery()) for item in chunk]
+        records, _ = await self.store.page_experiments(replace(query or ExperimentQuery(), limit=None))
+        return [answers.experiment(record) for record in records]
 
-    async def page(self, query: ExperimentQuery) -> tuple[list[Experiment], int | None]:
-        """One page, and the ``seq`` the next one starts after (``None`` for the last)."""
-        records, after = await self.store.page_experiments(query)
-        return [answers.experiment(record) for record in records], after
-
-    async def chunks(self, query: ExperimentQuery) -> AsyncIterator[list[Experiment]]:
-        """Every experiment ``query`` selects, a page at a time, so a long list never holds
-        the event loop for long (nor needs every row decoded at once)."""
-        query = replace(query, limit=LIST_CHUNK)
-        while True:
-            items, after = await self.page(query)
-            yield items
-            if after is None:
-                return
-            query = replace(query, after=after)
+    async def page(self, query: ExperimentQuery) -> tuple[list[str], int | None]:
+        """One page, each experiment as its answer's JSON text (made in the store's thread),
+        and the ``seq`` the next page starts after (``None`` for the last)."""
+        return await self.store.page_experiments_as(query, answers.experiment_json)
 
     async def get(self, experiment_id: str) -> Experiment:
         return answers.experiment(await self._record(experiment_id))

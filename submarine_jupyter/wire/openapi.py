@@ -61,6 +61,19 @@ EXPERIMENT_ID = Query("id", {"type": "string"}, "The experiment's id.", "path", 
 ENVIRONMENT_NAME = Query("name", {"type": "string"}, "The environment's name.", "path", True)
 TEMPLATE_NAME = Query("name", {"type": "string"}, "The template's name.", "path", True)
 SWEEP_NAME = Query("name", {"type": "string"}, "The sweep's name.", "path", True)
+#: Which experiments a list holds, in which order, and its pages (``listExperiments`` and ``listLogs``).
+EXPERIMENT_PAGING = (
+    Query("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
+          "Only experiments with this status (any case)."),
+    Query("namePrefix", {"type": "string"}, "Only experiments whose name starts with this."),
+    Query("sort", {"type": "string", "enum": ["acceptedTime", "-acceptedTime"], "default": "acceptedTime"},
+          "`-acceptedTime`: newest first."),
+    Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+          "At most this many; then `attributes.continue` is the token of the next page (null: no more)."),
+    Query("continue", {"type": "string"},
+          "The `attributes.continue` of the previous page, with the same status, namePrefix and sort."),
+)
+CONTINUE = {"type": "object", "properties": {"continue": {"type": ["string", "null"]}}}
 MERGE_PATCH = {
     "type": "object",
     "description": "Changes to the spec as a JSON merge patch (RFC 7396), e.g. "
@@ -102,16 +115,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/api/v1/experiment", "listExperiments", "List experiments, oldest first", array(Experiment),
-        params=(Query("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
-                      "Only experiments with this status (any case)."),
-                Query("namePrefix", {"type": "string"}, "Only experiments whose name starts with this."),
-                Query("sort", {"type": "string", "enum": ["acceptedTime", "-acceptedTime"], "default": "acceptedTime"},
-                      "`-acceptedTime`: newest first."),
-                Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-                      "At most this many; then `attributes.continue` is the token of the next page (null: no more)."),
-                Query("continue", {"type": "string"},
-                      "The `attributes.continue` of the previous page, with the same status, namePrefix and sort.")),
-        attributes={"type": "object", "properties": {"continue": {"type": ["string", "null"]}}},
+        params=EXPERIMENT_PAGING, attributes=CONTINUE,
         description="Without `limit`, every experiment (as Submarine answers). With it, one page: pages follow "
                     "one another by the position the previous one ended at, so experiments created meanwhile "
                     "never shift a page; an experiment deleted meanwhile is simply not in a later page.",
@@ -164,8 +168,11 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("get", "/api/v1/experiment/{id}/params", "getParams", "The parameters an experiment's replicas logged",
               array(Param), tag="metrics", params=(EXPERIMENT_ID,)),
-    Operation("get", "/api/v1/experiment/logs", "listLogs", "Every experiment's replica names (logs left out)",
-              array(LogContent), tag="logs", backend=True),
+    Operation(
+        "get", "/api/v1/experiment/logs", "listLogs", "Every experiment's replica names (logs left out)",
+        array(LogContent), tag="logs", backend=True, params=EXPERIMENT_PAGING, attributes=CONTINUE,
+        description="The experiments chosen and paged as `listExperiments` pages them, in the same order.",
+    ),
     Operation(
         "get", "/api/v1/experiment/logs/{id}", "getLogs", "An experiment's replica logs, or follow them",
         ref(LogContent), tag="logs", stream=LogLine, backend=True,

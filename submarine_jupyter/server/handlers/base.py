@@ -135,22 +135,28 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(envelope(code, jsonable(result), attributes=attributes)))
 
-    async def reply_chunks(self, chunks: AsyncIterator[list[Any]]) -> None:
-        """``reply`` of a list read and sent a chunk at a time: the event loop serves other
-        requests between chunks. The first chunk is read before anything is sent (an error
-        there still gets an envelope); after that Tornado closes the connection on a failure,
-        so the client sees a broken answer, never a complete-looking short one."""
-        mark = "\0chunks"
-        head, tail = json.dumps(envelope(200, mark)).split(json.dumps(mark))
-        first: list[Any] = await anext(chunks, [])
+    def reply_items(self, items: list[str], attributes: dict[str, Any] | None = None) -> None:
+        """``reply`` of a list whose items are JSON text already (as ``json.dumps`` writes them)."""
+        head, tail = _around_result(attributes)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.write(head + json.dumps(jsonable(first))[:-1])
+        self.finish(head + "[" + ", ".join(items) + "]" + tail)
+
+    async def reply_chunks(self, chunks: AsyncIterator[list[str]]) -> None:
+        """``reply_items`` of a list read and sent a chunk at a time: the event loop only joins
+        and writes text, and serves other requests between chunks. The first chunk is read
+        before anything is sent (an error there still gets an envelope); after that Tornado
+        closes the connection on a failure, so the client sees a broken answer, never a
+        complete-looking short one."""
+        head, tail = _around_result(None)
+        first: list[str] = await anext(chunks, [])
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(head + "[" + ", ".join(first))
         wrote = bool(first)
         try:
             async for chunk in chunks:
                 if chunk:
                     await self.flush_in_time()
-                    self.write(("," if wrote else "") + json.dumps(jsonable(chunk))[1:-1])
+                    self.write((", " if wrote else "") + ", ".join(chunk))
                     wrote = True
         except StreamClosedError:
             return
@@ -262,6 +268,13 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         if value not in choices:
             raise ApiError(400, f"{name}: must be one of {', '.join(choices)}, got '{value}'")
         return value
+
+
+def _around_result(attributes: dict[str, Any] | None) -> tuple[str, str]:
+    """The text of a success envelope before and after its ``result``."""
+    mark = "\0result"
+    head, tail = json.dumps(envelope(200, mark, attributes=attributes)).split(json.dumps(mark))
+    return head, tail
 
 
 async def _close(stream: AsyncGenerator[str, None]) -> None:

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tornado.iostream import StreamClosedError
 
 from .. import answers
-from ..paging import continue_token, experiment_query
+from ..paging import chunked, continue_token, experiment_query
+from ..store import ExperimentQuery
 from .base import SubmarineHandler, endpoint
 
 NDJSON = "application/x-ndjson; charset=UTF-8"
+#: One page of a list for a query: its items as JSON text, and where the next page starts.
+Page = Callable[[ExperimentQuery], Awaitable[tuple[list[str], int | None]]]
+
+
+class ListHandler(SubmarineHandler):
+    """A list of experiments (or of something per experiment), paged like them."""
+
+    async def reply_list(self, page: Page) -> None:
+        """One page when ``limit`` is given, with the ``continue`` token of the next; without
+        it, every item, streamed a chunk at a time."""
+        arg = self.get_query_argument
+        query = experiment_query(arg("status", None), arg("namePrefix", None), arg("sort", None),
+                                 arg("limit", None), arg("continue", None))
+        if query.limit is None:
+            await self.reply_chunks(chunked(page, query))
+            return
+        items, after = await page(query)
+        self.reply_items(items, attributes={"continue": continue_token(query, after)})
 
 
 class PingHandler(SubmarineHandler):
@@ -17,7 +38,7 @@ class PingHandler(SubmarineHandler):
         self.reply("Pong")
 
 
-class ExperimentsHandler(SubmarineHandler):
+class ExperimentsHandler(ListHandler):
     @endpoint("write")
     async def post(self) -> None:
         dry_run = self.flag("dryRun")
@@ -25,14 +46,7 @@ class ExperimentsHandler(SubmarineHandler):
 
     @endpoint("read")
     async def get(self) -> None:
-        arg = self.get_query_argument
-        query = experiment_query(arg("status", None), arg("namePrefix", None), arg("sort", None),
-                                 arg("limit", None), arg("continue", None))
-        if query.limit is None:
-            await self.reply_chunks(self.service.chunks(query))
-            return
-        items, after = await self.service.page(query)
-        self.reply(items, attributes={"continue": continue_token(query, after)})
+        await self.reply_list(self.service.page)
 
 
 class ExperimentHandler(SubmarineHandler):
@@ -72,10 +86,10 @@ class SpecHandler(SubmarineHandler):
         self.reply(await self.service.spec(id, self.choice("format", ("json", "yaml"))))
 
 
-class AllLogsHandler(SubmarineHandler):
+class AllLogsHandler(ListHandler):
     @endpoint("read")
     async def get(self) -> None:
-        self.reply(await self.services.logs.all_logs())
+        await self.reply_list(self.services.logs.index_page)
 
 
 class LogsHandler(SubmarineHandler):

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,14 +25,16 @@ from typing import Any, TypeVar
 from ...wire.constants import MAX_PAGE, TERMINAL_STATUSES
 from ..domain import EnvironmentRecord, ExperimentRecord
 from .migrations import migrate
-from .rows import environment_from_row, experiment_from_row, experiment_row
+from .rows import StoredExperiment, environment_from_row, experiment_from_row, experiment_row, stored_experiment
 
-__all__ = ["Busy", "Conflict", "ExperimentQuery", "Store"]
+__all__ = ["Busy", "Conflict", "ExperimentQuery", "Store", "StoredExperiment"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 #: SQLite's result codes SQLITE_BUSY and SQLITE_LOCKED: another connection holds the lock.
 _LOCKED_CODES = (5, 6)
+#: Rows ``page_experiments_as`` renders between two pauses that let the event loop take the GIL.
+RENDER_SLICE = 20
 
 
 @dataclass(frozen=True)
@@ -164,27 +167,30 @@ class Store:
         to continue after when more match (``None`` when this page is the last)."""
 
         def _page(conn: sqlite3.Connection) -> tuple[list[ExperimentRecord], int | None]:
-            where: list[str] = []
-            args: list[str | int] = []
-            if query.status is not None:
-                where.append("status = ?")
-                args.append(query.status)
-            if query.name_prefix:
-                where.append("substr(name, 1, ?) = ?")
-                args += [len(query.name_prefix), query.name_prefix]
-            if query.after is not None:
-                where.append("seq < ?" if query.newest_first else "seq > ?")
-                args.append(query.after)
-            sql = "SELECT * FROM experiments" + (" WHERE " + " AND ".join(where) if where else "")
-            sql += " ORDER BY seq DESC" if query.newest_first else " ORDER BY seq"
-            if query.limit is not None:
-                sql += f" LIMIT {int(query.limit) + 1}"
-            rows = conn.execute(sql, args).fetchall()
-            more = query.limit is not None and len(rows) > query.limit
-            rows = rows[: query.limit] if more else rows
+            rows, after = _select(conn, query)
             records = [experiment_from_row(row) for row in rows]
             _add_reruns(conn, records)
-            return records, (int(rows[-1]["seq"]) if more else None)
+            return records, after
+
+        return await self.run(_page, write=False)
+
+    async def page_experiments_as(
+        self, query: ExperimentQuery, render: Callable[[StoredExperiment], T]
+    ) -> tuple[list[T], int | None]:
+        """``page_experiments``, each experiment ``render``ed from its row as stored (JSON
+        columns undecoded) in the store's thread, ``RENDER_SLICE`` rows at a time with the
+        GIL let go between slices, so the event loop never waits long for it."""
+
+        def _page(conn: sqlite3.Connection) -> tuple[list[T], int | None]:
+            rows, after = _select(conn, query)
+            reruns = _reruns(conn, [row["id"] for row in rows])
+            rendered: list[T] = []
+            for start in range(0, len(rows), RENDER_SLICE):
+                if start:
+                    time.sleep(0)
+                rendered += [render(stored_experiment(row, reruns.get(row["id"], [])))
+                             for row in rows[start:start + RENDER_SLICE]]
+            return rendered, after
 
         return await self.run(_page, write=False)
 
@@ -277,14 +283,48 @@ class Store:
         return await self.run(_delete)
 
 
-def _add_reruns(conn: sqlite3.Connection, records: list[ExperimentRecord]) -> None:
-    """Fill each record's ``reruns`` (the experiments that re-run it), in one query."""
-    by_id = {record.id: record for record in records}
-    if len(by_id) <= MAX_PAGE:
-        rows = conn.execute(f"SELECT rerun_of, id FROM experiments WHERE rerun_of IN ({', '.join('?' * len(by_id))}) "
-                            "ORDER BY seq", tuple(by_id))
+def _select(conn: sqlite3.Connection, query: ExperimentQuery) -> tuple[list[sqlite3.Row], int | None]:
+    """The rows of one page of ``query``, and the ``seq`` to continue after (``None``: the last)."""
+    where: list[str] = []
+    args: list[str | int] = []
+    if query.status is not None:
+        where.append("status = ?")
+        args.append(query.status)
+    if query.name_prefix:
+        where.append("substr(name, 1, ?) = ?")
+        args += [len(query.name_prefix), query.name_prefix]
+    if query.after is not None:
+        where.append("seq < ?" if query.newest_first else "seq > ?")
+        args.append(query.after)
+    sql = "SELECT * FROM experiments" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY seq DESC" if query.newest_first else " ORDER BY seq"
+    if query.limit is not None:
+        sql += f" LIMIT {int(query.limit) + 1}"
+    rows = conn.execute(sql, args).fetchall()
+    more = query.limit is not None and len(rows) > query.limit
+    rows = rows[: query.limit] if more else rows
+    return rows, (int(rows[-1]["seq"]) if more else None)
+
+
+def _reruns(conn: sqlite3.Connection, ids: list[str]) -> dict[str, list[str]]:
+    """The experiments that re-run each of ``ids`` (those that have any), in one query."""
+    if not ids:
+        return {}
+    if len(ids) <= MAX_PAGE:
+        rows = conn.execute(f"SELECT rerun_of, id FROM experiments WHERE rerun_of IN ({', '.join('?' * len(ids))}) "
+                            "ORDER BY seq", tuple(ids))
     else:
         rows = conn.execute("SELECT rerun_of, id FROM experiments WHERE rerun_of IS NOT NULL ORDER BY seq")
+    wanted = set(ids)
+    found: dict[str, list[str]] = {}
     for source, rerun in rows:
-        if source in by_id:
-            by_id[source].reruns.append(rerun)
+        if source in wanted:
+            found.setdefault(source, []).append(rerun)
+    return found
+
+
+def _add_reruns(conn: sqlite3.Connection, records: list[ExperimentRecord]) -> None:
+    """Fill each record's ``reruns`` (the experiments that re-run it)."""
+    found = _reruns(conn, [record.id for record in records])
+    for record in records:
+        record.reruns += found.get(record.id, [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from ..domain import EnvironmentRecord, ExperimentRecord, ReplicaStatus
@@ -43,6 +44,39 @@ def experiment_from_row(row: sqlite3.Row) -> ExperimentRecord:
         backend_state=json.loads(row["backend_state"]),
         pending_spec=None if row["pending_spec"] is None else json.loads(row["pending_spec"]),
         rerun_of=row["rerun_of"], template=row["template"], sweep=row["sweep"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredExperiment:
+    """An experiment row as stored, its JSON columns left as text (``experiment_row`` writes
+    them with ``json.dumps``'s defaults), and the experiments that re-run it."""
+
+    id: str
+    name: str
+    uid: str
+    status: str
+    status_message: str | None
+    accepted_time: str | None
+    created_time: str | None
+    running_time: str | None
+    finished_time: str | None
+    spec: str
+    replicas: str
+    pending_spec: str | None
+    rerun_of: str | None
+    template: str | None
+    sweep: str | None
+    reruns: list[str]
+
+
+def stored_experiment(row: sqlite3.Row, reruns: list[str]) -> StoredExperiment:
+    return StoredExperiment(
+        id=row["id"], name=row["name"], uid=row["uid"], status=row["status"], status_message=row["status_message"],
+        accepted_time=row["accepted_time"], created_time=row["created_time"], running_time=row["running_time"],
+        finished_time=row["finished_time"], spec=row["spec"], replicas=row["replicas"],
+        pending_spec=row["pending_spec"], rerun_of=row["rerun_of"], template=row["template"], sweep=row["sweep"],
+        reruns=reruns,
     )
 
 
