@@ -263,19 +263,24 @@ class KubeCluster:
     node_name = "fake-node"
 
     def __init__(self, workdir: Path | None = None, namespaces: tuple[str, ...] = ("default", "team-a"),
-                 pending_delay: float = 0.3, keep_workdir: bool = False):
+                 pending_delay: float = 0.3, keep_workdir: bool = False, audit_users: tuple[str, ...] = ()):
         self._own_workdir = workdir is None
         if self._own_workdir:
             sweep_stale_dirs()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="submarine-k8s-"))
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
         self.keep_workdir = keep_workdir
+        #: Requests of these users are written to ``audit_log`` (JSON lines, level Metadata).
+        self.audit_users = tuple(audit_users)
+        self.audit_log = self.workdir / "audit.log"
         self.namespaces = tuple(namespaces)
         self.crd_dir = crd_dir()
         self.kubeconfig = self.workdir / "kubeconfig"
         self.token = ADMIN_TOKEN
         self.timings: dict[str, float] = {}
         self._pending_delay = pending_delay
+        #: Found once: a test may change $HOME (pytest-jupyter does) before a restart.
+        self._apiserver_binary = kube_apiserver_binary()
         self._etcd: _Proc | None = None
         self._apiserver: _Proc | None = None
         self.kubelet = None
@@ -498,7 +503,7 @@ class KubeCluster:
     def _apiserver_argv(self) -> list[str]:
         w = self.workdir
         return [
-            str(kube_apiserver_binary()),
+            str(self._apiserver_binary),
             f"--etcd-servers={self.etcd_url}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
             f"--secure-port={self.port}", "--insecure-port=0", f"--cert-dir={w / 'pki' / 'generated'}",
             f"--tls-cert-file={self.pki['cert']}", f"--tls-private-key-file={self.pki['key']}",
@@ -509,7 +514,19 @@ class KubeCluster:
             "--service-cluster-ip-range=10.0.0.0/24", "--disable-admission-plugins=ServiceAccount",
             "--kubelet-preferred-address-types=InternalIP,Hostname", "--enable-priority-and-fairness=false",
             "--profiling=false", "--logtostderr=true", "--v=0",
+            *self._audit_args(),
         ]
+
+    def _audit_args(self) -> list[str]:
+        """The audit flags for ``audit_users`` (none when there are none)."""
+        if not self.audit_users:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump({
+            "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata", "users": list(self.audit_users)}, {"level": "None"}],
+        }))
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}"]
 
     def _start_apiserver_first(self, attempts: int = 3) -> None:
         for attempt in range(attempts):

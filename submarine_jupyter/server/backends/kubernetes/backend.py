@@ -113,8 +113,8 @@ class KubernetesBackend(LoggingConfigurable):
         self.jobs = Jobs(self._connector, namespaces, propagation=self.delete_propagation)
         self.cache = JobCache()
         self._logs = LogReader(self._connector)
-        self._follower = LogFollower(self._logs)
-        self._collector = LogFollower(LogReader(self._connector, max_streams=COLLECTOR_STREAMS))
+        self._follower = LogFollower(self._logs, self.cache.watched)
+        self._collector = LogFollower(LogReader(self._connector, max_streams=COLLECTOR_STREAMS), self.cache.watched)
         self._watchers: list[ListWatcher] = []
         self._consumer: asyncio.Task[None] | None = None
         self._sink: EventSink | None = None
@@ -178,9 +178,7 @@ class KubernetesBackend(LoggingConfigurable):
 
     async def delete(self, experiment_id: str) -> None:
         found = await self._find(experiment_id)
-        self.cache.untrack(experiment_id)
-        if found is not None:
-            await self.jobs.delete(found)
+        await self._delete_job(experiment_id, found)
         if self.archive is not None:
             await self.archive.forget(experiment_id)
 
@@ -190,11 +188,14 @@ class KubernetesBackend(LoggingConfigurable):
         tracked = self.cache.tracked(experiment_id)
         replicas = [r if r.state in ("Succeeded", "Failed") else replace(r, state="Stopped")
                     for r in (tracked.replicas.values() if tracked else ())]
-        if found is not None and self.archive is not None:
-            await self.archive.keep(self._logs, found)
-        self.cache.untrack(experiment_id)
-        if found is not None:
-            await self.jobs.delete(found)
+        try:
+            if found is not None and self.archive is not None:
+                await self.archive.keep(self._logs, found)
+            await self._delete_job(experiment_id, found)
+        except BackendError:  # still running: its logs come from its pods, not a partial copy
+            if self.archive is not None:
+                await self.archive.forget(experiment_id)
+            raise
         await self._emit(BackendEvent(experiment_id, status="Stopped", message=STOPPED, replicas=replicas or None))
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
@@ -250,6 +251,19 @@ class KubernetesBackend(LoggingConfigurable):
             return namespace_of(submission.spec, self.manifest_config)
         except BackendError:  # adopted from a configuration that allowed it
             return submission.spec.meta.namespace
+
+    async def _delete_job(self, experiment_id: str, found: JobRef | None) -> None:
+        """Stop reporting on the experiment (its job's deletion is no vanishing), then delete
+        the job; when that fails (the API server is away) the job stays, and so does the tracking."""
+        tracked = self.cache.untrack(experiment_id)
+        if found is None:
+            return
+        try:
+            await self.jobs.delete(found)
+        except BackendError:
+            if tracked is not None:
+                self.cache.restore(tracked)
+            raise
 
     async def _find(self, experiment_id: str) -> JobRef | None:
         """Where the experiment's job is: tracked, seen by a watch, else asked for."""

@@ -102,6 +102,15 @@ class JobCache:
             self._by_key.pop(tracked.key, None)
         return tracked
 
+    def restore(self, tracked: Tracked) -> None:
+        """Track again what ``untrack`` returned (its job was not deleted after all), with
+        the job as the watch last saw it; what changed meanwhile is reported at its next event."""
+        self._tracked[tracked.experiment_id] = tracked
+        self._by_key[tracked.key] = tracked.experiment_id
+        cached = self._jobs.get(tracked.key)
+        if cached is not None:
+            tracked.job = cached[1]
+
     def tracked(self, experiment_id: str) -> Tracked | None:
         return self._tracked.get(experiment_id)
 
@@ -121,6 +130,14 @@ class JobCache:
             if job_name == name:
                 return job_ref(experiment_id, kind, job)
         return None
+
+    def watched(self, job: JobRef, pod_name: str) -> tuple[dict[str, Any] | None, bool] | None:
+        """(the pod ``pod_name`` of ``job`` as last watched or ``None``, whether the job has
+        ended); ``None`` when the watches have not seen the job."""
+        cached = self._jobs.get((job.namespace, job.name))
+        if cached is None:
+            return None
+        return self._pods.get((job.namespace, pod_name)), job_status(cached[1])[0] in TERMINAL_STATUSES
 
     # watch events -> experiment events
 

@@ -4,7 +4,10 @@ One stream per replica at a time, read in a thread of the ``LogReader``'s pool (
 reads never occupy the event loop's default executor). It waits for pods that are not
 created or still Pending, picks up a restarted or recreated container's new log, resumes a
 dropped stream without repeating lines, and ends when every replica has finished (or the
-job ended before a replica started); a replica's stream is closed when it ends. Readers
+job ended before a replica started); a replica's stream is closed when it ends. Pods and
+jobs are looked at in the backend's watch cache (``Watched``), so waiting costs the API
+server nothing; only what the cache does not know yet, or a job that ended before its pod
+was seen to start, is asked for. Readers
 wait while ``MAX_PENDING`` chunks are on their way to a slow consumer, so what is held does
 not grow with a replica that prints faster than it is consumed.
 
@@ -42,8 +45,14 @@ FOLLOW_POLL_S = 1.0
 FOLLOW_READ_TIMEOUT_S = 300.0
 #: Chunks read and not yet taken by the consumer, at most, per follow.
 MAX_PENDING = 64
+#: Longest wait for a watched pod to change before its ended stream is opened again
+#: (a stream can end with its container, or with the connection).
+FOLLOW_REOPEN_S = 5.0
 #: (lines, lines of the container's log read after them)
 Deliver = Callable[[list[str], int], None]
+#: (job, pod name) -> (the pod as last watched or ``None``, whether the job has ended), or
+#: ``None`` when the watches have not seen the job.
+Watched = Callable[[JobRef, str], tuple[dict[str, Any] | None, bool] | None]
 
 
 class _Window:
@@ -122,10 +131,12 @@ def read_lines(response: Any, skip: int, max_line: int | None, final: bool, deli
 
 
 class LogFollower:
-    """Follows the replicas of jobs through ``reader``'s connection and thread pool."""
+    """Follows the replicas of jobs through ``reader``'s connection and thread pool, their
+    pods as ``watched`` shows them (``None``: asked of the API server)."""
 
-    def __init__(self, reader: LogReader) -> None:
+    def __init__(self, reader: LogReader, watched: Watched | None = None) -> None:
         self.reader = reader
+        self._watched = watched
 
     async def lines(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncGenerator[list[LogLine], None]:
         """Batches of lines from every named replica (its last ``tail_lines`` first) until all have ended."""
@@ -165,9 +176,10 @@ class LogFollower:
                           max_line: int | None, queue: asyncio.Queue[LogChunk | None], window: _Window) -> None:
         loop = asyncio.get_running_loop()
         place = position or {}
+        pod: dict[str, Any] | None = None
         try:
             while True:
-                pod = await self._started_pod(job, name)
+                pod = await self._started_pod(job, name, after=pod)
                 if pod is None:
                     return
                 container = (pod["metadata"].get("uid"), restart_count(pod, job.kind.container))
@@ -225,8 +237,9 @@ class LogFollower:
             deliver(lines, count)
         return count
 
-    async def _started_pod(self, job: JobRef, name: str) -> dict[str, Any] | None:
-        """The pod once it has started; ``None`` when the job ended (or went) before that."""
+    async def _started_pod(self, job: JobRef, name: str, after: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The pod once it has started (and, watched, changed since ``after``, or
+        ``FOLLOW_REOPEN_S`` passed); ``None`` when the job ended (or went) before it started."""
         def probe(apis: Apis) -> tuple[dict[str, Any] | None, bool]:
             try:
                 response = apis.core.read_namespaced_pod(
@@ -248,13 +261,24 @@ class LogFollower:
                 return None, True
             return None, job_status(found)[0] in TERMINAL_STATUSES
 
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_REOPEN_S
         while True:
-            try:
-                pod, over = await self.reader.call(probe, job)
-            except BackendError:
-                pod, over = None, False
-            if pod is not None or over:
-                return pod
+            seen = self._watched(job, name) if self._watched is not None else None
+            if seen is not None:
+                pod, over = seen
+                if pod is not None and pod_started(pod):
+                    if after is None or _version(pod) != _version(after) or loop.time() >= deadline:
+                        return pod
+                elif over:
+                    seen = None  # ended, its pod not seen started: ask (the pods' watch may lag the jobs')
+            if seen is None:
+                try:
+                    pod, over = await self.reader.call(probe, job)
+                except BackendError:
+                    pod, over = None, False
+                if pod is not None or over:
+                    return pod
             await asyncio.sleep(FOLLOW_POLL_S)
 
     async def _stream(self, job: JobRef, name: str, consumed: int, max_line: int | None, deliver: Deliver,
@@ -295,3 +319,7 @@ class LogFollower:
             raise
         except (ApiException, BackendError):
             return delivered
+
+
+def _version(pod: dict[str, Any]) -> Any:
+    return (pod.get("metadata") or {}).get("resourceVersion")
