@@ -36,7 +36,7 @@ class JupyterProcess:
         for sub in ("root", "config", "data", "runtime", "state"):
             (home / sub).mkdir(parents=True, exist_ok=True)
 
-    def start(self, timeout: float = 60) -> JupyterProcess:
+    def start(self, timeout: float = 60, poll: float = 0.2) -> JupyterProcess:
         env = {
             **os.environ,
             "JUPYTER_CONFIG_DIR": str(self.home / "config"),
@@ -60,7 +60,7 @@ class JupyterProcess:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{self.log_text()[-3000:]}")
-            time.sleep(0.2)
+            time.sleep(poll)
 
     def log_text(self) -> str:
         return (self.home / "server.log").read_text(errors="replace")

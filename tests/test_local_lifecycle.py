@@ -58,7 +58,8 @@ async def test_two_tensorflow_workers_get_their_tf_config(api: Api) -> None:
 
 
 async def test_pytorch_master_and_worker_environment(api: Api) -> None:
-    cmd = 'echo "$MASTER_ADDR $MASTER_PORT $WORLD_SIZE $RANK"'
+    # the Master's end ends the job (and stops the workers): it waits until they have printed
+    cmd = 'echo "$MASTER_ADDR $MASTER_PORT $WORLD_SIZE $RANK"; sleep 1'
     created = await api.ok("POST", "api/v1/experiment", experiment(cmd, framework="PyTorch", roles={"Master": 1, "Worker": 2}))
     done = await api.wait(created["experimentId"])
     assert done["status"] == "Succeeded", done

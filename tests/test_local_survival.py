@@ -52,3 +52,41 @@ def test_kill_9_then_readopt_follow_and_delete(tmp_path: Path) -> None:
         second.stop()
         for group in groups_with(marker):
             os.killpg(group, 9)
+
+
+RUNS = 200
+
+
+def test_readoption_runs_in_the_background_and_a_request_waits_for_its_own_run(tmp_path: Path) -> None:
+    """The restarted server answers before its runs are re-adopted; a stop of the run whose
+    turn comes last is served at once (its run re-adopted first), and every other run is
+    re-adopted still running."""
+    marker = new_marker()
+    args = ("--LocalBackend.grace_period=2", "--LocalBackend.cpu_capacity=1000", "--LocalBackend.memory_capacity=1000Gi")
+    first = JupyterProcess(tmp_path, *args).start()
+    try:
+        ids = [first.ok("POST", "/api/v1/experiment", experiment(
+            "sleep 600", name=f"sleeper-{n}", env={"SUBMARINE_TEST_MARKER": marker}))["experimentId"]
+            for n in range(RUNS)]
+        for experiment_id in ids:
+            first.wait(experiment_id, ("Running",))
+    finally:
+        first.kill9()
+
+    second = JupyterProcess(tmp_path, *args).start(poll=0.005)
+    try:
+        stopped = second.ok("POST", f"/api/v1/experiment/{ids[-1]}/stop")
+        assert stopped["status"] == "Stopped" and stopped["replicas"][0]["state"] == "Stopped"
+        deadline = time.monotonic() + 30
+        while second.log_text().count("re-adopted") < len(ids):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        log = second.log_text()
+        assert log.index(f"re-adopted {ids[-1]}") < log.index(f"re-adopted {ids[-2]}"), "the stop waited for its run only"
+        assert [second.ok("GET", f"/api/v1/experiment/{i}")["status"] for i in ids] == ["Running"] * (RUNS - 1) + ["Stopped"]
+        assert len(groups_with(marker)) == RUNS - 1
+        for experiment_id in ids:
+            second.ok("DELETE", f"/api/v1/experiment/{experiment_id}")
+        assert not pids_with(marker)
+    finally:
+        second.stop()

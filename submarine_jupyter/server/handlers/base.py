@@ -102,6 +102,9 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
     """Envelope out, JSON or YAML in, ``ApiError`` -> envelope."""
 
     auth_resource = AUTH_RESOURCE
+    #: Methods that only read what is stored: they answer at once while the server starts
+    #: (re-adopting what was running); every other one waits until the backend has started.
+    store_only: frozenset[str] = frozenset()
 
     @property
     def services(self) -> Services:
@@ -113,7 +116,7 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]  # as jupyter_server's APIHandler
         await super().prepare()
-        if self.current_user:
+        if self.current_user and self.request.method not in self.store_only:
             await self.service.ensure_started()
 
     def check_xsrf_cookie(self) -> None:

@@ -6,6 +6,8 @@ from .base import SubmarineHandler, endpoint
 
 
 class EnvironmentsHandler(SubmarineHandler):
+    store_only = frozenset({"GET"})
+
     @endpoint("write")
     async def post(self) -> None:
         self.reply(await self.services.environments.create(self.body()))
@@ -16,6 +18,8 @@ class EnvironmentsHandler(SubmarineHandler):
 
 
 class EnvironmentHandler(SubmarineHandler):
+    store_only = frozenset({"GET"})
+
     @endpoint("read")
     async def get(self, name: str) -> None:
         self.reply(await self.services.environments.get(name))

@@ -33,12 +33,16 @@ class ListHandler(SubmarineHandler):
 
 
 class PingHandler(SubmarineHandler):
+    store_only = frozenset({"GET"})
+
     @endpoint("read")
     async def get(self) -> None:
         self.reply("Pong")
 
 
 class ExperimentsHandler(ListHandler):
+    store_only = frozenset({"GET"})
+
     @endpoint("write")
     async def post(self) -> None:
         dry_run = self.flag("dryRun")
@@ -50,6 +54,8 @@ class ExperimentsHandler(ListHandler):
 
 
 class ExperimentHandler(SubmarineHandler):
+    store_only = frozenset({"GET"})
+
     @endpoint("read")
     async def get(self, id: str) -> None:
         self.reply(await self.service.get(id))
@@ -81,6 +87,8 @@ class RerunHandler(SubmarineHandler):
 
 
 class SpecHandler(SubmarineHandler):
+    store_only = frozenset({"GET"})
+
     @endpoint("read")
     async def get(self, id: str) -> None:
         self.reply(await self.service.spec(id, self.choice("format", ("json", "yaml"))))

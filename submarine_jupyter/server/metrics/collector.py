@@ -12,11 +12,13 @@ one transaction. When every part is done, the collection is marked finished.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any
 
 from ...wire.metrics import MetricsSpec
 from ...wire.requests import ExperimentSpec
@@ -27,6 +29,8 @@ from .tensorboard import TensorBoardReader
 from .tracking import TrackingReader, replica_of
 
 Reader = TensorBoardReader | TrackingReader
+#: Where each key of a source stands: key -> (position, metric lines so far).
+Saved = dict[str, tuple[Any, int]]
 #: Parses chunks of log lines into a batch, brings the replicas' metric line counts up to date.
 Parse = Callable[[LineParser, list[LogChunk], dict[str, int], float], Awaitable[Batch]]
 
@@ -59,21 +63,28 @@ class Collector:
         self.ended = asyncio.Event()
         self._warned = False
 
-    async def run(self) -> None:
-        await self.store.begin(self.experiment_id)
-        if await self.over():
-            self.ended.set()
+    async def run(self, gate: asyncio.Semaphore | None = None) -> None:
+        """Collect until the experiment's files are read to their end after it ended. Its
+        start (where each source stands) is read under ``gate`` when one is given: a server
+        resuming hundreds of collections starts them one after another, not all at once."""
         settings = self.spec.metrics or MetricsSpec.model_validate({})
         files = self.backend.metric_files(self.experiment_id)
-        parts = [self._logs(settings.filters)] if settings.enabled else []
+        sources = (["log"] if settings.enabled else []) + [
+            source for source, where in (("tensorboard", files.tensorboard), ("tracking", files.tracking)) if where]
+        async with gate or contextlib.nullcontext():
+            await self.store.begin(self.experiment_id)
+            if await self.over():
+                self.ended.set()
+            saved = {source: await self.store.positions(self.experiment_id, source) for source in sources}
+        parts = [self._logs(settings.filters, saved["log"])] if settings.enabled else []
         if files.tensorboard is not None:
             folder = files.tensorboard
-            parts.append(self._poll("tensorboard", lambda saved: TensorBoardReader(
-                folder, {key: int(place.get("records", 0)) for key, place in saved.items()})))
+            parts.append(self._poll("tensorboard", saved["tensorboard"], lambda places: TensorBoardReader(
+                folder, {key: int(place.get("records", 0)) for key, place in places.items()})))
         if files.tracking is not None:
             path, names = files.tracking, replica_of(self.experiment_id, self.spec)
-            parts.append(self._poll("tracking", lambda saved: TrackingReader(
-                path, names, {key: int(place.get("rowid", 0)) for key, place in saved.items()})))
+            parts.append(self._poll("tracking", saved["tracking"], lambda places: TrackingReader(
+                path, names, {key: int(place.get("rowid", 0)) for key, place in places.items()})))
         tasks = [asyncio.ensure_future(part) for part in parts]
         try:
             await asyncio.gather(*tasks)
@@ -82,13 +93,14 @@ class Collector:
                 task.cancel()
         await self.store.finish(self.experiment_id)
 
-    async def _logs(self, filters: list[str]) -> None:
+    async def _logs(self, filters: list[str], saved: Saved) -> None:
         limits = self.limits
         parser = LineParser(filters, max_line_length=limits.max_line_length, max_name_length=limits.max_name_length)
         for attempt in range(2):  # once more after a stop: a stopped job's pods go, the logs kept stay
-            if attempt and not (self.stopped is not None and await self.stopped()):
-                return
-            saved = await self.store.positions(self.experiment_id, "log")
+            if attempt:
+                if not (self.stopped is not None and await self.stopped()):
+                    return
+                saved = await self.store.positions(self.experiment_id, "log")
             counts = {replica: lines for replica, (_, lines) in saved.items()}
             positions = {replica: place for replica, (place, _) in saved.items()}
             stream = self.backend.follow_from(self.experiment_id, positions, max_line=limits.max_line_length)
@@ -96,8 +108,7 @@ class Collector:
                 async for chunks in batches:
                     await self._write("log", await self.parse(parser, chunks, counts, time.time()))
 
-    async def _poll(self, source: str, make: Callable[[dict[str, dict[str, int]]], Reader]) -> None:
-        saved = await self.store.positions(self.experiment_id, source)
+    async def _poll(self, source: str, saved: Saved, make: Callable[[dict[str, dict[str, int]]], Reader]) -> None:
         reader = make({key: place for key, (place, _) in saved.items()})
         while True:
             over = self.ended.is_set()

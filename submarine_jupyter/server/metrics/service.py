@@ -53,13 +53,14 @@ class MetricsService(LoggingConfigurable):
 
     # collection
 
-    def start(self, experiment_id: str, spec: ExperimentSpec) -> None:
-        """Collect the experiment's metrics (from where an earlier collection stopped)."""
+    def start(self, experiment_id: str, spec: ExperimentSpec, gate: asyncio.Semaphore | None = None) -> None:
+        """Collect the experiment's metrics (from where an earlier collection stopped; see
+        ``Collector.run`` for ``gate``)."""
         limits = Limits(self.max_line_length, self.max_name_length, self.max_series, self.poll_interval)
         collector = Collector(experiment_id, spec, self.backend, self.data, limits,
                               lambda: self._over(experiment_id), self._parsing.parse, self.log,
                               stopped=lambda: self._stopped(experiment_id))
-        task = asyncio.ensure_future(collector.run())
+        task = asyncio.ensure_future(collector.run(gate))
         self._collectors[experiment_id] = (collector, task)
         task.add_done_callback(lambda done: self._done(experiment_id, done))
 
@@ -67,10 +68,11 @@ class MetricsService(LoggingConfigurable):
         """At server start: collect for every experiment whose collection had not finished,
         and for unfinished ones that had none (stored by an earlier release)."""
         collections = await self.data.collections()
+        gate = asyncio.Semaphore(1)
         for record in records:
             finished = collections.get(record.id, record.status in TERMINAL_STATUSES)
             if not finished:
-                self.start(record.id, ExperimentSpec.model_validate(record.spec))
+                self.start(record.id, ExperimentSpec.model_validate(record.spec), gate)
 
     def ended(self, experiment_id: str) -> None:
         """The experiment has ended: read its files a last time, then finish."""

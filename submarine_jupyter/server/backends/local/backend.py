@@ -81,6 +81,8 @@ class LocalBackend(LoggingConfigurable):
                                      max_restarts=self.max_restarts, log=self.log)
         self._sink: EventSink | None = None
         self._runs: dict[str, Run] = {}
+        #: Runs taken over at start whose processes are not re-adopted yet, in order.
+        self._unadopted: dict[str, RunState] = {}
 
     @default("log_dir")
     def _default_log_dir(self) -> str:
@@ -93,10 +95,14 @@ class LocalBackend(LoggingConfigurable):
     # lifecycle of the backend
 
     async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
+        """Take over the runs a previous server left: their capacity and ports at once, their
+        processes in the background, one run at a time (see ``_adopt``)."""
         self._sink = sink
         for adoption in sorted(adopt, key=lambda a: a.submission.experiment_id):
-            await self._adopt(adoption)
+            self._take_over(adoption)
         self._schedule()
+        if self._unadopted:
+            self.supervisor.background(self._adopt_all())
 
     async def stop(self) -> None:
         await self.supervisor.close()
@@ -111,6 +117,7 @@ class LocalBackend(LoggingConfigurable):
         self._schedule()
 
     async def patch(self, submission: Submission) -> None:
+        await self._adopted(submission.experiment_id)
         run = self._runs.get(submission.experiment_id)
         if run is None:
             raise BackendError(f"Experiment {submission.experiment_id} is not running.", 409)
@@ -140,6 +147,7 @@ class LocalBackend(LoggingConfigurable):
 
     async def _end(self, experiment_id: str) -> Run | None:
         """Stop every replica of the run (a queued one never starts) and forget it."""
+        await self._adopted(experiment_id)
         run = self._runs.get(experiment_id)
         if run is None:
             return None
@@ -194,7 +202,9 @@ class LocalBackend(LoggingConfigurable):
     def _new_run(self, submission: Submission) -> Run:
         demand = experiment_demand(submission.spec)
         self.admission.check_ever_fits(demand)
-        return Run(submission, demand, self.plan.replicas(submission))
+        run = Run(submission, demand, self.plan.replicas(submission))
+        run.adopted.set()
+        return run
 
     def _schedule(self) -> None:
         """Start queued runs in order while the first one fits (FIFO, no overtaking)."""
@@ -228,17 +238,42 @@ class LocalBackend(LoggingConfigurable):
 
     # re-adoption after a server restart
 
-    async def _adopt(self, adoption: Adoption) -> None:
+    def _take_over(self, adoption: Adoption) -> None:
+        """What a new run must not be given meanwhile: the run's capacity, GPUs and ports."""
         state = RunState.model_validate(adoption.state)
         run = self._new_run(adoption.submission)
         self._runs[run.experiment_id] = run
         if state.phase != "running":
             self.admission.enqueue(run.experiment_id)
             return
+        run.adopted.clear()
+        run.phase, run.generation, run.ports = "running", state.generation, state.ports
         self.admission.reserve(run, {name: saved.gpus for name, saved in state.replicas.items()})
-        ended = await restore(run, state, self.supervisor)
-        self.log.info("submarine_jupyter: re-adopted %s", run.experiment_id)
-        await self._emit(run, status="Running")
+        self._unadopted[run.experiment_id] = state
+
+    async def _adopt_all(self) -> None:
+        while self._unadopted:
+            await self._adopt(next(iter(self._unadopted)))
+
+    async def _adopted(self, experiment_id: str) -> None:
+        """Wait until the run is re-adopted, doing it now if its turn has not come: a request
+        for one run waits for that run only."""
+        if experiment_id in self._unadopted:
+            await self._adopt(experiment_id)
+        run = self._runs.get(experiment_id)
+        if run is not None:
+            await run.adopted.wait()
+
+    async def _adopt(self, experiment_id: str) -> None:
+        state = self._unadopted.pop(experiment_id)
+        run = self._runs[experiment_id]
+        try:
+            async with run.lock:
+                ended = await restore(run, state, self.supervisor)
+                self.log.info("submarine_jupyter: re-adopted %s", run.experiment_id)
+                await self._emit(run, status="Running")
+        finally:
+            run.adopted.set()
         for rep in ended:
             await self.supervisor.exited(run, rep, run.generation, proc.read_exit_code(rep.exit_path))
 

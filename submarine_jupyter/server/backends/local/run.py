@@ -40,6 +40,8 @@ class Run:
     ports: dict[str, list[int]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once the run's processes are known (at once, but for a run re-adopted at start: then).
+    adopted: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def experiment_id(self) -> str:
