@@ -6,8 +6,10 @@ import json
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from submarine_jupyter.server import answers, paging
 from submarine_jupyter.server.domain import ExperimentRecord, ReplicaStatus
@@ -158,3 +160,67 @@ async def test_the_logs_index_by_pages(api: Api, monkeypatch: pytest.MonkeyPatch
     assert code == 200 and second["result"] == whole[:1] and second["attributes"]["continue"] is None, second
     code, data = await api.call("GET", "api/v1/experiment/logs", params={"limit": "0"})
     assert code == 400 and data["message"].startswith("limit:"), data
+
+
+async def conditional(api: Api, etag: str | None = None, token: bool = True,
+                      **params: str) -> tuple[int, str | None, bytes]:
+    """``GET /api/v1/experiment`` (with ``If-None-Match: etag``): the code, the ETag, the body."""
+    headers = {"Authorization": f"token {api.token}"} if token else {}
+    if etag is not None:
+        headers["If-None-Match"] = etag
+    query = f"?{urlencode(params)}" if params else ""
+    response = await AsyncHTTPClient().fetch(f"{api.base}api/v1/experiment{query}", headers=headers,
+                                             raise_error=False)
+    return response.code, response.headers.get("ETag"), response.body
+
+
+async def test_an_unchanged_list_answers_304_until_an_experiment_changes(api: Api) -> None:
+    ids = await create(api, ["e-1", "e-2"])
+    code, etag, body = await conditional(api, limit="1", sort="-acceptedTime")
+    assert code == 200 and etag and etag.startswith('W/"') and json.loads(body)["result"][0]["experimentId"] == ids[1]
+    assert await conditional(api, etag, limit="1", sort="-acceptedTime") == (304, etag, b"")
+    code, whole, body = await conditional(api)
+    assert code == 200 and whole not in (None, etag) and len(json.loads(body)["result"]) == 2
+    assert (await conditional(api, whole))[:2] == (304, whole)
+    assert (await conditional(api, etag, limit="2", sort="-acceptedTime"))[0] == 200  # another query: its own ETag
+    code, _, body = await conditional(api, etag, token=False, limit="1", sort="-acceptedTime")
+    assert code == 403 and json.loads(body)["code"] == 403
+
+    async def changed(before: str) -> str:
+        code, after, _ = await conditional(api, before)
+        assert code == 200 and after not in (None, before), (code, after, before)
+        assert (await conditional(api, after))[0] == 304
+        return after
+
+    running = (await api.ok("POST", "api/v1/experiment", experiment("sleep 1", name="e-3")))["experimentId"]
+    whole = await changed(whole)  # created
+    await api.wait(running)
+    whole = await changed(whole)  # its status moved on: it ended
+    await api.ok("PATCH", f"api/v1/experiment/{ids[0]}", experiment("echo patched", name="e-1"))
+    whole = await changed(whole)  # a finished one's pending spec
+    await api.ok("DELETE", f"api/v1/experiment/{ids[1]}")
+    whole = await changed(whole)  # deleted
+    code, _, body = await conditional(api, etag, limit="1", sort="-acceptedTime")
+    assert code == 200 and json.loads(body)["result"][0]["experimentId"] == running
+
+
+async def test_only_a_change_of_the_answer_counts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.insert_experiment(lambda seq: stored(seq))
+    assert await store.experiment_changes() == 1
+
+    def backend_only(record: ExperimentRecord) -> None:
+        record.backend_state = {"pids": [1]}
+
+    def reworded(record: ExperimentRecord) -> None:
+        record.status_message = "changed"
+
+    await store.update_experiment("experiment_1_0001", backend_only)
+    assert await store.experiment_changes() == 1
+    await store.update_experiment("experiment_1_0001", reworded)
+    await store.update_experiment("experiment_1_0001", reworded)  # the same again: no change
+    assert await store.experiment_changes() == 2
+    assert await store.delete_experiment("experiment_1_0001")
+    assert not await store.delete_experiment("experiment_1_0001")
+    assert await store.experiment_changes() == 3
+    await store.close()

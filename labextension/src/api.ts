@@ -27,6 +27,14 @@ export type Sweep = Schemas['Sweep'];
 export type Trial = Schemas['Trial'];
 export type Status = Experiment['status'];
 
+/** A page of the list, newest first: its experiments, the next page's token and its ETag. */
+export interface IPage {
+  items: Experiment[];
+  /** The `continue` token of the next page; null when this one is the last. */
+  next: string | null;
+  etag: string | null;
+}
+
 type OperationId = keyof operations;
 type Answer<O extends OperationId> =
   operations[O]['responses'][200]['content']['application/json'];
@@ -78,8 +86,17 @@ export class SubmarineClient {
     return URLExt.join(this.settings.baseUrl, 'api/v1', path) + search;
   }
 
-  list(): Promise<Result<'listExperiments'>> {
-    return this.call('experiment');
+  /** `limit` experiments, newest first, after the page `token` continues. */
+  async page(limit: number, token?: string): Promise<IPage> {
+    return this.pageOf(await this.fetchPage(limit, token));
+  }
+
+  /** The first page, or null (a 304) while its ETag is still `etag`. */
+  async pageIfChanged(limit: number, etag: string): Promise<IPage | null> {
+    const response = await this.fetchPage(limit, undefined, {
+      'If-None-Match': etag
+    });
+    return response.status === 304 ? null : this.pageOf(response);
   }
 
   async create(spec: ExperimentSpec): Promise<Experiment> {
@@ -233,6 +250,28 @@ export class SubmarineClient {
     return this.unwrap<T>(await this.fetch(this.url(path, query), init));
   }
 
+  private fetchPage(
+    limit: number,
+    token?: string,
+    headers: Record<string, string> = {}
+  ): Promise<Response> {
+    const query = {
+      limit: String(limit),
+      sort: '-acceptedTime',
+      continue: token
+    };
+    return this.fetch(this.url('experiment', query), { headers });
+  }
+
+  private async pageOf(response: Response): Promise<IPage> {
+    const answer = await this.envelope<Answer<'listExperiments'>>(response);
+    return {
+      items: answer.result ?? [],
+      next: answer.attributes?.continue ?? null,
+      etag: response.headers.get('ETag')
+    };
+  }
+
   private async fetch(url: string, init: RequestInit): Promise<Response> {
     try {
       return await ServerConnection.makeRequest(url, init, this.settings);
@@ -248,6 +287,11 @@ export class SubmarineClient {
   }
 
   private async unwrap<T>(response: Response): Promise<T> {
+    return (await this.envelope<{ result: T }>(response)).result;
+  }
+
+  /** The answer's whole envelope, or an ApiError with the server's message. */
+  private async envelope<E>(response: Response): Promise<E> {
     const text = await response.text();
     let body: unknown;
     try {
@@ -266,6 +310,6 @@ export class SubmarineClient {
         refusal.attributes?.fieldErrors ?? []
       );
     }
-    return (body as { result: T }).result;
+    return body as E;
   }
 }

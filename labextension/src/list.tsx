@@ -5,6 +5,60 @@ import { STATUSES } from './vocabulary';
 import { ErrorBox, StatusBadge, age, duration, useNow } from './common';
 import { PanelModel } from './model';
 
+/** Rows drawn beyond each edge of the list's visible part. */
+const OVERSCAN = 8;
+/** A row's height in px until one is measured. */
+const ROW_GUESS = 64;
+
+/**
+ * The rows `[first, last)` of a list of `count` equal rows that are in view of
+ * the list's scrolling ancestor (`.jp-SubmarinePanel-body`), plus `OVERSCAN`
+ * each side, and the rows' height as measured from a drawn one.
+ */
+function useWindow(
+  list: React.RefObject<HTMLUListElement>,
+  count: number
+): { first: number; last: number; rowHeight: number } {
+  const [view, setView] = React.useState({ top: 0, bottom: 0 });
+  const [rowHeight, setRowHeight] = React.useState(ROW_GUESS);
+
+  React.useLayoutEffect(() => {
+    const ul = list.current;
+    const body = ul?.closest('.jp-SubmarinePanel-body');
+    if (!ul || !body) {
+      return;
+    }
+    const measure = (): void => {
+      const offset = ul.getBoundingClientRect().top;
+      const top = body.getBoundingClientRect().top - offset;
+      const bottom = top + body.clientHeight;
+      setView(v =>
+        v.top === top && v.bottom === bottom ? v : { top, bottom }
+      );
+    };
+    measure();
+    body.addEventListener('scroll', measure, { passive: true });
+    const resized = new ResizeObserver(measure);
+    resized.observe(body);
+    return () => {
+      body.removeEventListener('scroll', measure);
+      resized.disconnect();
+    };
+  }, [list]);
+
+  React.useLayoutEffect(() => {
+    const row = list.current?.querySelector('.jp-SubmarinePanel-item');
+    const height = row?.getBoundingClientRect().height;
+    if (height && Math.abs(height - rowHeight) > 0.5) {
+      setRowHeight(height);
+    }
+  }, [list, rowHeight, count]);
+
+  const first = Math.max(0, Math.floor(view.top / rowHeight) - OVERSCAN);
+  const last = Math.min(count, Math.ceil(view.bottom / rowHeight) + OVERSCAN);
+  return { first, last: Math.max(first, last), rowHeight };
+}
+
 function matches(experiment: Experiment, text: string): boolean {
   const needle = text.trim().toLowerCase();
   if (!needle) {
@@ -21,14 +75,22 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
   const { model } = props;
   const { status, text } = model.filter;
   const now = useNow(1000);
-  const shown = model.experiments
-    .filter(e => !status || e.status === status)
-    .filter(e => matches(e, text))
-    .sort(
-      (a, b) =>
-        (b.acceptedTime ?? '').localeCompare(a.acceptedTime ?? '') ||
-        b.experimentId.localeCompare(a.experimentId)
-    );
+  // Newest first, as the server pages them.
+  const shown = React.useMemo(
+    () =>
+      model.experiments
+        .filter(e => !status || e.status === status)
+        .filter(e => matches(e, text)),
+    [model.experiments, status, text]
+  );
+  const list = React.useRef<HTMLUListElement>(null);
+  const { first, last, rowHeight } = useWindow(list, shown.length);
+  const nearEnd = last >= shown.length - OVERSCAN;
+  React.useEffect(() => {
+    if (nearEnd && model.more !== null) {
+      void model.loadMore();
+    }
+  }, [model, nearEnd, shown.length, model.more]);
 
   return (
     <div className="jp-SubmarinePanel-list">
@@ -82,15 +144,24 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
         </div>
       )}
       <ErrorBox message={model.error} />
-      {model.loaded && shown.length === 0 && (
+      {model.loaded && shown.length === 0 && model.more === null && (
         <p className="jp-SubmarinePanel-empty">
           {model.experiments.length
             ? 'No experiment matches the filter.'
             : 'No experiments yet. Create one with "New".'}
         </p>
       )}
-      <ul className="jp-SubmarinePanel-items" aria-label="Experiments">
-        {shown.map(e => (
+      <ul
+        ref={list}
+        className="jp-SubmarinePanel-items"
+        aria-label="Experiments"
+        data-count={shown.length}
+        style={{
+          paddingTop: first * rowHeight,
+          paddingBottom: (shown.length - last) * rowHeight
+        }}
+      >
+        {shown.slice(first, last).map(e => (
           <li
             key={e.experimentId}
             className="jp-SubmarinePanel-item"
@@ -128,6 +199,11 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
           </li>
         ))}
       </ul>
+      {model.more !== null && (
+        <p className="jp-SubmarinePanel-empty" aria-live="polite">
+          {model.experiments.length} read, older ones as you scroll…
+        </p>
+      )}
     </div>
   );
 }

@@ -21,10 +21,16 @@ export const LIST_BACKOFF: IBackoff = {
   // While an experiment launched here runs, its end is announced within 5 s.
   urgent: 5000
 };
+/** Experiments read per page as the list scrolls (newest first). */
+export const PAGE_SIZE = 100;
+/** The most a request reads when the pages read so far are read again (the API's limit). */
+const REREAD_PAGE = 1000;
 
 /**
  * The panel's state: the experiments (one polled list feeds both the list and
- * the detail view), the last polling error and which view is shown.
+ * the detail view), the last polling error and which view is shown. The list
+ * is read a page at a time as it scrolls; each poll asks for the first page
+ * with its ETag, and only when that changed reads again the pages read so far.
  */
 export class PanelModel {
   constructor(readonly client: SubmarineClient = new SubmarineClient()) {
@@ -33,7 +39,10 @@ export class PanelModel {
   }
 
   readonly poller: BackoffPoller;
+  /** The pages read so far, newest first. */
   experiments: Experiment[] = [];
+  /** The `continue` token of the page after them; null when every one is read. */
+  more: string | null = null;
   loaded = false;
   error: string | null = null;
   view: View = { kind: 'list' };
@@ -103,32 +112,66 @@ export class PanelModel {
     this.listeners.clear();
   }
 
-  /** One tick: fetch the list; true when anything differs from last time. */
-  private async poll(): Promise<boolean> {
-    let snapshot: string;
+  /** Read the next page (the list scrolled near its end), one at a time. */
+  async loadMore(): Promise<void> {
+    const token = this.more;
+    if (token === null || this.loadingMore) {
+      return;
+    }
+    this.loadingMore = true;
     try {
-      const experiments = await this.client.list();
-      this.outcomes.observe(experiments);
-      this.poller.urgent = this.outcomes.watching;
-      snapshot = JSON.stringify(experiments);
-      if (snapshot !== this.snapshot || this.error !== null || !this.loaded) {
-        this.experiments = experiments;
-        this.error = null;
-        this.loaded = true;
-        const present = new Set(experiments.map(e => e.experimentId));
-        this.selected = this.selected.filter(id => present.has(id));
-      } else {
-        return false;
+      const page = await this.client.page(PAGE_SIZE, token);
+      if (this.more === token) {
+        this.experiments = [...this.experiments, ...page.items];
+        this.more = page.next;
       }
     } catch (error) {
-      const message = error instanceof ApiError ? error.message : String(error);
+      this.error = errorText(error);
+    } finally {
+      this.loadingMore = false;
+      this.emit();
+    }
+  }
+
+  /**
+   * One tick: the first page if its ETag changed (every write changes it), then
+   * the rest of the pages read so far; true when anything was read.
+   */
+  private async poll(): Promise<boolean> {
+    try {
+      const head =
+        this.etag && this.error === null
+          ? await this.client.pageIfChanged(PAGE_SIZE, this.etag)
+          : await this.client.page(PAGE_SIZE);
+      if (head === null) {
+        return false;
+      }
+      let { items, next } = head;
+      while (next !== null && items.length < this.experiments.length) {
+        const wanted = this.experiments.length - items.length;
+        const page = await this.client.page(
+          Math.min(wanted, REREAD_PAGE),
+          next
+        );
+        items = [...items, ...page.items];
+        next = page.next;
+      }
+      this.outcomes.observe(items);
+      this.poller.urgent = this.outcomes.watching;
+      this.etag = head.etag ?? '';
+      this.experiments = items;
+      this.more = next;
+      this.error = null;
+      this.loaded = true;
+      const present = new Set(items.map(e => e.experimentId));
+      this.selected = this.selected.filter(id => present.has(id));
+    } catch (error) {
+      const message = errorText(error);
       if (message === this.error) {
         return false;
       }
       this.error = message;
-      snapshot = this.snapshot;
     }
-    this.snapshot = snapshot;
     this.emit();
     return true;
   }
@@ -139,5 +182,11 @@ export class PanelModel {
   }
 
   private listeners = new Set<() => void>();
-  private snapshot = '';
+  /** The ETag of the first page as last read ('' before, or when it had none). */
+  private etag = '';
+  private loadingMore = false;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof ApiError ? error.message : String(error);
 }

@@ -30,7 +30,7 @@ export interface paths {
         };
         /**
          * List experiments, oldest first
-         * @description Without `limit`, every experiment (as Submarine answers). With it, one page: pages follow one another by the position the previous one ended at, so experiments created meanwhile never shift a page; an experiment deleted meanwhile is simply not in a later page.
+         * @description Without `limit`, every experiment (as Submarine answers). With it, one page: pages follow one another by the position the previous one ended at, so experiments created meanwhile never shift a page; an experiment deleted meanwhile is simply not in a later page. Every answer has a weak `ETag` that changes whenever any experiment is created, changed or deleted; sent back as `If-None-Match`, it gets 304 with no body while none is.
          */
         get: operations["listExperiments"];
         put?: never;
@@ -843,7 +843,10 @@ export interface operations {
                 /** @description The `attributes.continue` of the previous page, with the same status, namePrefix and sort. */
                 continue?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The ETag of an earlier answer to the same query: 304, no body, while nothing changed. */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -852,6 +855,8 @@ export interface operations {
             /** @description Done. */
             200: {
                 headers: {
+                    /** @description A weak validator of this answer. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -862,6 +867,13 @@ export interface operations {
                         };
                     };
                 };
+            };
+            /** @description Not modified: unchanged since the answer with the ETag sent. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Refused: the message says why. */
             "4XX": {

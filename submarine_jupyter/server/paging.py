@@ -1,14 +1,17 @@
 """Pages of a list: the query parameters, checked, and the opaque ``continue`` token.
 
 A token is the position a page ended at together with the query it belongs to, so a token
-passed with another query is refused rather than answering a page of something else.
+passed with another query is refused rather than answering a page of something else. A
+list's weak ETag is the query with the store's count of experiment changes.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -21,6 +24,9 @@ SORTS = {"acceptedTime": False, "-acceptedTime": True}
 #: Items read and sent at a time by an unpaged list.
 LIST_CHUNK = 100
 T = TypeVar("T")
+#: This process's part of every ETag: after a restart (perhaps a newer release, or another
+#: database) a list is sent again once rather than trusted to be the same.
+_EPOCH = os.urandom(4).hex()
 
 
 def experiment_query(status: str | None, name_prefix: str | None, sort: str | None, limit: str | None,
@@ -46,6 +52,12 @@ def continue_token(query: ExperimentQuery, after: int | None) -> str | None:
         return None
     text = json.dumps([after, query.status, query.name_prefix, query.newest_first], separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def list_etag(query: ExperimentQuery, changes: int) -> str:
+    """The weak ETag of the answer to ``query`` while the store's change count is ``changes``."""
+    key = json.dumps([query.status, query.name_prefix, query.newest_first, query.after, query.limit])
+    return f'W/"{_EPOCH}-{changes}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"'
 
 
 async def chunked(page: Callable[[ExperimentQuery], Awaitable[tuple[list[T], int | None]]],

@@ -117,6 +117,10 @@ class ExperimentService:
         and the ``seq`` the next page starts after (``None`` for the last)."""
         return await self.store.page_experiments_as(query, answers.experiment_json)
 
+    async def changes(self) -> int:
+        """A count that grows with every change to any experiment (what a list's ETag is made of)."""
+        return await self.store.experiment_changes()
+
     async def get(self, experiment_id: str) -> Experiment:
         return answers.experiment(await self._record(experiment_id))
 

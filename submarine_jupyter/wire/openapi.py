@@ -74,6 +74,8 @@ EXPERIMENT_PAGING = (
           "The `attributes.continue` of the previous page, with the same status, namePrefix and sort."),
 )
 CONTINUE = {"type": "object", "properties": {"continue": {"type": ["string", "null"]}}}
+IF_NONE_MATCH = Query("If-None-Match", {"type": "string"},
+                      "The ETag of an earlier answer to the same query: 304, no body, while nothing changed.", "header")
 MERGE_PATCH = {
     "type": "object",
     "description": "Changes to the spec as a JSON merge patch (RFC 7396), e.g. "
@@ -104,6 +106,8 @@ class Operation:
     extra_results: Sequence[dict[str, Any]] = field(default_factory=tuple)
     #: The schema of the envelope's ``attributes`` on success, when it holds anything.
     attributes: dict[str, Any] | None = None
+    #: Answers with a weak ETag, and 304 to an ``If-None-Match`` that holds it.
+    conditional: bool = False
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -115,10 +119,12 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/api/v1/experiment", "listExperiments", "List experiments, oldest first", array(Experiment),
-        params=EXPERIMENT_PAGING, attributes=CONTINUE,
+        params=(*EXPERIMENT_PAGING, IF_NONE_MATCH), attributes=CONTINUE, conditional=True,
         description="Without `limit`, every experiment (as Submarine answers). With it, one page: pages follow "
                     "one another by the position the previous one ended at, so experiments created meanwhile "
-                    "never shift a page; an experiment deleted meanwhile is simply not in a later page.",
+                    "never shift a page; an experiment deleted meanwhile is simply not in a later page. "
+                    "Every answer has a weak `ETag` that changes whenever any experiment is created, changed "
+                    "or deleted; sent back as `If-None-Match`, it gets 304 with no body while none is.",
     ),
     Operation("get", "/api/v1/experiment/{id}", "getExperiment", "One experiment", ref(Experiment),
               params=(EXPERIMENT_ID,)),
@@ -251,6 +257,11 @@ def _responses(op: Operation) -> dict[str, Any]:
     if op.stream is not None:
         content[NDJSON] = {"schema": ref(op.stream)}
     responses: dict[str, Any] = {"200": {"description": "Done.", "content": content}, "4XX": error}
+    if op.conditional:
+        responses["200"]["headers"] = {"ETag": {"description": "A weak validator of this answer.",
+                                                "schema": {"type": "string"}}}
+        responses["304"] = {"description": "Not modified: unchanged since the answer with the ETag sent.",
+                            "content": {}}
     unavailable = [why for why, applies in (
         ("the backend (e.g. a Kubernetes API server) cannot be reached", op.backend),
         ("another process held the database locked for too long: nothing was changed, try again after "

@@ -7,24 +7,34 @@ from collections.abc import Awaitable, Callable
 from tornado.iostream import StreamClosedError
 
 from .. import answers
-from ..paging import chunked, continue_token, experiment_query
+from ..paging import chunked, continue_token, experiment_query, list_etag
 from ..store import ExperimentQuery
 from .base import SubmarineHandler, endpoint
 
 NDJSON = "application/x-ndjson; charset=UTF-8"
 #: One page of a list for a query: its items as JSON text, and where the next page starts.
 Page = Callable[[ExperimentQuery], Awaitable[tuple[list[str], int | None]]]
+#: A count of experiment changes (what a list's ETag is made from).
+Changes = Callable[[], Awaitable[int]]
 
 
 class ListHandler(SubmarineHandler):
     """A list of experiments (or of something per experiment), paged like them."""
 
-    async def reply_list(self, page: Page) -> None:
+    async def reply_list(self, page: Page, changes: Changes | None = None) -> None:
         """One page when ``limit`` is given, with the ``continue`` token of the next; without
-        it, every item, streamed a chunk at a time."""
+        it, every item, streamed a chunk at a time. With ``changes``, a weak ETag, and 304
+        without reading a row when ``If-None-Match`` holds it (counted before the rows are
+        read, so a change meanwhile makes the next request a full one, never a stale 304)."""
         arg = self.get_query_argument
         query = experiment_query(arg("status", None), arg("namePrefix", None), arg("sort", None),
                                  arg("limit", None), arg("continue", None))
+        if changes is not None:
+            self.set_header("ETag", list_etag(query, await changes()))
+            if self.check_etag_header():
+                self.set_status(304)
+                self.finish()
+                return
         if query.limit is None:
             await self.reply_chunks(chunked(page, query))
             return
@@ -50,7 +60,7 @@ class ExperimentsHandler(ListHandler):
 
     @endpoint("read")
     async def get(self) -> None:
-        await self.reply_list(self.service.page)
+        await self.reply_list(self.service.page, self.service.changes)
 
 
 class ExperimentHandler(SubmarineHandler):

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _LOCKED_CODES = (5, 6)
 #: Rows ``page_experiments_as`` renders between two pauses that let the event loop take the GIL.
 RENDER_SLICE = 20
+#: The counter bumped in the transaction of every write that changes an experiment's answer.
+CHANGES = "experiment_changes"
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Store:
             columns = ", ".join(row)
             marks = ", ".join("?" for _ in row)
             conn.execute(f"INSERT INTO experiments ({columns}) VALUES ({marks})", tuple(row.values()))
+            self.next_value(conn, CHANGES)
             return record
 
         return await self.run(_insert)
@@ -224,15 +227,30 @@ class Store:
             values.pop("id")
             assignments = ", ".join(f"{column} = ?" for column in values)
             conn.execute(f"UPDATE experiments SET {assignments} WHERE id = ?", (*values.values(), experiment_id))
+            if any(row[column] != value for column, value in values.items() if column != "backend_state"):
+                self.next_value(conn, CHANGES)
             return record
 
         return await (self.run_patiently(_update) if patient else self.run(_update))
 
     async def delete_experiment(self, experiment_id: str) -> bool:
         def _delete(conn: sqlite3.Connection) -> bool:
-            return conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,)).rowcount > 0
+            if conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,)).rowcount == 0:
+                return False
+            self.next_value(conn, CHANGES)
+            return True
 
         return await self.run(_delete)
+
+    async def experiment_changes(self) -> int:
+        """How many writes have changed an experiment's answer (inserts, deletes, updates
+        of anything but the backend's own state): equal values, equal lists."""
+
+        def _changes(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT value FROM counters WHERE name = ?", (CHANGES,)).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self.run(_changes, write=False)
 
     # environments
 
