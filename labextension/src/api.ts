@@ -139,6 +139,10 @@ export class SubmarineClient {
     );
   }
 
+  get(id: string): Promise<Result<'getExperiment'>> {
+    return this.call(`experiment/${encodeURIComponent(id)}`);
+  }
+
   patch(id: string, spec: ExperimentSpec): Promise<Result<'patchExperiment'>> {
     return this.call(`experiment/${encodeURIComponent(id)}`, {
       method: 'PATCH',

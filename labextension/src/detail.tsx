@@ -134,7 +134,9 @@ export function ExperimentDetail(props: {
       <div className="jp-SubmarinePanel-detail">
         <BackToList model={model} />
         <p className="jp-SubmarinePanel-empty">
-          {model.loaded ? `Experiment ${id} no longer exists.` : 'Loading…'}
+          {model.loaded && !model.reading(id)
+            ? `Experiment ${id} no longer exists.`
+            : 'Loading…'}
         </p>
       </div>
     );

@@ -91,8 +91,26 @@ export class PanelModel {
     this.emit();
   }
 
+  /**
+   * The experiment, from the pages read or, for one beyond them (a lineage link,
+   * a notification), read by its id once and kept until the list changes.
+   */
   find(id: string): Experiment | undefined {
-    return this.experiments.find(e => e.experimentId === id);
+    const read = this.experiments.find(e => e.experimentId === id);
+    if (read || !this.loaded) {
+      return read;
+    }
+    if (!this.others.has(id)) {
+      this.others.set(id, 'reading');
+      void this.readOne(id);
+    }
+    const other = this.others.get(id);
+    return typeof other === 'object' ? other : undefined;
+  }
+
+  /** Whether an experiment beyond the pages read is being read by its id. */
+  reading(id: string): boolean {
+    return this.others.get(id) === 'reading';
   }
 
   refresh(): void {
@@ -160,6 +178,7 @@ export class PanelModel {
       this.poller.urgent = this.outcomes.watching;
       this.etag = head.etag ?? '';
       this.experiments = items;
+      this.others.clear();
       this.more = next;
       this.error = null;
       this.loaded = true;
@@ -176,6 +195,15 @@ export class PanelModel {
     return true;
   }
 
+  private async readOne(id: string): Promise<void> {
+    try {
+      this.others.set(id, await this.client.get(id));
+    } catch {
+      this.others.set(id, 'missing'); // deleted (404), or the server is away: the view says so
+    }
+    this.emit();
+  }
+
   private emit(): void {
     this.version++;
     this.listeners.forEach(listener => listener());
@@ -185,6 +213,8 @@ export class PanelModel {
   /** The ETag of the first page as last read ('' before, or when it had none). */
   private etag = '';
   private loadingMore = false;
+  /** Experiments beyond the pages read, by id: read, being read, or not found. */
+  private others = new Map<string, Experiment | 'reading' | 'missing'>();
 }
 
 function errorText(error: unknown): string {

@@ -93,4 +93,14 @@ async def test_ten_thousand_experiments_page_scroll_and_idle_304s(lab: Any, api:
         await expect(items.first).to_have_attribute("data-experiment-id", created["experimentId"], timeout=20_000)
         assert any(code == 200 for _, code in answers[changed_from:]), answers[changed_from:]
         await expect(rows).to_have_attribute("data-count", "500")
+
+        # An experiment beyond the pages read, reached by a link, is read by its id.
+        small = {"resources": "cpu=0.1,memory=64M"}
+        rerun = await api.ok("POST", f"api/v1/experiment/{item_id(1)}/rerun",
+                             {"meta": {"cmd": "true"}, "spec": {"Master": small, "Worker": {**small, "replicas": 1}}})
+        await expect(items.first).to_have_attribute("data-experiment-id", rerun["experimentId"], timeout=20_000)
+        await items.first.click()
+        await panel.get_by_label("Re-run of").get_by_role("button").click()
+        detail = panel.locator(f".jp-SubmarinePanel-detail[data-experiment-id='{item_id(1)}']")
+        await expect(detail.locator(".jp-SubmarinePanel-name")).to_have_text("run-1")
     assert lab.page_errors == []
