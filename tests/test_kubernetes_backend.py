@@ -382,13 +382,15 @@ async def test_create_runs_to_succeeded_with_real_logs(kube_cluster_clean) -> No
         assert tail == [(f"{prefix}-worker-0", "last line\n")]
         assert await backend.logs(experiment_id, pod_name="nobody") == []
 
-        followed = [line async for batch in backend.follow(experiment_id) for line in batch]
-        assert sorted((line.pod_name, line.line) for line in followed) == sorted([
+        followed = [(chunk.pod_name, line) async for batch in backend.follow(experiment_id)
+                    for chunk in batch for line in chunk.lines]
+        assert sorted(followed) == sorted([
             (f"{prefix}-master-0", "hello from rank 0 of 2"), (f"{prefix}-master-0", "last line"),
             (f"{prefix}-worker-0", "hello from rank 1 of 2"), (f"{prefix}-worker-0", "last line"),
         ])
-        tailed = [(line.pod_name, line.line) async for batch in
-                  backend.follow(experiment_id, pod_name=f"{prefix}-master-0", tail_lines=1) for line in batch]
+        tailed = [(chunk.pod_name, line) async for batch in
+                  backend.follow(experiment_id, pod_name=f"{prefix}-master-0", tail_lines=1)
+                  for chunk in batch for line in chunk.lines]
         assert tailed == [(f"{prefix}-master-0", "last line")]
 
     job = await asyncio.to_thread(stored_job, kube_cluster_clean, "pytorchjobs", experiment_id)
@@ -406,7 +408,7 @@ async def test_follow_waits_for_pending_pods_and_ends_with_the_job(kube_cluster_
             assert await read_logs(backend, experiment_id) == [(f"{prefix}-master-0", None)]
 
             async def collect() -> list[str]:
-                return [line.line async for batch in backend.follow(experiment_id) for line in batch]
+                return [line async for batch in backend.follow(experiment_id) for chunk in batch for line in chunk.lines]
 
             follower = asyncio.create_task(collect())
             await asyncio.sleep(1.5)

@@ -84,6 +84,28 @@ async def test_large_log_follow_streams_everything(api: Api) -> Any:
     assert [item["line"] for item in lines] == [str(i) for i in range(1, 50001)]
 
 
+AWKWARD_LOG = "é✓𝄞 line\n\n".encode() + b"bad \xe2\x82\nhalf \xe2\x82\xac\r\n" + b"x" * 9 + b"\nlast \xff"
+
+
+@pytest.mark.parametrize("max_line", [None, 0, 5, 8, 20])
+async def test_follow_reads_the_same_lines_whatever_the_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_line: int | None
+) -> None:
+    """Lines split by reads anywhere (inside a character, a line, a too-long line) come out
+    as the whole file's lines would, decoded alike; over-long ones left out."""
+    log = tmp_path / "replica-0.log"
+    log.write_bytes(AWKWARD_LOG)
+    *complete, rest = AWKWARD_LOG.split(b"\n")
+    kept = [line for line in complete if max_line is None or len(line) <= max_line]
+    if max_line is None or len(rest) <= max_line:
+        kept.append(rest)
+    expected = [line.decode("utf-8", "replace") for line in kept]
+    for size in range(1, len(AWKWARD_LOG) + 2):
+        monkeypatch.setattr(logfollow, "FOLLOW_CHUNK", size)
+        chunks = follow_chunks(lambda: {"r": log}, lambda: True, resume_at({}), max_line)
+        assert [line async for batch in chunks for chunk in batch for line in chunk.lines] == expected, size
+
+
 def open_fds() -> list[str]:
     """What this process's descriptors point at, sorted (an inotify one reads ``anon_inode:inotify``)."""
     found = []

@@ -15,9 +15,9 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from submarine_jupyter.server.backends import logfiles
-from submarine_jupyter.server.backends.base import BackendError, PodLog
+from submarine_jupyter.server.backends.base import BackendError, LogChunk, PodLog
 from submarine_jupyter.server.handlers import base as handlers
-from submarine_jupyter.server.streaming import escaped, json_parts
+from submarine_jupyter.server.streaming import escaped, json_parts, ndjson
 
 from .conftest import Api, experiment
 
@@ -63,6 +63,18 @@ async def test_json_parts_stream_each_log_in_place() -> None:
 
 def test_json_parts_without_streams_is_plain_json() -> None:
     assert json_parts({"a": [1, "\0"]}) == [json.dumps({"a": [1, "\0"]})]
+
+
+def test_ndjson_is_json_dumps_of_each_record() -> None:
+    """Byte for byte what ``json.dumps`` of each ``{"podName", "line"}`` record gives, for
+    chunks of one replica's lines and for replicas interleaved."""
+    texts = ["", AWKWARD, "x", "\udcff", "2", "é", "y"]
+    batch = [LogChunk(name, texts[index:], {}) for index, name in enumerate(["a", "b-0", AWKWARD, "a"])]
+    expected = "".join(json.dumps({"podName": chunk.pod_name, "line": line}) + "\n"
+                       for chunk in batch for line in chunk.lines)
+    assert ndjson(batch) == expected.encode()
+    assert ndjson([LogChunk("a", [""], {})]) == b'{"podName": "a", "line": ""}\n'
+    assert ndjson([]) == ndjson([LogChunk("a", [], {})]) == b""
 
 
 async def read(path: Path, tail_lines: int | None = None) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..wire.responses import Environment, Experiment, LogContent, Replica
 from ..wire.responses import PodLog as PodLogAnswer
 from ..wire.sweeps import Sweep, SweepSpec, Trial
 from ..wire.templates import Template
-from .backends.base import LogLine, PodLog
+from .backends.base import PodLog
 from .domain import (
     EnvironmentRecord,
     ExperimentRecord,
@@ -86,11 +85,6 @@ def log_content(experiment_id: str, pods: list[PodLog]) -> dict[str, Any]:
 def log_index(experiment_id: str, pod_names: list[str]) -> LogContent:
     """An entry of ``GET /experiment/logs``: replica names, logs left out."""
     return LogContent(experiment_id=experiment_id, log_content=[PodLogAnswer(pod_name=n, pod_log=None) for n in pod_names])
-
-
-def ndjson(batch: list[LogLine]) -> str:
-    """Followed lines as ``application/x-ndjson`` records of ``LogLine``."""
-    return "".join(json.dumps({"podName": item.pod_name, "line": item.line}) + "\n" for item in batch)
 
 
 def metrics(experiment_id: str, cursor: int, collecting: bool, series: list[SeriesRecord]) -> Metrics:

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from . import answers
-from .backends.base import Backend, LogLine
+from .backends.base import Backend, LogChunk
 from .errors import NOT_FOUND_EXPERIMENT, ApiError, backend_call
 from .store import ExperimentQuery, Store, StoredExperiment
 
@@ -40,7 +40,7 @@ class LogService:
 
     async def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncGenerator[list[LogLine], None]:
+    ) -> AsyncGenerator[list[LogChunk], None]:
         """Check the experiment (and replica) exists, then stream batches of its lines."""
         await self.logs(experiment_id, pod_name=pod_name, tail_lines=0)
         return self.backend.follow(experiment_id, pod_name=pod_name, tail_lines=tail_lines)

@@ -1,8 +1,9 @@
-"""JSON whose long strings arrive in pieces (replica logs), written without holding them whole.
+"""JSON written in pieces as logs are read: whole answers whose long strings (replica logs)
+arrive in pieces, and the NDJSON records of followed lines.
 
 ``json_parts`` splits a value into literal JSON text and the text streams standing
 where those strings go; the handler writes the literals and each stream's pieces,
-escaped, between quotes.
+escaped, between quotes. ``ndjson`` makes a batch of followed lines one piece of bytes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import json
 import re
 import uuid
 from collections.abc import AsyncGenerator
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+from .backends.base import LogChunk
 
 Part = str | AsyncGenerator[str, None]
 
@@ -42,3 +46,16 @@ def json_parts(value: Any) -> list[Part]:
 def escaped(piece: str) -> str:
     """A piece of a JSON string's content, escaped as it goes between the quotes."""
     return json.dumps(piece)[1:-1]
+
+
+def ndjson(batch: list[LogChunk]) -> bytes:
+    """Followed lines as ``application/x-ndjson`` records, byte for byte
+    ``json.dumps({"podName": ..., "line": ...}) + "\\n"`` each: a chunk's lines are escaped by
+    json's C encoder and joined, its replica's name escaped once."""
+    runs = []
+    for chunk in batch:
+        if not chunk.lines:
+            continue
+        head = '{"podName": ' + encode_basestring_ascii(chunk.pod_name) + ', "line": '
+        runs.append(head + ("}\n" + head).join(map(encode_basestring_ascii, chunk.lines)) + "}\n")
+    return "".join(runs).encode("ascii")

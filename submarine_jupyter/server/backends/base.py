@@ -78,12 +78,6 @@ class PodLog:
     chunks: AsyncGenerator[str, None] | None
 
 
-@dataclass(frozen=True)
-class LogLine:
-    pod_name: str
-    line: str
-
-
 #: Where reading a replica's log resumes: JSON data only its backend reads (a byte offset
 #: locally; on Kubernetes the pod, its container's restart count and the lines read).
 LogPosition = dict[str, Any]
@@ -150,8 +144,8 @@ class Backend(Protocol):
 
     def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncGenerator[list[LogLine], None]:
-        """Batches of lines as they are written (each batch is sent with one flush);
+    ) -> AsyncGenerator[list[LogChunk], None]:
+        """Batches of lines as they are written, a chunk per replica (each batch is sent with one flush);
         waits for replicas not yet started; ends when the experiment has ended and
         every log is drained."""
 

@@ -1,8 +1,9 @@
 """Following replica log files: new complete lines as they are written, by byte offsets.
 
 Each round reads what every log gained (at most ``FOLLOW_CHUNK`` bytes of each) in a
-worker thread, so the event loop never waits on a disk. Between rounds, inotify on the
-logs' folders says when to look again (where there is no inotify, follow polls). A
+worker thread, so the event loop never waits on a disk. While output keeps coming, rounds
+are ``GATHER_SECONDS`` apart; once the logs are quiet, inotify on their folders says when to
+look again (where there is no inotify, follow polls). A
 position is the byte offset where the next unread line begins (plus ``skip`` inside a line
 too long to keep), so a reader that stops can resume exactly there.
 """
@@ -14,7 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import LogChunk, LogLine, LogPosition
+from .base import LogChunk, LogPosition
 from .filewatch import FolderWatch
 from .logfiles import tail_offset
 
@@ -25,6 +26,10 @@ POLL_MAX_SECONDS = 0.2
 #: With inotify, follow wakes on its own only to ask whether the experiment ended: soon
 #: after the logs changed (a replica's exit closes its log), backing off to ``POLL_MAX_SECONDS``.
 ENDED_MIN_SECONDS = 0.001
+#: While output keeps coming, a round waits this long after one that read something (none
+#: when a log had more than ``FOLLOW_CHUNK`` to read), so a busy log is read in large pieces
+#: rather than a few lines per round; a line after a quiet spell is read at once.
+GATHER_SECONDS = 0.01
 #: Where a replica's reading starts: (its name, its log) -> its first position.
 Start = Callable[[str, Path], LogPosition]
 
@@ -37,6 +42,7 @@ class _Log:
     offset: int
     partial: bytes = b""
     skipping: bool = False  # inside a line longer than the limit: dropped up to its newline
+    behind: bool = False  # the last read stopped at ``FOLLOW_CHUNK``: more was there
 
     def position(self) -> LogPosition:
         if self.skipping:
@@ -48,27 +54,34 @@ class _Log:
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             data = handle.read(FOLLOW_CHUNK)
+        self.behind = len(data) == FOLLOW_CHUNK
         if not data:
             return None
         self.offset += len(data)
-        *complete, rest = (self.partial + data).split(b"\n")
+        buffer = self.partial + data
+        start, end = 0, buffer.rfind(b"\n")  # the complete lines: buffer[start:end]
         if self.skipping:
-            if not complete:
+            if end < 0:
                 return []
-            complete, self.skipping = complete[1:], False
-        if max_line is not None:
-            complete = [line for line in complete if len(line) <= max_line]
-            if len(rest) > max_line:
-                rest, self.skipping = b"", True
-        self.partial = rest
-        return [line.decode("utf-8", "replace") for line in complete]
+            start, self.skipping = buffer.index(b"\n") + 1, False
+        self.partial = buffer[end + 1:]
+        if max_line is not None and len(self.partial) > max_line:
+            self.partial, self.skipping = b"", True
+        if end < start:
+            return []
+        if max_line is not None and end - start > max_line:
+            complete = buffer[start:end].split(b"\n")
+            if max(map(len, complete)) > max_line:
+                return [line.decode("utf-8", "replace") for line in complete if len(line) <= max_line]
+        return str(memoryview(buffer)[start:end], "utf-8", "replace").split("\n")  # "\n" is never inside a character
 
 
 def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start,
-           max_line: int | None) -> tuple[list[LogChunk], bool]:
-    """One look at every log (in a worker thread): the lines each gained, and whether any grew."""
+           max_line: int | None) -> tuple[list[LogChunk], bool, bool]:
+    """One look at every log (in a worker thread): the lines each gained, whether any grew,
+    and whether any has more to read already."""
     chunks = []
-    grew = False
+    grew = behind = False
     for name, path in paths.items():
         log = logs.get(name)
         if log is None:
@@ -78,35 +91,41 @@ def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start,
             log = logs[name] = _Log(path, int(first.get("offset", 0)), skipping=bool(first.get("skip")))
         lines = log.read(max_line)
         grew = grew or lines is not None
+        behind = behind or log.behind
         if lines:
             chunks.append(LogChunk(name, lines, log.position()))
-    return chunks, grew
+    return chunks, grew, behind
 
 
 class _Wakeup:
     """When a follower looks at its logs again: on an inotify notice where there is one, else
-    by polling with a backoff."""
+    by polling with a backoff. The inotify descriptor is open only while the logs are quiet:
+    while output keeps coming, each write would wake the event loop for nothing."""
 
     def __init__(self) -> None:
-        self.watch = FolderWatch.open()
-        self.pause = self._first()
+        self.watch: FolderWatch | None = None
+        self.inotify = True  # until opening or using a watch fails: then poll
+        self.pause = ENDED_MIN_SECONDS
 
     def _first(self) -> float:
-        return POLL_MIN_SECONDS if self.watch is None else ENDED_MIN_SECONDS
+        return ENDED_MIN_SECONDS if self.inotify else POLL_MIN_SECONDS
 
     def output(self) -> None:
-        """The logs grew: look again soon."""
+        """The logs grew: look again soon, with no notices until they are quiet."""
         self.pause = self._first()
+        self.close()
 
     async def wait(self, folders: set[Path], finished: Callable[[], bool]) -> None:
         """Until the logs in ``folders`` may have changed, or ``finished()`` turned true."""
-        if self.watch is not None:
+        if self.inotify:
+            self.watch = self.watch or FolderWatch.open()
             try:
-                if self.watch.cover(folders):
+                if self.watch is not None and self.watch.cover(folders):
                     return  # newly watched: the next round reads what came before the watch
-            except OSError:  # out of inotify watches: poll instead
+            except OSError:  # out of inotify watches
                 self.close()
-                self.watch, self.pause = None, POLL_MIN_SECONDS
+            if self.watch is None:
+                self.inotify, self.pause = False, POLL_MIN_SECONDS
         if self.watch is None:
             await asyncio.sleep(self.pause)
             self.pause = min(self.pause * 2, POLL_MAX_SECONDS)
@@ -120,6 +139,7 @@ class _Wakeup:
     def close(self) -> None:
         if self.watch is not None:
             self.watch.close()
+            self.watch = None
 
 
 async def follow_chunks(
@@ -137,12 +157,14 @@ async def follow_chunks(
         while True:
             done = finished()
             found = paths()
-            chunks, grew = await asyncio.to_thread(_round, logs, found, start, max_line)
+            chunks, grew, behind = await asyncio.to_thread(_round, logs, found, start, max_line)
             if chunks:
                 yield chunks
             if grew:
                 if wakeup is not None:
                     wakeup.output()
+                if not (behind or done):
+                    await asyncio.sleep(GATHER_SECONDS)
                 continue
             if done:
                 rest = [LogChunk(name, [log.partial.decode("utf-8", "replace")], {"offset": log.offset})
@@ -159,13 +181,13 @@ async def follow_chunks(
 
 async def follow_files(
     paths: Callable[[], dict[str, Path]], finished: Callable[[], bool], tail_lines: int | None = None,
-) -> AsyncGenerator[list[LogLine], None]:
+) -> AsyncGenerator[list[LogChunk], None]:
     """Batches of new lines from every replica's log (its last ``tail_lines`` first)."""
     def start(name: str, path: Path) -> LogPosition:
         return {"offset": tail_offset(path, tail_lines)}
 
     async for chunks in follow_chunks(paths, finished, start):
-        yield [LogLine(chunk.pod_name, line) for chunk in chunks for line in chunk.lines]
+        yield chunks
 
 
 def resume_at(positions: Mapping[str, LogPosition]) -> Start:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from tornado.iostream import StreamClosedError
 
-from .. import answers
+from .. import streaming
 from ..paging import chunked, continue_token, experiment_query, list_etag
 from ..store import ExperimentQuery
 from .base import SubmarineHandler, endpoint
@@ -125,7 +125,7 @@ class LogsHandler(SubmarineHandler):
         try:
             await self.flush_in_time()  # the headers at once: the client knows the stream is on
             async for batch in stream:
-                self.write(answers.ndjson(batch))
+                self.write(streaming.ndjson(batch))
                 await self.flush_in_time()
         except StreamClosedError:
             return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ....wire.constants import replica_sort_key
-from ..base import LogChunk, LogLine, LogPosition, PodLog
+from ..base import LogChunk, LogPosition, PodLog
 from ..logfiles import log_chunks, offset_after_lines
 from ..logfollow import follow_chunks, follow_files
 from .logs import LogReader
@@ -52,7 +52,7 @@ class LogArchive:
                 if pod_name is None or name == pod_name]
 
     def follow(self, experiment_id: str, pod_name: str | None,
-               tail_lines: int | None) -> AsyncGenerator[list[LogLine], None]:
+               tail_lines: int | None) -> AsyncGenerator[list[LogChunk], None]:
         """The kept lines once (the experiment has ended)."""
         def paths() -> dict[str, Path]:
             return {n: p for n, p in self.paths(experiment_id).items() if pod_name is None or n == pod_name}

@@ -24,7 +24,6 @@ from ..base import (
     BackendEvent,
     EventSink,
     LogChunk,
-    LogLine,
     LogPosition,
     MetricFiles,
     PodLog,
@@ -212,7 +211,7 @@ class KubernetesBackend(LoggingConfigurable):
 
     async def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncGenerator[list[LogLine], None]:
+    ) -> AsyncGenerator[list[LogChunk], None]:
         if self._kept(experiment_id):
             async for batch in self.archive.follow(experiment_id, pod_name, tail_lines):  # type: ignore[union-attr]
                 yield batch

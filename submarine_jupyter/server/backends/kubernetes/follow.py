@@ -30,7 +30,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ....wire.constants import TERMINAL_STATUSES
-from ..base import BackendError, LogChunk, LogLine, LogPosition
+from ..base import BackendError, LogChunk, LogPosition
 from .client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis
 from .kinds import GROUP, VERSION
 from .logs import LogReader, open_log
@@ -138,10 +138,9 @@ class LogFollower:
         self.reader = reader
         self._watched = watched
 
-    async def lines(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncGenerator[list[LogLine], None]:
+    def lines(self, job: JobRef, names: list[str], tail_lines: int | None) -> AsyncGenerator[list[LogChunk], None]:
         """Batches of lines from every named replica (its last ``tail_lines`` first) until all have ended."""
-        async for chunks in self.chunks(job, names, {}, tail_lines=tail_lines):
-            yield [LogLine(chunk.pod_name, line) for chunk in chunks for line in chunk.lines]
+        return self.chunks(job, names, {}, tail_lines=tail_lines)
 
     async def chunks(self, job: JobRef, names: list[str], positions: dict[str, LogPosition], *,
                      tail_lines: int | None = None, max_line: int | None = None) -> AsyncGenerator[list[LogChunk], None]:

@@ -21,7 +21,6 @@ from ..base import (
     BackendEvent,
     EventSink,
     LogChunk,
-    LogLine,
     LogPosition,
     MetricFiles,
     PodLog,
@@ -181,7 +180,7 @@ class LocalBackend(LoggingConfigurable):
 
     def follow(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
-    ) -> AsyncGenerator[list[LogLine], None]:
+    ) -> AsyncGenerator[list[LogChunk], None]:
         def paths() -> dict[str, Path]:
             found = self._log_paths(experiment_id)
             return {pod_name: found[pod_name]} if pod_name in found else ({} if pod_name else found)
