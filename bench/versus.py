@@ -2,9 +2,10 @@
 
     python bench/versus.py REV [--rounds 3] -- bench/local_backend.py [bench arguments]
 
-The other commit is checked out into a temporary worktree; its package is put first on
-``PYTHONPATH``, so the Jupyter servers the bench starts load that commit's extension
-(the bench script itself, its floors and its client, stay this checkout's). Each round
+The other commit is checked out into a temporary worktree; the baseline's rounds run in
+it, with its package first on ``PYTHONPATH``, so the Jupyter servers the bench starts
+(``python -m``, which puts the working directory first on ``sys.path``) load that commit's
+extension; the bench script itself, its floors and its client, stay this checkout's. Each round
 runs the baseline then this checkout; every output is printed with its label, so the two
 sets of figures, measured on the same machine minutes apart, can be read side by side.
 """
@@ -30,6 +31,7 @@ def main() -> None:
         parser.error("give the bench to run after --")
     cut = argv.index("--")
     args, bench = parser.parse_args(argv[:cut]), argv[cut + 1:]
+    bench[0] = str((ROOT / bench[0]).resolve())
     commit = subprocess.run(["git", "rev-parse", "--short", args.rev], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
@@ -38,10 +40,10 @@ def main() -> None:
                        capture_output=True)
         try:
             for round_ in range(1, args.rounds + 1):
-                for label, path in ((f"baseline {commit}", str(tree)), ("this checkout", "")):
-                    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [path, str(ROOT)]))}
+                for label, path in ((f"baseline {commit}", tree), ("this checkout", ROOT)):
+                    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(path), str(ROOT)]))}
                     print(f"== round {round_}: {label}", flush=True)
-                    subprocess.run([sys.executable, *bench], cwd=ROOT, env=env, check=True)
+                    subprocess.run([sys.executable, *bench], cwd=path, env=env, check=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
