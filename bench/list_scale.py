@@ -24,7 +24,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -59,19 +58,21 @@ def record(seq: int) -> ExperimentRecord:
                             status_message=f"replica {stem}-master-0 completed")
 
 
-def seed(state: Path, rows: int) -> None:
-    """``rows`` finished experiments in the state folder's database, as the server writes them."""
+def insert_rows(conn: sqlite3.Connection, rows: int) -> None:
+    """``rows`` finished experiments written in ``conn``'s transaction, as the server writes them."""
+    for seq in range(1, rows + 1):
+        row = {**experiment_row(record(seq)), "seq": seq}
+        conn.execute(f"INSERT INTO experiments ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                     tuple(row.values()))
+    conn.execute("INSERT INTO counters(name, value) VALUES ('experiment', ?)", (rows,))
 
-    def insert(conn: sqlite3.Connection) -> None:
-        for seq in range(1, rows + 1):
-            row = {**experiment_row(record(seq)), "seq": seq}
-            conn.execute(f"INSERT INTO experiments ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                         tuple(row.values()))
-        conn.execute("INSERT INTO counters(name, value) VALUES ('experiment', ?)", (rows,))
+
+def seed(state: Path, rows: int) -> None:
+    """``rows`` finished experiments in the state folder's database (``insert_rows``)."""
 
     async def main() -> None:
         store = Store(state / "submarine.db")
-        await store.run(insert)
+        await store.run(lambda conn: insert_rows(conn, rows))
         await store.close()
 
     asyncio.run(main())
@@ -131,30 +132,14 @@ def ping_while_listing(server: JupyterProcess, runs: int) -> tuple[list[float], 
 
 def first_call(home: Path) -> float:
     """Seconds from the server's own ``/api/status`` answering until its first API answer."""
-    server = JupyterProcess(home)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={server.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-         f"--ServerApp.root_dir={home / 'root'}", f"--SubmarineJupyter.state_dir={home / 'state'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-             "JUPYTER_RUNTIME_DIR": str(home / "runtime")},
-    )
+    server = JupyterProcess(home).launch()
     try:
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-                conn.request("GET", "/api/status", headers={"Authorization": f"token {TOKEN}"})
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.02)
+        server.wait_for_jupyter()
         elapsed, status, _ = Client(server).get("/api/v1/experiment/ping")
         assert status == 200
         return elapsed
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
 
 def summary(values: list[float]) -> str:

@@ -16,7 +16,6 @@ Exits non-zero when a target is missed.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import statistics
 import subprocess
@@ -30,32 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from list_scale import Client, seed
 
-from tests.servers import TOKEN, JupyterProcess
+from tests.servers import JupyterProcess
 
 TARGET_S = 0.050
 
 
-def start(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], JupyterProcess]:
+def start(home: Path) -> JupyterProcess:
     """A server on ``home``'s state, once Jupyter's own ``/api/status`` answers."""
-    server = JupyterProcess(home)
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={server.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-             f"--ServerApp.root_dir={home / 'root'}", f"--SubmarineJupyter.state_dir={home / 'state'}",
-             "--LocalBackend.cpu_capacity=1000", "--LocalBackend.memory_capacity=1000Gi"],
-            stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-                 "JUPYTER_RUNTIME_DIR": str(home / "runtime")},
-        )
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-            conn.request("GET", "/api/status", headers={"Authorization": f"token {TOKEN}"})
-            if conn.getresponse().status == 200:
-                return process, server
-        except OSError:
-            time.sleep(0.01)
+    server = JupyterProcess(home, "--LocalBackend.cpu_capacity=1000", "--LocalBackend.memory_capacity=1000Gi")
+    server.launch().wait_for_jupyter()
+    return server
 
 
 def prepare(home: Path, rows: int, running: int) -> tuple[str, str | None]:
@@ -65,7 +48,7 @@ def prepare(home: Path, rows: int, running: int) -> tuple[str, str | None]:
     finished_id = "experiment_1796000000000_0001"
     if not running:
         return finished_id, None
-    process, server = start(home, home / "prepare.log")
+    server = start(home)
     try:
         spec = {"meta": {"name": "sleeper", "framework": "PyTorch", "cmd": "sleep 3600"},
                 "spec": {"Master": {"replicas": 1, "resources": "cpu=0.1,memory=16Mi"}}}
@@ -73,15 +56,15 @@ def prepare(home: Path, rows: int, running: int) -> tuple[str, str | None]:
         for experiment_id in ids:
             server.wait(experiment_id, ("Running",))
     finally:
-        process.kill()
-        process.wait()
+        server.kill9()
     return finished_id, ids[-1]
 
 
 def round_of(home: Path, finished_id: str, running_id: str | None, running: int) -> dict[str, float]:
     log = home / "server.log"
+    logged = log.stat().st_size if log.exists() else 0  # what earlier rounds logged
     started = time.perf_counter()
-    process, server = start(home, log)
+    server = start(home)
     ready = time.perf_counter()
     try:
         client = Client(server)
@@ -96,13 +79,12 @@ def round_of(home: Path, finished_id: str, running_id: str | None, running: int)
             elapsed, status, _ = client.get(f"/api/v1/experiment/{running_id}")
             assert status == 200
             figures["GET running"] = elapsed
-        while log.read_text(errors="replace").count("re-adopted") < running:
+        while log.read_bytes()[logged:].count(b"re-adopted") < running:
             time.sleep(0.005)
         figures["all re-adopted"] = time.perf_counter() - ready
         return figures
     finally:
-        process.kill()
-        process.wait()
+        server.kill9()
 
 
 def main() -> int:

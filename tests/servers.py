@@ -36,7 +36,8 @@ class JupyterProcess:
         for sub in ("root", "config", "data", "runtime", "state"):
             (home / sub).mkdir(parents=True, exist_ok=True)
 
-    def start(self, timeout: float = 60, poll: float = 0.2) -> JupyterProcess:
+    def launch(self) -> JupyterProcess:
+        """Start the server process, its output appended to ``server.log``; no waiting."""
         env = {
             **os.environ,
             "JUPYTER_CONFIG_DIR": str(self.home / "config"),
@@ -51,11 +52,26 @@ class JupyterProcess:
                  f"--SubmarineJupyter.state_dir={self.state_dir}", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
+        return self
+
+    def start(self, timeout: float = 60, poll: float = 0.2) -> JupyterProcess:
+        """``launch``, then wait until the extension answers its ping."""
+        self.launch()
+        self._wait_for("/api/v1/experiment/ping", timeout, poll)
+        return self
+
+    def wait_for_jupyter(self, timeout: float = 60, poll: float = 0.01) -> None:
+        """After ``launch``: wait until Jupyter's own ``/api/status`` answers (the extension
+        not asked anything yet)."""
+        self._wait_for("/api/status", timeout, poll)
+
+    def _wait_for(self, path: str, timeout: float, poll: float) -> None:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if self.call("GET", "/api/v1/experiment/ping")[0] == 200:
-                    return self
+                if self.call("GET", path)[0] == 200:
+                    return
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -4,15 +4,13 @@ while the DOM holds only the rows in view, and an idle panel's polls are answere
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from bench.list_scale import record
-from submarine_jupyter.server.store.rows import experiment_row
+from bench.list_scale import insert_rows, record
 
 try:
     from playwright.async_api import expect
@@ -28,15 +26,6 @@ def submarine_config() -> dict[str, Any]:
     return {"SubmarineJupyter": {"backend": "local"}}
 
 
-def seed(conn: sqlite3.Connection) -> None:
-    """``ROWS`` finished experiments, written as the server writes them (bench/list_scale.py)."""
-    for seq in range(1, ROWS + 1):
-        row = {**experiment_row(record(seq)), "seq": seq}
-        conn.execute(f"INSERT INTO experiments ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                     tuple(row.values()))
-    conn.execute("INSERT INTO counters(name, value) VALUES ('experiment', ?)", (ROWS,))
-
-
 NEWEST = {"meta": {"name": "newest", "framework": "TensorFlow", "cmd": "true"}, "spec": {"Worker": {"replicas": 1}}}
 
 
@@ -45,7 +34,7 @@ def item_id(seq: int) -> str:
 
 
 async def test_ten_thousand_experiments_page_scroll_and_idle_304s(lab: Any, api: Any, jp_serverapp: Any) -> None:
-    await jp_serverapp.web_app.settings["submarine"].experiments.store.run(seed)
+    await jp_serverapp.web_app.settings["submarine"].experiments.store.run(lambda conn: insert_rows(conn, ROWS))
     answers: list[tuple[dict[str, list[str]], int]] = []
 
     def on_response(response: Any) -> None:
