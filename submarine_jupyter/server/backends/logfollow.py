@@ -179,15 +179,14 @@ async def follow_chunks(
             wakeup.close()
 
 
-async def follow_files(
+def follow_files(
     paths: Callable[[], dict[str, Path]], finished: Callable[[], bool], tail_lines: int | None = None,
 ) -> AsyncGenerator[list[LogChunk], None]:
     """Batches of new lines from every replica's log (its last ``tail_lines`` first)."""
     def start(name: str, path: Path) -> LogPosition:
         return {"offset": tail_offset(path, tail_lines)}
 
-    async for chunks in follow_chunks(paths, finished, start):
-        yield chunks
+    return follow_chunks(paths, finished, start)
 
 
 def resume_at(positions: Mapping[str, LogPosition]) -> Start:
