@@ -192,8 +192,9 @@ async def test_an_unchanged_list_answers_304_until_an_experiment_changes(api: Ap
         assert (await conditional(api, after))[0] == 304
         return after
 
-    running = (await api.ok("POST", "api/v1/experiment", experiment("sleep 1", name="e-3")))["experimentId"]
-    whole = await changed(whole)  # created
+    running = (await api.ok("POST", "api/v1/experiment", experiment("sleep 2", name="e-3")))["experimentId"]
+    await api.wait(running, ("Running",))  # Accepted -> Created -> Running: each its own change
+    whole = await changed(whole)  # created (and started)
     await api.wait(running)
     whole = await changed(whole)  # its status moved on: it ended
     await api.ok("PATCH", f"api/v1/experiment/{ids[0]}", experiment("echo patched", name="e-1"))
