@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         fixtures = set(getattr(item, "fixturenames", ()))
-        if params.get("backend_config") == "kubernetes" or fixtures & {"kube_cluster", "kube_cluster_clean"}:
+        if params.get("backend_config") in ("kubernetes", "trainer") or fixtures & {"kube_cluster", "kube_cluster_clean"}:
             item.add_marker(pytest.mark.cluster)
         if "ui" in item.path.relative_to(REPO / "tests").parts:
             item.add_marker(pytest.mark.browser)
@@ -58,19 +58,25 @@ def submarine_config() -> dict[str, dict[str, Any]]:
     return {}
 
 
+#: Every backend a contract runs on: ``pytestmark = THREE_BACKENDS`` in a module whose tests
+#: hold on Kubeflow Trainer v2 too (PyTorch and XGBoost only).
+THREE_BACKENDS = pytest.mark.parametrize("backend_config", ["local", "kubernetes", "trainer"], indirect=True)
+
+
 @pytest.fixture(params=["local", "kubernetes"])
 def backend_config(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     """Settings that put the server on one backend: a test whose ``submarine_config`` uses
     this runs once per backend (Kubernetes: the test cluster, cleaned after the test, with a
-    default image as an administrator would set, so specs without one run as they do locally)."""
+    default image as an administrator would set, so specs without one run as they do locally;
+    ``trainer``: the same cluster through Kubeflow Trainer v2 TrainJobs)."""
     if request.param == "local":
         return {"SubmarineJupyter": {"backend": "local"}}
     cluster = request.getfixturevalue("kube_cluster_clean")
-    return {
-        "SubmarineJupyter": {"backend": "kubernetes"},
-        "KubernetesBackend": {"kubeconfig": str(cluster.kubeconfig), "context": cluster.context,
-                              "backoff_limit": 0, "default_image": "python:3.11-slim"},
-    }
+    settings: dict[str, Any] = {"kubeconfig": str(cluster.kubeconfig), "context": cluster.context,
+                                "backoff_limit": 0, "default_image": "python:3.11-slim"}
+    if request.param == "trainer":
+        settings["api"] = "trainer"
+    return {"SubmarineJupyter": {"backend": "kubernetes"}, "KubernetesBackend": settings}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""One REST contract on both backends: the same calls, statuses, logs and errors."""
+"""One REST contract on every backend (local, training-operator v1, Kubeflow Trainer v2): the
+same calls, statuses, logs and errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, experiment
+from .conftest import THREE_BACKENDS, Api, experiment
 
 
 @pytest.fixture
@@ -17,6 +18,7 @@ def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
 
 
+@THREE_BACKENDS
 async def test_create_run_logs_patch_delete(api: Api, tmp_path: Path) -> None:
     # the Master ends the job when it completes (the operator's rule), stopping the Worker:
     # it waits until the Worker has printed, so both lines are there whatever the load
@@ -38,6 +40,7 @@ async def test_create_run_logs_patch_delete(api: Api, tmp_path: Path) -> None:
     assert (code, data["message"]) == (404, "Not found experiment.")
 
 
+@THREE_BACKENDS
 async def test_failure_and_bad_input(api: Api) -> None:
     failed = await api.ok("POST", "api/v1/experiment", experiment("exit 3", framework="PyTorch", roles={"Master": 1}))
     done = await api.wait(failed["experimentId"], timeout=90)
@@ -46,6 +49,7 @@ async def test_failure_and_bad_input(api: Api) -> None:
     assert code == 400 and "spec.Worker.replicas" in data["message"]
 
 
+@THREE_BACKENDS
 async def test_delete_of_a_running_experiment_answers_with_stopped_replicas(api: Api) -> None:
     created = await api.ok("POST", "api/v1/experiment", experiment("sleep 60", framework="PyTorch", roles={"Master": 1, "Worker": 1}))
     experiment_id = created["experimentId"]

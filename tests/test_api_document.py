@@ -19,8 +19,8 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 EXPERIMENT_KEYS = {
     "experimentId", "name", "uid", "status", "acceptedTime", "createdTime", "runningTime",
     "finishedTime", "statusMessage", "replicas", "spec",
-    # beyond the document: what a PATCH after the end recorded, lineage, template, sweep
-    "pendingSpec", "rerunOf", "reruns", "template", "sweep",
+    # beyond the document: what a PATCH after the end recorded, lineage, template, sweep, where it runs
+    "pendingSpec", "rerunOf", "reruns", "template", "sweep", "target",
 }
 ENVELOPE_KEYS = {"status", "code", "success", "message", "result", "attributes"}
 

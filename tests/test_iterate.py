@@ -25,7 +25,7 @@ def running_job(marker: str, cmd: str = "echo step=1 loss=0.5; echo started; sle
 
 async def pods_of(api: Api, jp_serverapp: Any, experiment_id: str) -> list[str]:
     """What is left running: the replicas' processes locally, the job's pods on Kubernetes."""
-    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend
+    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend.default_backend
     if backend.name == "local":
         return []
     found = await backend.jobs.lookup(experiment_id)
@@ -47,7 +47,7 @@ async def test_stop_keeps_the_record_logs_and_metrics_and_nothing_runs(api: Api,
     assert {r["state"] for r in stopped["replicas"]} == {"Stopped"}, stopped["replicas"]
     assert "stopped by the user" in stopped["statusMessage"]
     assert await pods_of(api, jp_serverapp, experiment_id) == []
-    if jp_serverapp.web_app.settings["submarine"].experiments.backend.name == "kubernetes":
+    if jp_serverapp.web_app.settings["submarine"].experiments.backend.default_backend.name == "kubernetes":
         # a cluster ends a deleted pod's containers after the answer (its grace period), so does the stand-in
         deadline = time.monotonic() + 30
         while pids_with(marker) and time.monotonic() < deadline:

@@ -149,7 +149,7 @@ def pod(phase: str, **container: Any) -> dict[str, Any]:
 
 
 def test_replica_states_from_pods() -> None:
-    replica = Replica("e-master-0", "Master", 0)
+    replica = Replica("e-master-0", "Master", 0, "e-master-0")
     assert replica_from_pod(replica, None, "pytorch", None).state == "Pending"
     running = replica_from_pod(replica, pod("Running", restartCount=2, state={"running": {}}), "pytorch", None)
     assert (running.state, running.restarts, running.exit_code) == ("Running", 2, None)

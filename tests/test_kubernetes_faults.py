@@ -303,7 +303,7 @@ async def test_expired_watch_relists_and_sees_what_changed(
     experiment_id = (await api.ok("POST", "api/v1/experiment", job(UNTIL.format(path=flag))))["experimentId"]
     await api.wait(experiment_id, ("Running",), timeout=60)
     name = experiment_id.replace("_", "-")
-    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend
+    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend.default_backend
     (watcher,) = [w for w in backend._watchers if w.name == "pytorchjobs in default"]
     spy = WatchSpy(watcher, name, monkeypatch)
 

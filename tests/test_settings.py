@@ -23,7 +23,7 @@ def submarine_config() -> dict[str, Any]:
 
 
 async def test_old_spellings_move_to_the_backend(jp_serverapp: Any) -> None:
-    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend
+    backend = jp_serverapp.web_app.settings["submarine"].experiments.backend.default_backend
     assert isinstance(backend, LocalBackend)
     assert (backend.memory_capacity, backend.cpu_capacity) == ("2Gi", 3.0)
     assert backend.admission.capacity.total.memory == 2 << 30

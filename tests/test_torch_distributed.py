@@ -1,6 +1,7 @@
 """Real distributed PyTorch (gloo, CPU) across replicas wired as the operator wires pods: an
-all-reduce, and a DDP training whose printed and TensorBoard metrics the API returns, on both
-backends, every point with its step and replica, incrementally, and after the pods are gone."""
+all-reduce, and a DDP training whose printed and TensorBoard metrics the API returns, unchanged on
+every backend (local, training-operator v1, Trainer v2), every point with its step and replica,
+incrementally, and after the pods are gone."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, experiment, merged
+from .conftest import THREE_BACKENDS, Api, experiment, merged
 from .k8s.cluster import free_port
 
 if os.environ.get("CI") != "true":
@@ -109,6 +110,7 @@ def points(answer: dict[str, Any]) -> dict[tuple[str, str, str], list[tuple[floa
             for s in answer["series"]}
 
 
+@THREE_BACKENDS
 async def test_ddp_training_metrics_from_logs_and_tensorboard(
         api: Api, work_dir: Path, backend_config: dict[str, Any], request: pytest.FixtureRequest) -> None:
     backend = backend_config["SubmarineJupyter"]["backend"]
@@ -127,7 +129,7 @@ async def test_ddp_training_metrics_from_logs_and_tensorboard(
         await asyncio.sleep(0.3)
     done = await api.wait(experiment_id, timeout=240)
     logs = await api.ok("GET", f"api/v1/experiment/logs/{experiment_id}")
-    assert done["status"] == "Succeeded", (done, logs)
+    assert done["status"] == "Succeeded", f"{done}\n{logs}"
 
     prefix = experiment_id.replace("_", "-")
     replicas = [f"{prefix}-{r}" for r in ("master-0", "worker-0", "worker-1")]
@@ -167,8 +169,8 @@ async def test_ddp_training_metrics_from_logs_and_tensorboard(
     if backend == "kubernetes":  # the metrics outlive the pods
         cluster = request.getfixturevalue("kube_cluster_clean")
         core = cluster.core_v1()
-        for replica in replicas:
-            await asyncio.to_thread(core.delete_namespaced_pod, replica, "default")
+        for pod in (await asyncio.to_thread(core.list_namespaced_pod, "default")).items:  # v2's have random names
+            await asyncio.to_thread(core.delete_namespaced_pod, pod.metadata.name, "default")
         for _ in range(100):
             if not (await asyncio.to_thread(core.list_namespaced_pod, "default")).items:
                 break

@@ -91,7 +91,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create a new experiment from this one's spec (the PATCHed one, if any), with changes */
+        /**
+         * Create a new experiment from this one's spec (the PATCHed one, if any), with changes
+         * @description It runs on the same target unless the changes name another: `{"meta": {"target": "gpu"}}` promotes a local experiment to the cluster target `gpu`, and back.
+         */
         post: operations["rerunExperiment"];
         delete?: never;
         options?: never;
@@ -313,6 +316,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/target": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where experiments can run, and whether each is reachable
+         * @description `local` always, plus the Kubernetes targets this server is configured with.
+         */
+        get: operations["listTargets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -345,6 +368,7 @@ export interface components {
              */
             dryRun: true;
             backend: string;
+            target: string;
             /** @description The backend's plan: local replicas and their environment, or the Kubernetes manifest. */
             plan: {
                 [key: string]: unknown;
@@ -474,6 +498,8 @@ export interface components {
              * @default null
              */
             sweep: string | null;
+            /** @description Where it runs: a target of `GET /api/v1/target`. */
+            target: string;
         };
         /** ExperimentMeta */
         ExperimentMeta: {
@@ -491,6 +517,11 @@ export interface components {
             tags?: string[];
             /** @default null */
             experimentId?: string | null;
+            /**
+             * @description Where it runs: a target of `GET /api/v1/target` (default: the server's default target).
+             * @default null
+             */
+            target?: string | null;
         };
         /**
          * ExperimentSpec
@@ -687,6 +718,50 @@ export interface components {
             objective?: components["schemas"]["Objective"] | null;
         };
         /**
+         * Target
+         * @description Where experiments can run: this machine, or a Kubernetes cluster.
+         */
+        Target: {
+            name: string;
+            /** @description `local`, `kubernetes`, or another installed backend. */
+            backend: string;
+            /**
+             * @description A Kubernetes target's Kubeflow API: `training-operator` or `trainer`.
+             * @default null
+             */
+            api: string | null;
+            /** @description Where an experiment that names no `meta.target` runs. */
+            default: boolean;
+            reachable: boolean;
+            /**
+             * @description Why it is not reachable, in a person's words.
+             * @default null
+             */
+            message: string | null;
+            /**
+             * @description Where a Kubernetes target puts experiments that name none.
+             * @default null
+             */
+            namespace: string | null;
+            /** @default null */
+            capacity: components["schemas"]["TargetCapacity"] | null;
+        };
+        /**
+         * TargetCapacity
+         * @description What a target can give experiments in all, where it is known.
+         */
+        TargetCapacity: {
+            /** @default null */
+            cpu: number | null;
+            /**
+             * @description A Kubernetes quantity, e.g. `16Gi`.
+             * @default null
+             */
+            memory: string | null;
+            /** @default null */
+            gpu: number | null;
+        };
+        /**
          * TaskSpec
          * @description One role of an experiment (``Worker``, ``Ps`` ...).
          */
@@ -836,11 +911,13 @@ export interface operations {
                 status?: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Stopped" | "accepted" | "created" | "running" | "succeeded" | "failed" | "stopped";
                 /** @description Only experiments whose name starts with this. */
                 namePrefix?: string;
+                /** @description Only experiments on this target. */
+                target?: string;
                 /** @description `-acceptedTime`: newest first. */
                 sort?: "acceptedTime" | "-acceptedTime";
                 /** @description At most this many; then `attributes.continue` is the token of the next page (null: no more). */
                 limit?: number;
-                /** @description The `attributes.continue` of the previous page, with the same status, namePrefix and sort. */
+                /** @description The `attributes.continue` of the previous page, with the same status, namePrefix, target and sort. */
                 continue?: string;
             };
             header?: {
@@ -1152,7 +1229,10 @@ export interface operations {
     };
     rerunExperiment: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only say what would run (on the target the changes name, if any); start nothing. */
+                dryRun?: "true" | "false" | "1" | "0" | "yes" | "no";
+            };
             header?: never;
             path: {
                 /** @description The experiment's id. */
@@ -1174,7 +1254,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
-                        result?: components["schemas"]["Experiment"];
+                        result?: components["schemas"]["Experiment"] | components["schemas"]["DryRun"];
                     };
                 };
             };
@@ -1319,11 +1399,13 @@ export interface operations {
                 status?: "Accepted" | "Created" | "Running" | "Succeeded" | "Failed" | "Stopped" | "accepted" | "created" | "running" | "succeeded" | "failed" | "stopped";
                 /** @description Only experiments whose name starts with this. */
                 namePrefix?: string;
+                /** @description Only experiments on this target. */
+                target?: string;
                 /** @description `-acceptedTime`: newest first. */
                 sort?: "acceptedTime" | "-acceptedTime";
                 /** @description At most this many; then `attributes.continue` is the token of the next page (null: no more). */
                 limit?: number;
-                /** @description The `attributes.continue` of the previous page, with the same status, namePrefix and sort. */
+                /** @description The `attributes.continue` of the previous page, with the same status, namePrefix, target and sort. */
                 continue?: string;
             };
             header?: never;
@@ -1953,6 +2035,46 @@ export interface operations {
                 };
             };
             /** @description The backend (e.g. a Kubernetes API server) cannot be reached; or another process held the database locked for too long: nothing was changed, try again after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Refused: the message says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listTargets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        result?: components["schemas"]["Target"][];
+                    };
+                };
+            };
+            /** @description The backend (e.g. a Kubernetes API server) cannot be reached. */
             503: {
                 headers: {
                     [name: string]: unknown;

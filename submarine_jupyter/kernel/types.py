@@ -36,6 +36,8 @@ __all__ = [
     "Replica",
     "Sweep",
     "SweepSpec",
+    "Target",
+    "TargetCapacity",
     "TaskSpec",
     "Template",
     "TemplateParam",
@@ -51,6 +53,7 @@ class DryRun(TypedDict):
 
     dryRun: Literal[True]
     backend: str
+    target: str
     plan: dict[str, Any]
 
 
@@ -133,6 +136,7 @@ class Experiment(TypedDict):
     reruns: list[str]
     template: str | None
     sweep: str | None
+    target: str
 
 
 class ExperimentMeta(TypedDict):
@@ -143,6 +147,7 @@ class ExperimentMeta(TypedDict):
     envVars: NotRequired[dict[str, str]]
     tags: NotRequired[list[str]]
     experimentId: NotRequired[str | None]
+    target: NotRequired[str | None]
 
 
 class ExperimentSpec(TypedDict):
@@ -269,6 +274,27 @@ class SweepSpec(TypedDict):
     random: NotRequired[RandomSearch | None]
     parallel: NotRequired[int]
     objective: NotRequired[Objective | None]
+
+
+class Target(TypedDict):
+    """Where experiments can run: this machine, or a Kubernetes cluster."""
+
+    name: str
+    backend: str
+    api: str | None
+    default: bool
+    reachable: bool
+    message: str | None
+    namespace: str | None
+    capacity: TargetCapacity | None
+
+
+class TargetCapacity(TypedDict):
+    """What a target can give experiments in all, where it is known."""
+
+    cpu: float | None
+    memory: str | None
+    gpu: int | None
 
 
 class TaskSpec(TypedDict):

@@ -40,7 +40,7 @@ def experiment(record: ExperimentRecord, status: ExperimentStatus | None = None)
         running_time=record.running_time, finished_time=record.finished_time,
         status_message=record.status_message, replicas=[replica(r) for r in record.replicas], spec=record.spec,
         pending_spec=record.pending_spec, rerun_of=record.rerun_of, reruns=record.reruns,
-        template=record.template, sweep=record.sweep,
+        template=record.template, sweep=record.sweep, target=record.target,
     )
 
 
@@ -56,7 +56,7 @@ def experiment_json(stored: StoredExperiment) -> str:
         f'"finishedTime": {s(stored.finished_time)}, "statusMessage": {s(stored.status_message)}, '
         f'"replicas": {stored.replicas}, "spec": {stored.spec}, "pendingSpec": {stored.pending_spec or "null"}, '
         f'"rerunOf": {s(stored.rerun_of)}, "reruns": [{", ".join(map(s, stored.reruns))}], '
-        f'"template": {s(stored.template)}, "sweep": {s(stored.sweep)}}}'
+        f'"template": {s(stored.template)}, "sweep": {s(stored.sweep)}, "target": {s(stored.target)}}}'
     )
 
 

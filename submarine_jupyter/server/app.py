@@ -14,8 +14,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default, validate
+from traitlets.config import Config
 
+from ..wire.requests import DNS1123_LABEL
 from .backends import registry
 from .backends.base import Backend, ServerPaths
 from .bodies import BodyLimits
@@ -28,6 +30,7 @@ from .services import SETTINGS_KEY, Services
 from .statelock import StateInUse, StateLock
 from .store import Store
 from .sweeps.service import SweepService
+from .targets import Targets, Where
 from .templates import TemplateService
 
 
@@ -47,6 +50,17 @@ class SubmarineJupyter(ExtensionApp):
         "local", config=True,
         help="Where experiments run: the name of an installed backend ('local': processes on this machine; "
         "'kubernetes': Kubeflow jobs), from the 'submarine_jupyter.backends' entry points.",
+    )
+    targets = Dict(
+        Dict(), config=True,
+        help="Named targets besides 'local', each a mapping of its backend's settings, its 'backend' "
+        "('kubernetes' if not given) aside: e.g. {'gpu': {'api': 'trainer', 'kubeconfig': '~/.kube/gpu', "
+        "'namespace': 'ml', 'default_image': 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime'}}. A setting a target "
+        "does not give is taken from c.KubernetesBackend.",
+    )
+    default_target = Unicode(
+        None, allow_none=True, config=True,
+        help="Where an experiment that names no meta.target runs (default: the 'backend' setting's target).",
     )
     state_dir = Unicode(
         config=True, help="Folder for the database and logs (default: <Jupyter data dir>/submarine_jupyter)."
@@ -141,11 +155,33 @@ class SubmarineJupyter(ExtensionApp):
             if setting not in self.config[owner]:
                 self.config[owner][setting] = getattr(self, name)
 
-    def make_backend(self) -> Backend:
+    def make_backend(self, where: Where) -> Targets:
+        """``local``, the ``backend`` setting's (under its own name), and every named target."""
         self.forward_moved_settings()
         root = getattr(self.serverapp, "root_dir", None)
         paths = ServerPaths(state_dir=Path(self.state_dir), root_dir=Path(root) if root else Path.cwd())
-        return registry.load(self.backend)(parent=self, paths=paths)
+        backends: dict[str, Backend] = {"local": registry.load("local")(parent=self, paths=paths)}
+        if self.backend != "local":
+            backends[self.backend] = registry.load(self.backend)(parent=self, paths=paths)
+        for name, settings in self.targets.items():
+            backends[name] = self._target(name, dict(settings), paths)
+        return Targets(backends, self.default_target or self.backend, where)
+
+    def _target(self, name: str, settings: dict[str, Any], paths: ServerPaths) -> Backend:
+        """The backend of the target ``name``: its class's settings, ``settings`` over them."""
+        if name == "local" or not DNS1123_LABEL.match(name) or len(name) > 63:
+            raise ValueError(f"c.SubmarineJupyter.targets: '{name}' cannot name a target (a DNS-1123 label "
+                             "other than 'local')")
+        cls = registry.load(str(settings.pop("backend", "kubernetes")))
+        known = cls.class_trait_names(config=True)  # type: ignore[attr-defined]
+        section = getattr(cls, "__name__", "")
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise ValueError(f"c.SubmarineJupyter.targets['{name}']: {section} has no setting "
+                             f"{', '.join(unknown)} (it has {', '.join(sorted(known))})")
+        config = Config(self.config)
+        config[section] = Config({**self.config.get(section, {}), **settings})
+        return cls(config=config, log=self.log, paths=paths)  # type: ignore[call-arg]
 
     def initialize_settings(self) -> None:
         lock = self.state_lock = StateLock(Path(self.db_path))
@@ -154,8 +190,14 @@ class SubmarineJupyter(ExtensionApp):
         except StateInUse as error:
             self.log.critical("submarine_jupyter: %s", error)
             raise SystemExit(1) from None  # not an Exception: Jupyter must not start without this API
-        store = Store(Path(self.db_path), self.db_busy_timeout)
-        backend = self.make_backend()
+        # experiments stored before targets ran where 'backend' said
+        store = Store(Path(self.db_path), self.db_busy_timeout, default_target=self.backend)
+
+        async def where(experiment_id: str) -> str | None:
+            record = await store.get_experiment(experiment_id)
+            return record.target if record else None
+
+        backend = self.make_backend(where)
         metrics = MetricsService(parent=self, store=store, backend=backend)
         experiments = ExperimentService(store, backend, metrics, self.log)
         templates = TemplateService(experiments)
@@ -164,7 +206,8 @@ class SubmarineJupyter(ExtensionApp):
             logs=LogService(store, backend), metrics=metrics, templates=templates,
             sweeps=SweepService(templates, metrics), body_limits=BodyLimits(self.max_body_bytes, self.max_body_depth),
         )
-        self.log.info("submarine_jupyter: %s backend, database %s", self.backend, self.db_path)
+        self.log.info("submarine_jupyter: targets %s (default %s), database %s", ", ".join(backend.backends),
+                      backend.default, self.db_path)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(ROUTES)

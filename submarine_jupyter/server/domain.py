@@ -47,6 +47,8 @@ class ExperimentRecord:
     rerun_of: str | None = None
     template: str | None = None
     sweep: str | None = None
+    #: The target it runs on (the store names one for the rows stored before targets).
+    target: str = "local"
     #: The experiments that re-run this one (read with it, never written).
     reruns: list[str] = field(default_factory=list)
 

@@ -30,7 +30,7 @@ _EPOCH = os.urandom(4).hex()
 
 
 def experiment_query(status: str | None, name_prefix: str | None, sort: str | None, limit: str | None,
-                     token: str | None) -> ExperimentQuery:
+                     token: str | None, target: str | None = None) -> ExperimentQuery:
     """The store's query for these parameters of ``GET /api/v1/experiment``; 400 naming a bad one."""
     if status is not None:
         matches = [s for s in STATUSES if s.lower() == status.lower()]
@@ -40,7 +40,7 @@ def experiment_query(status: str | None, name_prefix: str | None, sort: str | No
     if sort is not None and sort not in SORTS:
         raise ApiError(400, f"sort: '{sort}' is not one of {', '.join(SORTS)}")
     query = ExperimentQuery(status=status, name_prefix=name_prefix or None, newest_first=SORTS.get(sort or "", False),
-                            limit=_limit(limit))
+                            limit=_limit(limit), target=target or None)
     if token is None:
         return query
     return replace(query, after=_position(token, query))
@@ -50,13 +50,14 @@ def continue_token(query: ExperimentQuery, after: int | None) -> str | None:
     """The token of the page after one that ended at ``after`` (``None``: it was the last)."""
     if after is None:
         return None
-    text = json.dumps([after, query.status, query.name_prefix, query.newest_first], separators=(",", ":"))
+    text = json.dumps([after, query.status, query.name_prefix, query.newest_first, query.target],
+                      separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def list_etag(query: ExperimentQuery, changes: int) -> str:
     """The weak ETag of the answer to ``query`` while the store's change count is ``changes``."""
-    key = json.dumps([query.status, query.name_prefix, query.newest_first, query.after, query.limit])
+    key = json.dumps([query.status, query.name_prefix, query.newest_first, query.after, query.limit, query.target])
     return f'W/"{_EPOCH}-{changes}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"'
 
 
@@ -83,10 +84,12 @@ def _limit(text: str | None) -> int | None:
 
 def _position(token: str, query: ExperimentQuery) -> int:
     try:
-        after, status, name_prefix, newest_first = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after, status, name_prefix, newest_first, target = json.loads(
+            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, TypeError, binascii.Error):
         raise ApiError(400, "continue: not a token this server gave") from None
-    if not isinstance(after, int) or [status, name_prefix, newest_first] != [
-            query.status, query.name_prefix, query.newest_first]:
-        raise ApiError(400, "continue: the token belongs to another query (status, namePrefix and sort must stay the same)")
+    if not isinstance(after, int) or [status, name_prefix, newest_first, target] != [
+            query.status, query.name_prefix, query.newest_first, query.target]:
+        raise ApiError(400, "continue: the token belongs to another query "
+                            "(status, namePrefix, target and sort must stay the same)")
     return after

@@ -23,19 +23,20 @@ from ..wire.constants import TERMINAL_STATUSES
 from ..wire.requests import EnvironmentSpec, ExperimentSpec
 from ..wire.responses import DryRun, Experiment
 from . import answers
-from .backends.base import Adoption, Backend, BackendEvent, Submission
+from .backends.base import Adoption, BackendError, BackendEvent, Submission
 from .domain import ExperimentRecord, Origin
 from .errors import NOT_FOUND_ENVIRONMENT, NOT_FOUND_EXPERIMENT, ApiError, backend_call, parse
 from .merge import merge_patch
 from .metrics.service import MetricsService
 from .store import ExperimentQuery, Store
+from .targets import Targets
 from .times import now_iso, set_times
 
 
 class ExperimentService:
-    """Lifecycle of experiments over a store and a backend."""
+    """Lifecycle of experiments over a store and the targets' backends."""
 
-    def __init__(self, store: Store, backend: Backend, metrics: MetricsService, log: logging.Logger | None = None) -> None:
+    def __init__(self, store: Store, backend: Targets, metrics: MetricsService, log: logging.Logger | None = None) -> None:
         self.store = store
         self.backend = backend
         self.metrics = metrics
@@ -59,9 +60,12 @@ class ExperimentService:
 
     async def _start(self) -> None:
         records = await self.store.experiments_to_resume()
+        for record in records:
+            self.backend.place(record.id, record.target)
         adopt = [
             Adoption(
-                submission=Submission(record.id, ExperimentSpec.model_validate(record.spec), record.image),
+                submission=Submission(record.id, ExperimentSpec.model_validate(record.spec), record.image,
+                                      record.target),
                 status=record.status,  # type: ignore[arg-type]  # stored statuses are checked on write
                 state=record.backend_state,
             )
@@ -81,26 +85,32 @@ class ExperimentService:
 
     # experiments
 
-    async def create(self, body: Any, *, dry_run: bool = False, origin: Origin | None = None) -> Experiment | DryRun:
-        """Store and submit an experiment (``origin``: what it re-runs, its template or sweep)."""
+    async def create(self, body: Any, *, dry_run: bool = False, origin: Origin | None = None,
+                     target: str | None = None) -> Experiment | DryRun:
+        """Store and submit an experiment (``origin``: what it re-runs, its template or sweep)
+        on the target its spec names, else on ``target``, else on the default one."""
         spec: ExperimentSpec = parse(ExperimentSpec, body, "experiment")
+        try:
+            target = self.backend.target_of(spec, target)
+        except BackendError as error:
+            raise ApiError(error.code, error.message) from None
         image = await self._resolve_image(spec)
         if dry_run:
             experiment_id = f"experiment_{self.start_millis}_dryrun"
-            plan = await backend_call(self.backend.dry_run(Submission(experiment_id, spec, image)))
-            return DryRun(backend=self.backend.name, plan=plan)
+            plan = await backend_call(self.backend.dry_run(Submission(experiment_id, spec, image, target)))
+            return DryRun(backend=self.backend.backend_name(target), target=target, plan=plan)
         where = origin or Origin()
 
         def make(seq: int) -> ExperimentRecord:
             return ExperimentRecord(
                 id=f"experiment_{self.start_millis}_{seq:04d}", name=spec.meta.name, uid=str(uuid.uuid4()),
                 status="Accepted", spec=spec.dump(), accepted_time=now_iso(), image=image,
-                rerun_of=where.rerun_of, template=where.template, sweep=where.sweep,
+                rerun_of=where.rerun_of, template=where.template, sweep=where.sweep, target=target,
             )
 
         record = await self.store.insert_experiment(make)
         try:
-            await backend_call(self.backend.submit(Submission(record.id, spec, image)))
+            await backend_call(self.backend.submit(Submission(record.id, spec, image, target)))
         except ApiError:
             await self.store.delete_experiment(record.id)
             raise
@@ -142,11 +152,15 @@ class ExperimentService:
             raise ApiError(400, f"meta.framework: cannot change the framework of an experiment (it is {old.meta.framework})")
         if spec.meta.namespace != old.meta.namespace:
             raise ApiError(400, f"meta.namespace: cannot move an experiment to another namespace (it is in {old.meta.namespace})")
+        if spec.meta.target not in (None, record.target):
+            raise ApiError(400, f"meta.target: cannot move an experiment to another target (it runs on {record.target});"
+                                f" re-run it there: POST /api/v1/experiment/{experiment_id}/rerun with "
+                                f'{{"meta": {{"target": "{spec.meta.target}"}}}}')
         image = await self._resolve_image(spec)
         async with self._lock(experiment_id):
             running = record.status not in TERMINAL_STATUSES
             if running:
-                await backend_call(self.backend.patch(Submission(experiment_id, spec, image)))
+                await backend_call(self.backend.patch(Submission(experiment_id, spec, image, record.target)))
                 if await self.metrics.pause(experiment_id):  # the new spec's replicas and metrics settings
                     self.metrics.start(experiment_id, spec)
 
@@ -186,18 +200,19 @@ class ExperimentService:
             await backend_call(self.backend.stop_experiment(experiment_id))
         return answers.experiment(await self._record(experiment_id))
 
-    async def rerun(self, experiment_id: str, changes: Any = None) -> Experiment:
+    async def rerun(self, experiment_id: str, changes: Any = None, *, dry_run: bool = False) -> Experiment | DryRun:
         """A new experiment from this one's spec (the one a PATCH recorded after the end, if
-        any) with ``changes`` merged in (a JSON merge patch); it records where it came from."""
+        any) with ``changes`` merged in (a JSON merge patch); it records where it came from,
+        and runs on the same target unless the changes name another (``meta.target``: a
+        promotion to a cluster, or back). ``dry_run``: only what would run there."""
         record = await self._record(experiment_id)
         if changes is not None and not isinstance(changes, dict):
             raise ApiError(400, "body: the changes must be an object (a JSON merge patch of the spec)")
         spec = merge_patch(record.pending_spec or record.spec, changes or {})
         if isinstance(spec.get("meta"), dict):
             spec["meta"].pop("experimentId", None)
-        created = await self.create(spec, origin=Origin(rerun_of=experiment_id, template=record.template))
-        assert isinstance(created, Experiment)
-        return created
+        return await self.create(spec, dry_run=dry_run, origin=Origin(rerun_of=experiment_id, template=record.template),
+                                 target=record.target)
 
     async def on_event(self, event: BackendEvent) -> None:
         """Apply a backend's report. Terminal states never change; times are set once."""

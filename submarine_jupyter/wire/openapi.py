@@ -29,6 +29,7 @@ from .responses import (
     LogContent,
     LogLine,
     Replica,
+    Target,
 )
 from .sweeps import Sweep, SweepSpec
 from .templates import Template, TemplateSpec, TemplateSubmit, TemplateUpdate
@@ -66,12 +67,13 @@ EXPERIMENT_PAGING = (
     Query("status", {"type": "string", "enum": [*STATUSES, *(s.lower() for s in STATUSES)]},
           "Only experiments with this status (any case)."),
     Query("namePrefix", {"type": "string"}, "Only experiments whose name starts with this."),
+    Query("target", {"type": "string"}, "Only experiments on this target."),
     Query("sort", {"type": "string", "enum": ["acceptedTime", "-acceptedTime"], "default": "acceptedTime"},
           "`-acceptedTime`: newest first."),
     Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
           "At most this many; then `attributes.continue` is the token of the next page (null: no more)."),
     Query("continue", {"type": "string"},
-          "The `attributes.continue` of the previous page, with the same status, namePrefix and sort."),
+          "The `attributes.continue` of the previous page, with the same status, namePrefix, target and sort."),
 )
 CONTINUE = {"type": "object", "properties": {"continue": {"type": ["string", "null"]}}}
 IF_NONE_MATCH = Query("If-None-Match", {"type": "string"},
@@ -150,7 +152,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/api/v1/experiment/{id}/rerun", "rerunExperiment",
         "Create a new experiment from this one's spec (the PATCHed one, if any), with changes", ref(Experiment),
-        body=MERGE_PATCH, params=(EXPERIMENT_ID,), backend=True,
+        body=MERGE_PATCH, backend=True, extra_results=(ref(DryRun),),
+        params=(EXPERIMENT_ID, Query("dryRun", BOOLEAN, "Only say what would run (on the target the changes "
+                                     "name, if any); start nothing.")),
+        description="It runs on the same target unless the changes name another: `{\"meta\": {\"target\": "
+                    "\"gpu\"}}` promotes a local experiment to the cluster target `gpu`, and back.",
     ),
     Operation(
         "get", "/api/v1/experiment/{id}/spec", "getExperimentSpec", "An experiment's spec, as JSON or YAML text",
@@ -213,6 +219,9 @@ OPERATIONS: tuple[Operation, ...] = (
               tag="sweep", params=(SWEEP_NAME,)),
     Operation("post", "/api/v1/sweep/{name}/stop", "stopSweep", "Stop a sweep's running trials and its waiting ones",
               ref(Sweep), tag="sweep", params=(SWEEP_NAME,), backend=True),
+    Operation("get", "/api/v1/target", "listTargets", "Where experiments can run, and whether each is reachable",
+              array(Target), tag="target", backend=True,
+              description="`local` always, plus the Kubernetes targets this server is configured with."),
     Operation("get", "/api/v1/openapi.json", "getOpenApi", "This document", {"type": "object"}, tag="meta", raw=True),
 )
 
@@ -223,7 +232,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Experiment, Replica, Environment, LogContent, LogLine, DryRun, Envelope, ErrorEnvelope, Metrics, Param,
-    Template, Sweep,
+    Template, Sweep, Target,
 )
 
 

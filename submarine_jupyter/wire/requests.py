@@ -65,10 +65,15 @@ class ExperimentMeta(Request):
     env_vars: dict[str, str] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     experiment_id: str | None = None
+    target: str | None = Field(
+        None, json_schema_extra=_LABEL_SCHEMA,
+        description="Where it runs: a target of `GET /api/v1/target` (default: the server's default target).")
 
-    @field_validator("name")
+    @field_validator("name", "target")
     @classmethod
-    def _dns_label(cls, value: str) -> str:
+    def _dns_label(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if len(value) > 63 or not DNS1123_LABEL.match(value):
             raise ValueError(
                 f"'{value}' is not a DNS-1123 label: use lower-case letters, digits and '-', "

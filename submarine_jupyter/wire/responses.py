@@ -53,6 +53,7 @@ class Experiment(Response):
     reruns: list[str] = Field(default_factory=list, description="The experiments that re-run this one.")
     template: str | None = Field(None, description="The template it was submitted from.")
     sweep: str | None = Field(None, description="The sweep it is a trial of.")
+    target: str = Field(description="Where it runs: a target of `GET /api/v1/target`.")
 
 
 class Environment(Response):
@@ -77,11 +78,33 @@ class LogLine(Response):
     line: str
 
 
+class TargetCapacity(Response):
+    """What a target can give experiments in all, where it is known."""
+
+    cpu: float | None = None
+    memory: str | None = Field(None, description="A Kubernetes quantity, e.g. `16Gi`.")
+    gpu: int | None = None
+
+
+class Target(Response):
+    """Where experiments can run: this machine, or a Kubernetes cluster."""
+
+    name: str
+    backend: str = Field(description="`local`, `kubernetes`, or another installed backend.")
+    api: str | None = Field(None, description="A Kubernetes target's Kubeflow API: `training-operator` or `trainer`.")
+    default: bool = Field(description="Where an experiment that names no `meta.target` runs.")
+    reachable: bool
+    message: str | None = Field(None, description="Why it is not reachable, in a person's words.")
+    namespace: str | None = Field(None, description="Where a Kubernetes target puts experiments that name none.")
+    capacity: TargetCapacity | None = None
+
+
 class DryRun(Response):
     """What a create would run, without running it."""
 
     dry_run: Literal[True] = True
     backend: str
+    target: str
     plan: dict[str, Any] = Field(description="The backend's plan: local replicas and their environment, or the Kubernetes manifest.")
 
 

@@ -3,9 +3,11 @@
 Built by ``scripts/build_k8s.sh``; recipe and facts in ``../shared/notes/kubernetes-testenv.md``.
 
 ``KubeCluster.start()`` does, in order: certificates and tokens (openssl) -> etcd ->
-kube-apiserver (waits for /readyz) -> the three Kubeflow CRDs from the shared folder
-(waits for Established and for the resources to be served) -> namespaces -> the fake
-node + fake kubelet -> the fake training-operator -> a kubeconfig file.
+kube-apiserver (waits for /readyz) -> a kubeconfig file -> the three Kubeflow v1 CRDs and
+the four Trainer v2 CRDs (TrainJob, TrainingRuntime, ClusterTrainingRuntime, JobSet; made
+loadable by 1.20 with ``for_apiserver_1_20``) from the shared folder (waits for Established
+and for the resources to be served) -> the shipped ClusterTrainingRuntimes -> namespaces ->
+the fake node + fake kubelet -> the fake training-operator -> the fake Trainer v2 controller.
 ``KubeCluster.stop()`` undoes all of it; every child process is also started with
 ``PR_SET_PDEATHSIG`` so it dies with the test process if that is killed.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -43,6 +46,12 @@ BUILD_HINT = "run `bash scripts/build_k8s.sh` (installs etcd-server and builds k
 CRD_FILES = ("kubeflow.org_tfjobs.yaml", "kubeflow.org_pytorchjobs.yaml", "kubeflow.org_xgboostjobs.yaml")
 JOB_PLURALS = ("tfjobs", "pytorchjobs", "xgboostjobs")
 GROUP, VERSION = "kubeflow.org", "v1"
+#: Kubeflow Trainer v2 (``kubeflow-crds/trainer-v2/``) and the JobSet it builds pods through.
+TRAINER_DIR = "trainer-v2"
+TRAINER_CRD_FILES = ("trainer.kubeflow.org_trainjobs.yaml", "trainer.kubeflow.org_trainingruntimes.yaml",
+                     "trainer.kubeflow.org_clustertrainingruntimes.yaml", "jobset.x-k8s.io_jobsets.yaml")
+TRAINER_GROUP, TRAINER_VERSION = "trainer.kubeflow.org", "v1alpha1"
+JOBSET_GROUP, JOBSET_VERSION = "jobset.x-k8s.io", "v1alpha2"
 
 ADMIN_TOKEN = "submarine-admin-token"
 LIMITED_TOKEN = "submarine-limited-token"
@@ -86,6 +95,11 @@ def crd_dir() -> Path:
     return shared_dir() / "kubeflow-crds"
 
 
+def runtime_files() -> list[Path]:
+    """The ClusterTrainingRuntimes Kubeflow ships that the cluster creates (torch-distributed, xgboost-distributed)."""
+    return sorted((crd_dir() / TRAINER_DIR / "runtimes").glob("*.yaml"))
+
+
 def missing_prerequisites() -> list[str]:
     """Human-readable list of what is missing to start a cluster (empty: all there)."""
     missing = []
@@ -97,10 +111,35 @@ def missing_prerequisites() -> list[str]:
         missing.append("etcd (Debian package etcd-server)")
     if shutil.which("openssl") is None:
         missing.append("openssl")
-    for name in CRD_FILES:
+    for name in (*CRD_FILES, *(f"{TRAINER_DIR}/{f}" for f in TRAINER_CRD_FILES)):
         if not (crd_dir() / name).is_file():
             missing.append(f"CRD {crd_dir() / name} (set SUBMARINE_SHARED_DIR)")
     return missing
+
+
+_NOT_IN_1_20 = frozenset(("x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys"))
+
+
+def for_apiserver_1_20(node: Any) -> Any:
+    """A copy of a CRD without what kube-apiserver 1.20 refuses (kubeflow-crds/trainer-v2/README.md):
+    every ``x-kubernetes-validations``, ``x-kubernetes-list-type`` and ``x-kubernetes-list-map-keys``
+    key and every ``default: ""``, at any depth."""
+    if isinstance(node, dict):
+        return {k: for_apiserver_1_20(v) for k, v in node.items()
+                if k not in _NOT_IN_1_20 and not (k == "default" and v == "")}
+    if isinstance(node, list):
+        return [for_apiserver_1_20(v) for v in node]
+    return node
+
+
+@functools.lru_cache(maxsize=4)
+def _crd_bodies(folder: Path, trainer: bool) -> tuple[dict, ...]:
+    """The CRDs to create, parsed once per process (the Trainer v2 ones are 2.6 MB of YAML)."""
+    bodies = [yaml.load((folder / f).read_text(), Loader=_YamlLoader) for f in CRD_FILES]
+    if trainer:
+        bodies += [for_apiserver_1_20(yaml.load((folder / TRAINER_DIR / f).read_text(), Loader=_YamlLoader))
+                   for f in TRAINER_CRD_FILES]
+    return tuple(bodies)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -253,8 +292,8 @@ class KubeCluster:
     Attributes used by tests:
       kubeconfig (Path), context (str, admin), limited_context (str, a user with no RBAC
       grants), server (https URL), token, ca_file, namespace ("default"), namespaces,
-      node_name, operator (FakeOperator), kubelet (FakeKubelet), crd_dir, workdir,
-      timings (dict of seconds).
+      node_name, operator (FakeOperator), trainer (FakeTrainer; None with trainer=False),
+      kubelet (FakeKubelet), crd_dir, workdir, timings (dict of seconds).
     """
 
     context = "submarine-test"
@@ -263,7 +302,8 @@ class KubeCluster:
     node_name = "fake-node"
 
     def __init__(self, workdir: Path | None = None, namespaces: tuple[str, ...] = ("default", "team-a"),
-                 pending_delay: float = 0.3, keep_workdir: bool = False, audit_users: tuple[str, ...] = ()):
+                 pending_delay: float = 0.3, keep_workdir: bool = False, audit_users: tuple[str, ...] = (),
+                 trainer: bool = True):
         self._own_workdir = workdir is None
         if self._own_workdir:
             sweep_stale_dirs()
@@ -283,8 +323,11 @@ class KubeCluster:
         self._apiserver_binary = kube_apiserver_binary()
         self._etcd: _Proc | None = None
         self._apiserver: _Proc | None = None
+        #: Trainer v2: its CRDs, the shipped ClusterTrainingRuntimes and the fake controller.
+        self.with_trainer = trainer
         self.kubelet = None
         self.operator = None
+        self.trainer = None
         self.pki: dict[str, Path] = {}
         self.etcd_port = self.etcd_peer_port = self.port = 0
 
@@ -328,19 +371,25 @@ class KubeCluster:
                     raise
 
     def delete_all_jobs(self, wait: float = 15) -> None:
-        """Delete every Kubeflow job in every namespace and wait until they and their pods are gone."""
+        """Delete every Kubeflow job (v1 jobs and TrainJobs) in every namespace and wait until they,
+        their JobSets and their pods are gone."""
         from kubernetes import client
 
+        kinds = [(GROUP, VERSION, p) for p in JOB_PLURALS]
+        selectors = ["training.kubeflow.org/job-name"]
+        if self.with_trainer:
+            kinds += [(TRAINER_GROUP, TRAINER_VERSION, "trainjobs"), (JOBSET_GROUP, JOBSET_VERSION, "jobsets")]
+            selectors.append("jobset.sigs.k8s.io/jobset-name")
         with self.api_client() as api:
             co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-            for plural in JOB_PLURALS:
+            for kind in kinds:
                 for ns in self._all_namespaces(core):
                     with contextlib.suppress(client.ApiException):
-                        co.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, plural)
+                        co.delete_collection_namespaced_custom_object(kind[0], kind[1], ns, kind[2])
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                left = sum(len(co.list_cluster_custom_object(GROUP, VERSION, p)["items"]) for p in JOB_PLURALS)
-                pods = core.list_pod_for_all_namespaces(label_selector="training.kubeflow.org/job-name").items
+                left = sum(len(co.list_cluster_custom_object(*kind)["items"]) for kind in kinds)
+                pods = sum(len(core.list_pod_for_all_namespaces(label_selector=s).items) for s in selectors)
                 if not left and not pods:
                     return
                 time.sleep(0.1)
@@ -372,15 +421,17 @@ class KubeCluster:
 
     def wait_for_job_condition(self, plural: str, namespace: str, name: str, condition: str,
                                timeout: float = 30) -> dict[str, Any]:
-        """Poll the job until it has `condition` with status True; returns the job."""
+        """Poll the job (``tfjobs``/``pytorchjobs``/``xgboostjobs``/``trainjobs``) until it has
+        `condition` with status True; returns the job."""
         from kubernetes import client
 
+        group, version = (TRAINER_GROUP, TRAINER_VERSION) if plural == "trainjobs" else (GROUP, VERSION)
         deadline = time.monotonic() + timeout
         job: dict[str, Any] = {}
         with self.api_client() as api:
             co = client.CustomObjectsApi(api)
             while True:
-                job = co.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+                job = co.get_namespaced_custom_object(group, version, namespace, plural, name)
                 conds = (job.get("status") or {}).get("conditions") or []
                 if any(c["type"] == condition and c["status"] == "True" for c in conds):
                     return job
@@ -407,6 +458,10 @@ class KubeCluster:
             t = time.monotonic()
             self._install_crds()
             self.timings["crds"] = time.monotonic() - t
+            if self.with_trainer:
+                t = time.monotonic()
+                self._create_runtimes()
+                self.timings["runtimes"] = time.monotonic() - t
             t = time.monotonic()
             for ns in self.namespaces:
                 if ns != "default":
@@ -418,6 +473,12 @@ class KubeCluster:
 
             self.operator = FakeOperator(self, pending_delay=self._pending_delay).start()
             self.timings["node_and_operator"] = time.monotonic() - t
+            if self.with_trainer:
+                from .trainer import FakeTrainer
+
+                t = time.monotonic()
+                self.trainer = FakeTrainer(self, pending_delay=self._pending_delay).start()
+                self.timings["trainer"] = time.monotonic() - t
             self.timings["cluster_start"] = time.monotonic() - t_all
             log.info("test cluster up at %s in %.1fs (%s)", self.server, self.timings["cluster_start"], self.timings)
             return self
@@ -428,15 +489,16 @@ class KubeCluster:
     def stop(self) -> None:
         """Stop everything: replica processes, kube-apiserver, the kubelet, etcd; remove temp dirs."""
         t = time.monotonic()
-        if self.operator is not None:
+        controllers = [c for c in (self.operator, self.trainer) if c is not None]
+        for c in controllers:
             with contextlib.suppress(Exception):
-                self.operator.stop()
+                c.stop()
         self.timings["stop_operator"] = time.monotonic() - t
         if self._apiserver is not None:
             self._apiserver.stop(timeout=0)  # SIGKILL: nothing to keep
-        if self.operator is not None:
+        for c in controllers:
             with contextlib.suppress(Exception):
-                self.operator.join(5)
+                c.join(5)
         if self.kubelet is not None:
             with contextlib.suppress(Exception):
                 self.kubelet.stop()
@@ -586,21 +648,22 @@ class KubeCluster:
     def _install_crds(self, timeout: float = 60) -> None:
         from kubernetes import client
 
+        t0 = time.monotonic()
+        bodies = _crd_bodies(self.crd_dir, self.with_trainer)
+        self.timings["crds_parse"] = time.monotonic() - t0
         with self.api_client() as api:
             ext = client.ApiextensionsV1Api(api)
-            names = []
-            for fname in CRD_FILES:
-                body = yaml.load((self.crd_dir / fname).read_text(), Loader=_YamlLoader)
-                names.append(body["metadata"]["name"])
+            for body in bodies:
                 try:
                     # raw response: the client's models choke on some CRD fields, and we need none of them
                     ext.create_custom_resource_definition(body, _preload_content=False)
                 except client.ApiException as e:
                     if e.status != 409:
-                        raise ClusterError(f"installing {fname}: {e.status} {e.body}") from e
+                        raise ClusterError(f"installing CRD {body['metadata']['name']}: {e.status} {e.body}") from e
             deadline = time.monotonic() + timeout
             t0 = time.monotonic()
-            for name in names:
+            for body in bodies:
+                name = body["metadata"]["name"]
                 while True:
                     crd = json.loads(ext.read_custom_resource_definition(name, _preload_content=False).data)
                     conds = (crd.get("status") or {}).get("conditions") or []
@@ -612,20 +675,38 @@ class KubeCluster:
             self.timings["crds_established"] = time.monotonic() - t0
             co = client.CustomObjectsApi(api)
 
-            def served(plural: str) -> None:
+            def served(body: dict) -> None:
                 # Established comes before the resource is served; the first request also builds
-                # the CRD's serving info (CPU-heavy for these big schemas): do the three at once
+                # the CRD's serving info (CPU-heavy for these big schemas): do them all at once
+                spec = body["spec"]
+                version = next(v["name"] for v in spec["versions"] if v.get("served", True))
                 while True:
                     try:
-                        co.list_cluster_custom_object(GROUP, VERSION, plural, _preload_content=False)
+                        co.list_cluster_custom_object(spec["group"], version, spec["names"]["plural"],
+                                                      _preload_content=False)
                         return
                     except client.ApiException as e:
                         if e.status != 404 or time.monotonic() > deadline:
                             raise
                         time.sleep(0.1)
 
-            with concurrent.futures.ThreadPoolExecutor(len(JOB_PLURALS)) as pool:
-                list(pool.map(served, JOB_PLURALS))
+            with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+                list(pool.map(served, bodies))
+
+    def _create_runtimes(self) -> None:
+        """Create the ClusterTrainingRuntimes Kubeflow ships (as they are; 409: already there)."""
+        from kubernetes import client
+
+        with self.api_client() as api:
+            co = client.CustomObjectsApi(api)
+            for path in runtime_files():
+                body = yaml.load(path.read_text(), Loader=_YamlLoader)
+                try:
+                    co.create_cluster_custom_object(TRAINER_GROUP, TRAINER_VERSION, "clustertrainingruntimes", body,
+                                                    _preload_content=False)
+                except client.ApiException as e:
+                    if e.status != 409:
+                        raise ClusterError(f"creating runtime {path.name}: {e.status} {e.body}") from e
 
     def _start_node_and_kubelet(self) -> None:
         from kubernetes import client

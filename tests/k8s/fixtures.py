@@ -6,11 +6,14 @@ Register it in tests/conftest.py::
 
 Fixtures:
   kube_cluster        (session) a started ``tests.k8s.cluster.KubeCluster``: etcd + kube-apiserver
-                      v1.20.2 with the Kubeflow CRDs, namespaces "default" and "team-a", a fake
-                      node/kubelet and the fake training-operator (``kube_cluster.operator``).
-  kube_cluster_clean  (function) the same object; after the test all Kubeflow jobs (and their
-                      pods and processes) are deleted, the API server is started again if the
-                      test left it stopped, and the operator's pending delay is reset.
+                      v1.20.2 with the Kubeflow v1 and Trainer v2 CRDs (and the shipped
+                      ClusterTrainingRuntimes), namespaces "default" and "team-a", a fake
+                      node/kubelet, the fake training-operator (``kube_cluster.operator``) and
+                      the fake Trainer v2 controller (``kube_cluster.trainer``).
+  kube_cluster_clean  (function) the same object; after the test all Kubeflow jobs and TrainJobs
+                      (and their JobSets, pods and processes) are deleted, the API server is
+                      started again if the test left it stopped, and the fakes' pending delay is
+                      reset.
 
 The session fixture FAILS (never skips) when kube-apiserver/etcd are missing: run
 ``scripts/build_k8s.sh``. Environment: SUBMARINE_K8S_CACHE (binary cache dir),
@@ -50,7 +53,7 @@ def kube_cluster():
     try:
         yield cluster
     finally:
-        errors = list(cluster.operator.errors) if cluster.operator else []
+        errors = [f"{c.label}: {e}" for c in (cluster.operator, cluster.trainer) if c for e in c.errors]
         t = time.monotonic()
         cluster.stop()
         _TIMINGS["k8s teardown"] = time.monotonic() - t
@@ -66,7 +69,9 @@ def kube_cluster_clean(kube_cluster):
     yield kube_cluster
     if not (kube_cluster._apiserver and kube_cluster._apiserver.alive()):
         kube_cluster.start_apiserver()
-    kube_cluster.operator.pending_delay = DEFAULT_PENDING_DELAY
+    for controller in (kube_cluster.operator, kube_cluster.trainer):
+        if controller is not None:
+            controller.pending_delay = DEFAULT_PENDING_DELAY
     kube_cluster.delete_all_jobs()
 
 
@@ -77,4 +82,4 @@ def pytest_terminal_summary(terminalreporter):
     for k, v in _TIMINGS.items():
         terminalreporter.write_line(f"{k}: {v:.2f} s")
     for e in _TIMINGS_ERRORS:
-        terminalreporter.write_line(f"fake operator error: {e}")
+        terminalreporter.write_line(f"error: {e}")

@@ -1,5 +1,6 @@
 """A test-side stand-in for the Kubeflow training-operator (v1.9 behaviour), plus the
-kubelet's part of running pods: the replicas run as REAL local processes.
+kubelet's part of running pods: the replicas run as REAL local processes (the watch loop,
+worker thread, process and env handling are ``control.py``'s, shared with ``trainer.py``).
 
 What it does (see tests/k8s/README.md for the full contract):
 
@@ -12,7 +13,7 @@ What it does (see tests/k8s/README.md for the full contract):
   ``job-role=master`` for Master/Chief), owned by the job (controller owner reference), with
   the operator's environment added to the main container (``pytorch``: MASTER_ADDR,
   MASTER_PORT, WORLD_SIZE, RANK, PET_*, PYTHONUNBUFFERED; ``tensorflow``: TF_CONFIG;
-  ``xgboost``: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, WORKER_PORT, WORKER_ADDRS).
+  ``xgboost``: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, PYTHONUNBUFFERED, WORKER_PORT, WORKER_ADDRS).
 - Pods stay ``Pending`` (container waiting ``ContainerCreating``) for ``pending_delay``
   seconds, or while ``hold_pending()`` is in force. Then the main container's
   ``command + args`` (``$(VAR)`` expanded as the kubelet does) runs as a local process
@@ -53,27 +54,15 @@ Finished``, ``suspend`` and elastic policies are not implemented; images are ign
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import heapq
-import itertools
 import json
-import logging
 import os
-import queue
-import re
-import signal
 import subprocess
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .cluster import GROUP, VERSION, _die_with_parent
-
-log = logging.getLogger(__name__)
+from .cluster import GROUP, VERSION
+from .control import ConfigError, Controller, container_env, expand, now_rfc3339
 
 LABEL_PREFIX = "training.kubeflow.org/"
 JOB_NAME = LABEL_PREFIX + "job-name"
@@ -108,43 +97,6 @@ KINDS = {
         JobKind("XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", "xgboost", "xgboostjob-port", 9999, "Never", "None"),
     )
 }
-
-
-def now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _transient(exc: BaseException) -> bool:
-    """True for errors that mean "the API server is away or busy": retry later."""
-    from kubernetes.client import ApiException
-
-    if isinstance(exc, ApiException):
-        return exc.status in (0, 429, 500, 502, 503, 504)
-    return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("urllib3")
-
-
-def _status(exc: BaseException) -> int | None:
-    from kubernetes.client import ApiException
-
-    return exc.status if isinstance(exc, ApiException) else None
-
-
-_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' $(VAR) expansion: $$ -> $, $(DEFINED) -> value, $(UNDEFINED) stays."""
-
-    def repl(m: re.Match) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-
-    return _VAR.sub(repl, text)
-
-
-class _ConfigError(Exception):
-    """The container cannot start yet (CreateContainerConfigError), retried like the kubelet."""
 
 
 @dataclass
@@ -211,101 +163,25 @@ class Job:
         return out
 
 
-_STOP = object()
 _CANONICAL = {n.lower(): n for n in ("PS", "Worker", "Chief", "Master", "Evaluator")}
 
 
-class FakeOperator:
+class FakeOperator(Controller):
     """See the module docstring. Created and started by KubeCluster; reach it as
     ``kube_cluster.operator``."""
 
+    label = "fake-operator"
+
     def __init__(self, cluster, pending_delay: float = 0.3, default_backoff_limit: int = 3,
                  restart_delay: float = 0.2, kill_grace: float = 2.0):
-        self.cluster = cluster
-        self.kubelet = cluster.kubelet
-        self.node_name = cluster.node_name
-        self.pending_delay = pending_delay
+        super().__init__(cluster, pending_delay, restart_delay, kill_grace)
         self.default_backoff_limit = default_backoff_limit
-        self.restart_delay = restart_delay
-        self.kill_grace = kill_grace
-        self.errors: list[str] = []  # things that went wrong (also in the log)
-        self.events: list[tuple[float, str]] = []  # what it did, for debugging
         self._jobs: dict[str, Job] = {}
         self._pods_by_name: dict[tuple[str, str], tuple[str, tuple[str, int]]] = {}
-        self._queue: queue.Queue = queue.Queue()
-        self._timers: list[tuple[float, int, tuple]] = []
-        self._seq = itertools.count()
-        self._stopping = threading.Event()
-        self._hold = 0
-        self._hold_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._ready: dict[str, threading.Event] = {}
-        self._responses: set = set()
-        self._procs: set[subprocess.Popen] = set()
-        self._procs_lock = threading.Lock()
         self._finalize_pending: dict[str, dict] = {}
         self._pod_deletes: dict[tuple[str, str], str | None] = {}  # (ns, pod) -> uid
-        self._idle = threading.Event()
-        self._api = cluster.api_client()
 
     # ================================================================ public
-    def start(self, timeout: float = 30) -> FakeOperator:
-        self._spawn("fake-operator", self._worker)
-        for plural in KINDS:
-            self._ready[plural] = threading.Event()
-            self._spawn(f"watch-{plural}", self._watch_loop, plural)
-        self._ready["pods"] = threading.Event()
-        self._spawn("watch-pods", self._watch_loop, "pods")
-        deadline = time.monotonic() + timeout
-        for name, ev in self._ready.items():
-            if not ev.wait(max(0.0, deadline - time.monotonic())):
-                raise RuntimeError(f"fake operator: initial list of {name} failed")
-        return self
-
-    def stop(self) -> None:
-        """Stop watching and kill every replica process (SIGTERM, then SIGKILL)."""
-        self._stopping.set()
-        self._queue.put(_STOP)
-        for resp in list(self._responses):
-            with contextlib.suppress(Exception):
-                resp.shutdown() if hasattr(resp, "shutdown") else resp.close()
-        with self._procs_lock:
-            procs = list(self._procs)
-        for p in procs:
-            self._signal_group(p, signal.SIGTERM)
-        deadline = time.monotonic() + self.kill_grace
-        for p in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(max(0.0, deadline - time.monotonic()))
-            self._signal_group(p, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(5)
-
-    def join(self, timeout: float = 5) -> None:
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        with contextlib.suppress(Exception):
-            self._api.close()
-
-    @contextlib.contextmanager
-    def hold_pending(self):
-        """Within this block no new container starts: pods stay Pending (for "follow waits
-        for Pending pods"). Containers due meanwhile start when the block ends."""
-        with self._hold_lock:
-            self._hold += 1
-        try:
-            yield self
-        finally:
-            with self._hold_lock:
-                self._hold -= 1
-            self._queue.put(("tick",))
-
-    def running_pids(self) -> list[int]:
-        """PIDs of replica processes still running (all jobs)."""
-        with self._procs_lock:
-            return [p.pid for p in self._procs if p.poll() is None]
-
     def replicas(self, namespace: str, job_name: str) -> dict[str, dict]:
         """Pod name -> {phase, exit_code, restart_count, pid, log} for a tracked job."""
 
@@ -321,149 +197,17 @@ class FakeOperator:
 
         return self.call(collect)
 
-    def call(self, fn: Callable[[], Any], timeout: float = 10) -> Any:
-        """Run fn in the operator's thread (state is only touched there) and return its result."""
-        box: dict[str, Any] = {}
-        done = threading.Event()
-        self._queue.put(("call", fn, box, done))
-        if not done.wait(timeout):
-            raise TimeoutError("fake operator is busy")
-        if "error" in box:
-            raise box["error"]
-        return box.get("result")
+    # ================================================================ watched
+    def _watches(self) -> tuple[str, ...]:
+        return (*KINDS, "pods")
 
-    def wait_idle(self, timeout: float = 10) -> None:
-        """Wait until everything queued so far has been handled and written to the API."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.call(lambda: not self._dirty()):
-                return
-            time.sleep(0.05)
-        raise TimeoutError("fake operator did not settle")
-
-    # ================================================================ threads
-    def _spawn(self, name: str, target: Callable, *args) -> None:
-        t = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(t)
-        t.start()
-
-    def _note(self, text: str) -> None:
-        self.events.append((time.time(), text))
-        log.debug("fake-operator: %s", text)
-
-    def _error(self, text: str) -> None:
-        self.errors.append(text)
-        self.events.append((time.time(), "ERROR " + text))
-        log.warning("fake-operator: %s", text)
-
-    def _watch_loop(self, what: str) -> None:
-        from kubernetes import client
-        from kubernetes.watch.watch import iter_resp_lines
-
-        api = self.cluster.api_client()
-        co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-        selector = f"spec.nodeName={self.node_name}"
-
-        def do_list():
-            if what == "pods":
-                return core.list_pod_for_all_namespaces(field_selector=selector, _preload_content=False,
-                                                        _request_timeout=(3, 20))
-            return co.list_cluster_custom_object(GROUP, VERSION, what, _preload_content=False,
-                                                 _request_timeout=(3, 20))
-
-        def do_watch(rv: str):
-            kw = {"watch": True, "resource_version": rv, "allow_watch_bookmarks": True, "timeout_seconds": 30,
-                  "_preload_content": False, "_request_timeout": (3, 45)}
-            if what == "pods":
-                return core.list_pod_for_all_namespaces(field_selector=selector, **kw)
-            return co.list_cluster_custom_object(GROUP, VERSION, what, **kw)
-
-        rv: str | None = None
-        backoff = 0.1
-        try:
-            while not self._stopping.is_set():
-                try:
-                    if rv is None:
-                        data = json.loads(do_list().data)
-                        rv = data["metadata"]["resourceVersion"]
-                        self._queue.put(("list", what, data.get("items") or []))
-                        self._ready[what].set()
-                    resp = do_watch(rv)
-                    self._responses.add(resp)
-                    try:
-                        for line in iter_resp_lines(resp):
-                            if self._stopping.is_set():
-                                return
-                            ev = json.loads(line)
-                            obj = ev.get("object") or {}
-                            if ev.get("type") == "ERROR":
-                                if obj.get("code") == 410:
-                                    rv = None  # expired: relist
-                                    break
-                                raise RuntimeError(f"watch {what}: {obj}")
-                            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                            if ev.get("type") != "BOOKMARK":
-                                self._queue.put(("event", what, ev["type"], obj))
-                    finally:
-                        self._responses.discard(resp)
-                        with contextlib.suppress(Exception):
-                            resp.release_conn()
-                    backoff = 0.1
-                except Exception as exc:  # noqa: BLE001
-                    if self._stopping.is_set():
-                        return
-                    if _status(exc) == 410:
-                        rv = None
-                    elif not _transient(exc) and not isinstance(exc, (ValueError, KeyError)):
-                        self._error(f"watch {what}: {exc!r}")
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-        finally:
-            with contextlib.suppress(Exception):
-                api.close()
-
-    def _worker(self) -> None:
-        while True:
-            timeout = 0.5
-            if self._timers:
-                timeout = max(0.0, min(timeout, self._timers[0][0] - time.monotonic()))
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                return
-            now = time.monotonic()
-            due = []
-            while self._timers and self._timers[0][0] <= now:
-                due.append(heapq.heappop(self._timers)[2])
-            for it in due + ([item] if item is not None else []):
-                try:
-                    self._handle(it)
-                except Exception as exc:  # noqa: BLE001
-                    if it[0] == "call":
-                        it[2]["error"] = exc
-                        it[3].set()
-                    else:
-                        self._error(f"handling {it[0]}: {exc!r}")
-            try:
-                self._flush()
-            except Exception as exc:  # noqa: BLE001
-                self._error(f"flush: {exc!r}")
-
-    def _later(self, delay: float, item: tuple) -> None:
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), item))
+    def _resources(self) -> dict[str, tuple[str, str, str]]:
+        return {plural: (GROUP, VERSION, plural) for plural in KINDS}
 
     # ================================================================ handlers
     def _handle(self, item: tuple) -> None:
         kind = item[0]
-        if kind == "call":
-            _, fn, box, done = item
-            try:
-                box["result"] = fn()
-            finally:
-                done.set()
-        elif kind == "list":
+        if kind == "list":
             _, what, items = item
             if what == "pods":
                 self._on_pod_list(items)
@@ -479,8 +223,6 @@ class FakeOperator:
             self._start_container(*item[1:])
         elif kind == "exit":
             self._on_exit(*item[1:])
-        elif kind == "tick":
-            pass
 
     # ---------------------------------------------------------------- jobs
     def _on_job_list(self, kind: JobKind, items: list[dict]) -> None:
@@ -640,7 +382,8 @@ class FakeOperator:
             nproc = (job.obj.get("spec") or {}).get("nprocPerNode")
             if nproc is not None:
                 env["PET_NPROC_PER_NODE"] = str(nproc)
-        else:  # XGBoostJob
+        else:  # XGBoostJob (xgboost.go: PYTHONUNBUFFERED "0", which Python reads as set)
+            env["PYTHONUNBUFFERED"] = "0"
             workers = next((rt for rt in counts if rt.lower() == "worker"), None)
             env["WORKER_PORT"] = str(self._port(job, workers) if workers else job.kind.default_port)
             env["WORKER_ADDRS"] = ",".join(f"{job.name}-worker-{i}" for i in range(counts.get(workers, 0))) \
@@ -781,10 +524,7 @@ class FakeOperator:
         return out
 
     # ---------------------------------------------------------------- containers
-    def _held(self) -> bool:
-        with self._hold_lock:
-            return self._hold > 0
-
+    # ---------------------------------------------------------------- containers
     def _start_container(self, uid: str, key: tuple[str, int], run: int) -> None:
         job = self._jobs.get(uid)
         rep = job.replicas.get(key) if job else None
@@ -796,7 +536,7 @@ class FakeOperator:
         container = next(c for c in rep.body["spec"]["containers"] if c["name"] == rep.container)
         try:
             env = self._container_env(job, rep, container)
-        except _ConfigError as exc:
+        except ConfigError as exc:
             if rep.waiting_reason != "CreateContainerConfigError":
                 self._note(f"{job.namespace}/{rep.pod}: {exc}")
             rep.waiting_reason = "CreateContainerConfigError"
@@ -824,137 +564,32 @@ class FakeOperator:
             rep.phase = "Running"
             rep.pod_dirty = True
             return
-        try:
-            proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=_die_with_parent)  # noqa: PLW1509 (only prctl; this thread lives on)
-        except OSError as exc:
-            lg.append(f"fake kubelet: cannot start {argv[0]!r}: {exc}\n")
+        proc = self._launch(argv, env, cwd, lg, ("exit", uid, key, run))
+        if isinstance(proc, str):
+            lg.append(f"fake kubelet: {proc}\n")
             lg.close()
             self._later(0, ("exit", uid, key, run, 128))
             rep.phase = "Running"
             rep.pod_dirty = True
             return
-        with self._procs_lock:
-            self._procs.add(proc)
         rep.proc = proc
         rep.phase = "Running"
         rep.waiting_reason = ""
         rep.pod_dirty = True
         self._note(f"{job.namespace}/{rep.pod}: started pid {proc.pid}: {argv}")
-        threading.Thread(target=self._wait_process, args=(proc, lg, uid, key, run),
-                         name=f"proc-{rep.pod}", daemon=True).start()
         self._update_job_status(job)
-
-    def _wait_process(self, proc: subprocess.Popen, lg, uid: str, key, run: int) -> None:
-        def pump():
-            for raw in iter(proc.stdout.readline, b""):
-                lg.append(raw.decode("utf-8", "replace"))
-
-        t = threading.Thread(target=pump, daemon=True)
-        t.start()
-        rc = proc.wait()
-        self._signal_group(proc, signal.SIGKILL)  # what is left in the "container" goes with it
-        t.join(2)
-        with contextlib.suppress(Exception):
-            proc.stdout.close()
-        lg.close()
-        with self._procs_lock:
-            self._procs.discard(proc)
-        self._queue.put(("exit", uid, key, run, rc if rc >= 0 else 128 - rc))
-
-    @staticmethod
-    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
 
     def _kill(self, rep: Replica) -> None:
         proc = rep.proc
         rep.proc = None
         rep.run += 1  # its exit event is stale now
-        if proc is None or proc.poll() is not None:
-            return
-        self._signal_group(proc, signal.SIGTERM)
-
-        def reap():
-            try:
-                proc.wait(self.kill_grace)
-            except subprocess.TimeoutExpired:
-                self._signal_group(proc, signal.SIGKILL)
-
-        threading.Thread(target=reap, daemon=True).start()
+        self._terminate(proc)
 
     def _container_env(self, job: Job, rep: Replica, container: dict) -> dict[str, str]:
-        pod_md = rep.body["metadata"]
-        env: dict[str, str] = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/root"),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "HOSTNAME": rep.pod,
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": str(self.cluster.port),
-        }
         from kubernetes import client
 
-        core = client.CoreV1Api(self._api)
-
-        def read(kind: str, name: str) -> dict | None:
-            try:
-                fn = core.read_namespaced_secret if kind == "secret" else core.read_namespaced_config_map
-                return json.loads(fn(name, job.namespace, _preload_content=False).data)
-            except Exception as exc:
-                if _status(exc) == 404:
-                    return None
-                raise _ConfigError(f"reading {kind} {name}: {exc}") from exc
-
-        def values(kind: str, obj: dict | None) -> dict[str, str]:
-            import base64
-
-            if obj is None:
-                return {}
-            if kind == "secret":
-                return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (obj.get("data") or {}).items()}
-            return dict(obj.get("data") or {})
-
-        for src in container.get("envFrom") or []:
-            kind = "secret" if "secretRef" in src else "configMap"
-            ref = src.get("secretRef") or src.get("configMapRef") or {}
-            obj = read(kind, ref.get("name", ""))
-            if obj is None and not ref.get("optional"):
-                raise _ConfigError(f'{kind} "{ref.get("name")}" not found')
-            for k, v in values(kind, obj).items():
-                env[(src.get("prefix") or "") + k] = v
-        for item in container.get("env") or []:
-            name = item["name"]
-            if "valueFrom" not in item:
-                env[name] = expand(item.get("value") or "", env)
-                continue
-            vf = item["valueFrom"]
-            if "fieldRef" in vf:
-                path = vf["fieldRef"]["fieldPath"]
-                m = re.match(r"metadata\.(labels|annotations)\['(.+)'\]$", path)
-                if m:
-                    env[name] = (pod_md.get(m.group(1)) or {}).get(m.group(2), "")
-                else:
-                    env[name] = {
-                        "metadata.name": rep.pod, "metadata.namespace": job.namespace,
-                        "metadata.uid": rep.uid or "", "spec.nodeName": self.node_name,
-                        "spec.serviceAccountName": rep.body["spec"].get("serviceAccountName", "default"),
-                        "status.hostIP": "127.0.0.1", "status.podIP": "127.0.0.1",
-                    }.get(path, "")
-            elif "secretKeyRef" in vf or "configMapKeyRef" in vf:
-                kind = "secret" if "secretKeyRef" in vf else "configMap"
-                ref = vf.get("secretKeyRef") or vf.get("configMapKeyRef")
-                data = values(kind, read(kind, ref["name"]))
-                if ref["key"] in data:
-                    env[name] = data[ref["key"]]
-                elif not ref.get("optional"):
-                    raise _ConfigError(f'couldn\'t find key {ref["key"]} in {kind} {job.namespace}/{ref["name"]}')
-            elif "resourceFieldRef" in vf:
-                res = vf["resourceFieldRef"]["resource"]  # e.g. limits.cpu
-                section, _, rname = res.partition(".")
-                env[name] = str(((container.get("resources") or {}).get(section) or {}).get(rname, ""))
-        return env
+        return container_env(client.CoreV1Api(self._api), rep.body, rep.uid, container, self.node_name,
+                             self.cluster.port)
 
     def _on_exit(self, uid: str, key: tuple[str, int], run: int, rc: int) -> None:
         job = self._jobs.get(uid)
@@ -1092,25 +727,7 @@ class FakeOperator:
         from kubernetes import client
 
         core, co = client.CoreV1Api(self._api), client.CustomObjectsApi(self._api)
-        retry = False
-
-        def attempt(what: str, fn: Callable[..., Any], *args: Any, ok: tuple[int, ...] = (), **kwargs: Any) -> bool | None:
-            """Call fn(*args, **kwargs). True: done; None: failed transiently (retry later);
-            False: failed for good."""
-            nonlocal retry
-            try:
-                fn(*args, **kwargs)
-                return True
-            except Exception as exc:  # noqa: BLE001
-                st = _status(exc)
-                if st in ok:
-                    return True
-                if _transient(exc):
-                    retry = True
-                    return None
-                body = getattr(exc, "body", None) or exc
-                self._error(f"{what}: {st} {body}")
-                return False
+        attempt, retry = self._attempt_factory()
 
         for (ns, pod), uid in list(self._pod_deletes.items()):
             opts = {"gracePeriodSeconds": 0}
@@ -1165,7 +782,7 @@ class FakeOperator:
             if r is not None:
                 self._finalize_pending.pop(uid, None)
 
-        if retry:
+        if retry():
             self._later(0.3, ("tick",))
 
     def _create_pod(self, core, job: Job, rep: Replica) -> None:

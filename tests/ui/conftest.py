@@ -182,6 +182,6 @@ def lab(chromium: str, jp_serverapp: Any, http_server: Any, jp_http_port: int, j
         tmp_path: Path) -> Lab:
     token = jp_serverapp.identity_provider.token
     # The README's screenshots come from the local backend; other runs keep theirs in tmp_path.
-    local = jp_serverapp.web_app.settings["submarine"].experiments.backend.name == "local"
+    local = jp_serverapp.web_app.settings["submarine"].experiments.backend.default_backend.name == "local"
     return Lab(chromium, f"http://localhost:{jp_http_port}{jp_base_url}", token,
                SCREENSHOTS if local else tmp_path / "screenshots")

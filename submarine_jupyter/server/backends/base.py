@@ -41,6 +41,7 @@ class Submission:
     experiment_id: str
     spec: ExperimentSpec
     image: str | None = None  # resolved from the inline or stored environment
+    target: str | None = None  # where it runs (``None``: the server's default target)
 
 
 @dataclass
@@ -103,6 +104,19 @@ class MetricFiles:
 
 
 @dataclass(frozen=True)
+class TargetState:
+    """What a backend says of itself for ``GET /api/v1/target``."""
+
+    reachable: bool
+    message: str | None = None
+    api: str | None = None
+    namespace: str | None = None
+    cpu: float | None = None
+    memory: str | None = None
+    gpu: int | None = None
+
+
+@dataclass(frozen=True)
 class ServerPaths:
     """What the server tells a backend it creates: where state lives, where users work."""
 
@@ -160,6 +174,9 @@ class Backend(Protocol):
 
     def metric_files(self, experiment_id: str) -> MetricFiles:
         """Where the experiment's replicas write TensorBoard events and tracking rows."""
+
+    async def describe(self) -> TargetState:
+        """Whether it can run experiments now (asked briefly, never for long), and its capacity."""
 
 
 class BackendClass(Protocol):

@@ -20,6 +20,7 @@ from .experiments import (
 )
 from .iterate import SweepHandler, SweepsHandler, SweepStopHandler, TemplateHandler, TemplatesHandler
 from .metrics import MetricsHandler, ParamsHandler
+from .targets import TargetsHandler
 
 
 class OpenApiHandler(SubmarineHandler):
@@ -50,6 +51,7 @@ TEMPLATES: list[tuple[str, type[SubmarineHandler]]] = [
     ("/api/v1/sweep", SweepsHandler),
     ("/api/v1/sweep/{name}", SweepHandler),
     ("/api/v1/sweep/{name}/stop", SweepStopHandler),
+    ("/api/v1/target", TargetsHandler),
 ]
 
 

@@ -28,7 +28,7 @@ class ListHandler(SubmarineHandler):
         read, so a change meanwhile makes the next request a full one, never a stale 304)."""
         arg = self.get_query_argument
         query = experiment_query(arg("status", None), arg("namePrefix", None), arg("sort", None),
-                                 arg("limit", None), arg("continue", None))
+                                 arg("limit", None), arg("continue", None), arg("target", None))
         if changes is not None:
             self.set_header("ETag", list_etag(query, await changes()))
             if self.check_etag_header():
@@ -93,7 +93,7 @@ class StopHandler(SubmarineHandler):
 class RerunHandler(SubmarineHandler):
     @endpoint("write")
     async def post(self, id: str) -> None:
-        self.reply(await self.service.rerun(id, self.optional_body()))
+        self.reply(await self.service.rerun(id, self.optional_body(), dry_run=self.flag("dryRun")))
 
 
 class SpecHandler(SubmarineHandler):

@@ -45,6 +45,7 @@ class ExperimentQuery:
 
     status: str | None = None
     name_prefix: str | None = None
+    target: str | None = None
     newest_first: bool = False
     after: int | None = None
     limit: int | None = None
@@ -60,11 +61,13 @@ class Busy(Exception):
 
 class Store:
     """Experiments and environments in one SQLite file (``busy_timeout``: seconds a write
-    waits for another process's lock before it is refused)."""
+    waits for another process's lock before it is refused; ``default_target``: where the
+    experiments stored before targets ran, named so on the first connection)."""
 
-    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 5.0, default_target: str = "local") -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.default_target = default_target
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submarine-store")
         self._conn: sqlite3.Connection | None = None
 
@@ -91,6 +94,7 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         migrate(conn)
+        conn.execute("UPDATE experiments SET target = ? WHERE target IS NULL", (self.default_target,))
         return conn
 
     def _call(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
@@ -308,6 +312,9 @@ def _select(conn: sqlite3.Connection, query: ExperimentQuery) -> tuple[list[sqli
     if query.status is not None:
         where.append("status = ?")
         args.append(query.status)
+    if query.target is not None:
+        where.append("target = ?")
+        args.append(query.target)
     if query.name_prefix:
         where.append("substr(name, 1, ?) = ?")
         args += [len(query.name_prefix), query.name_prefix]

@@ -110,6 +110,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX experiments_by_seq ON experiments (seq);
     CREATE INDEX experiments_by_status ON experiments (status, seq);
     """,
+    # 5: where each experiment runs (NULL: stored before targets, on the default target)
+    """
+    ALTER TABLE experiments ADD COLUMN target TEXT;
+    CREATE INDEX experiments_by_target ON experiments (target, seq);
+    """,
 )
 VERSION = len(MIGRATIONS)
 

@@ -30,7 +30,7 @@ def experiment_row(record: ExperimentRecord) -> dict[str, Any]:
         "replicas": json.dumps([replica_row(r) for r in record.replicas]),
         "backend_state": json.dumps(record.backend_state),
         "pending_spec": None if record.pending_spec is None else json.dumps(record.pending_spec),
-        "rerun_of": record.rerun_of, "template": record.template, "sweep": record.sweep,
+        "rerun_of": record.rerun_of, "template": record.template, "sweep": record.sweep, "target": record.target,
     }
 
 
@@ -43,7 +43,7 @@ def experiment_from_row(row: sqlite3.Row) -> ExperimentRecord:
         replicas=[replica_from_row(r) for r in json.loads(row["replicas"])],
         backend_state=json.loads(row["backend_state"]),
         pending_spec=None if row["pending_spec"] is None else json.loads(row["pending_spec"]),
-        rerun_of=row["rerun_of"], template=row["template"], sweep=row["sweep"],
+        rerun_of=row["rerun_of"], template=row["template"], sweep=row["sweep"], target=row["target"],
     )
 
 
@@ -67,6 +67,7 @@ class StoredExperiment:
     rerun_of: str | None
     template: str | None
     sweep: str | None
+    target: str | None
     reruns: list[str]
 
 
@@ -76,7 +77,7 @@ def stored_experiment(row: sqlite3.Row, reruns: list[str]) -> StoredExperiment:
         accepted_time=row["accepted_time"], created_time=row["created_time"], running_time=row["running_time"],
         finished_time=row["finished_time"], spec=row["spec"], replicas=row["replicas"],
         pending_spec=row["pending_spec"], rerun_of=row["rerun_of"], template=row["template"], sweep=row["sweep"],
-        reruns=reruns,
+        target=row["target"], reruns=reruns,
     )
 
 

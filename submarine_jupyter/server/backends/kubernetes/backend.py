@@ -1,4 +1,5 @@
-"""The Kubernetes backend: every experiment is a Kubeflow training-operator job.
+"""The Kubernetes backend: every experiment is a Kubeflow job, of the training-operator (v1)
+or of Kubeflow Trainer v2 (a TrainJob), as ``KubernetesBackend.api`` says.
 
 Jobs are created, replaced and deleted with the official client, always from a thread.
 Status comes from one list+watch per job kind (cluster-wide when any namespace is
@@ -15,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client import VersionApi
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -29,15 +31,18 @@ from ..base import (
     PodLog,
     ServerPaths,
     Submission,
+    TargetState,
 )
+from .apis import APIS
 from .archive import LogArchive
 from .cache import JobCache
 from .client import Connector
 from .follow import LogFollower
 from .jobs import PROPAGATION_POLICIES, Jobs
-from .kinds import job_kind
+from .kinds import JobKind
 from .logs import LogReader
-from .manifests import CLEAN_POD_POLICIES, RESTART_POLICIES, ManifestConfig, job_manifest, namespace_of
+from .manifests import CLEAN_POD_POLICIES, RESTART_POLICIES, ManifestConfig, namespace_of
+from .runtimes import Runtimes
 from .status import JobRef
 from .watch import ListWatcher
 from .watches import WatchEvent, watchers
@@ -50,9 +55,21 @@ STOPPED = "stopped by the user; the job and its pods are deleted, their logs kep
 
 
 class KubernetesBackend(LoggingConfigurable):
-    """Experiments as ``kubeflow.org/v1`` TFJobs, PyTorchJobs and XGBoostJobs."""
+    """Experiments as ``kubeflow.org/v1`` TFJobs, PyTorchJobs and XGBoostJobs, or as
+    ``trainer.kubeflow.org/v1alpha1`` TrainJobs."""
 
     name = "kubernetes"
+
+    api = Enum(
+        list(APIS), "training-operator", help="The Kubeflow API the cluster serves: 'training-operator' (v1 "
+        "TFJob, PyTorchJob, XGBoostJob) or 'trainer' (Kubeflow Trainer v2 TrainJobs; PyTorch and XGBoost).",
+    ).tag(config=True)
+    trainer_runtimes = Dict(
+        Unicode(), help="Trainer v2: the runtime of each framework ('pytorch', 'xgboost'), as 'name' (a "
+        "ClusterTrainingRuntime) or 'TrainingRuntime/name' (in the experiment's namespace). Default: the runtime "
+        "labelled trainer.kubeflow.org/framework=torch or xgboost, a TrainingRuntime first, Kubeflow's "
+        "torch-distributed or xgboost-distributed where several are.",
+    ).tag(config=True)
 
     kubeconfig = Unicode(
         None, allow_none=True, help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).").tag(config=True)
@@ -107,10 +124,12 @@ class KubernetesBackend(LoggingConfigurable):
             tensorboard_mount_path=self.tensorboard_mount_path, tensorboard_volume=self.tensorboard_volume,
         )
         self._connector = Connector(self.kubeconfig, self.context, self.in_cluster)
+        self.kubeflow = APIS[self.api]
+        self._runtimes = Runtimes(self._connector, dict(self.trainer_runtimes))
         namespaces: list[str | None] = (
             [None] if self.manifest_config.any_namespace else list(self.manifest_config.namespaces))
-        self.jobs = Jobs(self._connector, namespaces, propagation=self.delete_propagation)
-        self.cache = JobCache()
+        self.jobs = Jobs(self._connector, self.kubeflow, namespaces, propagation=self.delete_propagation)
+        self.cache = JobCache(self.kubeflow)
         self._logs = LogReader(self._connector)
         self._follower = LogFollower(self._logs, self.cache.watched)
         self._collector = LogFollower(LogReader(self._connector, max_streams=COLLECTOR_STREAMS), self.cache.watched)
@@ -130,8 +149,8 @@ class KubernetesBackend(LoggingConfigurable):
         )
         queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
         for namespace in namespaces:
-            self._watchers += watchers(self._connector, namespace, queue, watch_timeout=self.watch_timeout,
-                                       reconnect_max=self.reconnect_max)
+            self._watchers += watchers(self._connector, self.kubeflow, namespace, queue,
+                                       watch_timeout=self.watch_timeout, reconnect_max=self.reconnect_max)
         self._consumer = asyncio.create_task(self._consume(queue))
         for watcher in self._watchers:
             watcher.start()
@@ -150,17 +169,16 @@ class KubernetesBackend(LoggingConfigurable):
     # requests
 
     async def submit(self, submission: Submission) -> None:
-        manifest = job_manifest(submission, self.manifest_config)
-        tracked = self.cache.track(submission, self._namespace(submission))
+        kind, manifest = await self._manifest(submission)
+        self.cache.track(submission, self._namespace(submission))
         try:
-            await self.jobs.create(tracked.kind, manifest)
+            await self.jobs.create(kind, manifest)
         except BackendError:
             self.cache.untrack(submission.experiment_id)
             raise
 
     async def patch(self, submission: Submission) -> None:
-        manifest = job_manifest(submission, self.manifest_config)
-        kind = job_kind(submission.spec)
+        kind, manifest = await self._manifest(submission)
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         found = await self._find(submission.experiment_id)
         if found is None:
@@ -198,7 +216,7 @@ class KubernetesBackend(LoggingConfigurable):
         await self._emit(BackendEvent(experiment_id, status="Stopped", message=STOPPED, replicas=replicas or None))
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
-        return {"manifest": job_manifest(submission, self.manifest_config)}
+        return {"manifest": (await self._manifest(submission))[1]}
 
     async def logs(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
@@ -235,11 +253,28 @@ class KubernetesBackend(LoggingConfigurable):
             async for batch in self._collector.chunks(found, names, dict(positions), max_line=max_line):
                 yield batch
 
+    async def describe(self) -> TargetState:
+        """Reachable when the API server answers its version within a few seconds."""
+        api, namespace = self.kubeflow.name, self.manifest_config.namespace
+        try:
+            await self.jobs.call(lambda apis: VersionApi(apis.api_client).get_code(_request_timeout=(2, 3)))
+        except BackendError as error:
+            return TargetState(reachable=False, message=error.message, api=api, namespace=namespace)
+        return TargetState(reachable=True, api=api, namespace=namespace)
+
     def metric_files(self, experiment_id: str) -> MetricFiles:
         folder = self.tensorboard_server_dir if self.tensorboard_mount_path else None
         return MetricFiles(tensorboard=Path(folder) / experiment_id if folder else None)
 
     # helpers
+
+    async def _manifest(self, submission: Submission) -> tuple[JobKind, dict[str, Any]]:
+        """The kind and object ``submission`` becomes here (a TrainJob's runtime looked up first)."""
+        kind = self.kubeflow.kind_for(submission.spec)
+        runtime = None
+        if self.kubeflow.name == "trainer":
+            runtime = await self._runtimes.find(submission.spec, namespace_of(submission.spec, self.manifest_config))
+        return kind, self.kubeflow.manifest(submission, self.manifest_config, runtime)
 
     def _kept(self, experiment_id: str) -> bool:
         """Whether this server kept the experiment's logs (it was stopped: its pods are gone)."""

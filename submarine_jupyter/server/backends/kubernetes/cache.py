@@ -18,17 +18,9 @@ from typing import Any
 from ....wire.constants import TERMINAL_STATUSES, dns_name
 from ...domain import ReplicaStatus, Status
 from ..base import BackendEvent, Submission
-from .kinds import JOB_NAME_LABEL, JobKind, job_kind
-from .status import (
-    JobRef,
-    condition_times,
-    job_counts,
-    job_ref,
-    job_status,
-    replica_from_pod,
-    replicas_of,
-    spec_counts,
-)
+from .apis import TRAINING_OPERATOR, KubeflowApi
+from .kinds import JobKind
+from .status import JobRef, job_ref, replica_from_pod, replicas_of, spec_counts
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -65,13 +57,15 @@ class Tracked:
 
     def counts(self) -> dict[str, int]:
         """Role -> replicas: as the job on the cluster says, else as the spec does."""
-        return job_counts(self.job, self.kind) if self.job else spec_counts(self.submission.spec)
+        return self.kind.counts(self.job) if self.job else spec_counts(self.submission.spec)
 
 
 class JobCache:
-    """Jobs and pods by (namespace, name), and the experiments this server tracks."""
+    """Jobs by (namespace, name), pods by (namespace, slot: ``JobKind.pod_slot``), and the
+    experiments this server tracks, of one Kubeflow ``api``."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: KubeflowApi = TRAINING_OPERATOR) -> None:
+        self.api = api
         self._tracked: dict[str, Tracked] = {}
         self._by_key: dict[Key, str] = {}
         self._jobs: dict[Key, tuple[JobKind, dict[str, Any]]] = {}
@@ -81,7 +75,7 @@ class JobCache:
 
     def track(self, submission: Submission, namespace: str) -> Tracked:
         """Report on ``submission``'s job in ``namespace`` from now on."""
-        tracked = Tracked(submission, job_kind(submission.spec), namespace, dns_name(submission.experiment_id))
+        tracked = Tracked(submission, self.api.kind_for(submission.spec), namespace, dns_name(submission.experiment_id))
         self._tracked[submission.experiment_id] = tracked
         self._by_key[tracked.key] = submission.experiment_id
         cached = self._jobs.get(tracked.key)
@@ -131,13 +125,13 @@ class JobCache:
                 return job_ref(experiment_id, kind, job)
         return None
 
-    def watched(self, job: JobRef, pod_name: str) -> tuple[dict[str, Any] | None, bool] | None:
-        """(the pod ``pod_name`` of ``job`` as last watched or ``None``, whether the job has
+    def watched(self, job: JobRef, slot: str) -> tuple[dict[str, Any] | None, bool] | None:
+        """(the pod in ``slot`` of ``job`` as last watched or ``None``, whether the job has
         ended); ``None`` when the watches have not seen the job."""
         cached = self._jobs.get((job.namespace, job.name))
         if cached is None:
             return None
-        return self._pods.get((job.namespace, pod_name)), job_status(cached[1])[0] in TERMINAL_STATUSES
+        return self._pods.get((job.namespace, slot)), cached[0].status(cached[1])[0] in TERMINAL_STATUSES
 
     # watch events -> experiment events
 
@@ -193,13 +187,10 @@ class JobCache:
                 del self._pods[key]
         pods: list[dict[str, Any]] = payload if event == "SYNC" else [payload]
         for pod in pods:
-            if event == "DELETED":
-                self._pods.pop(key_of(pod), None)
-            else:
-                self._pods[key_of(pod)] = pod
+            self._pod_seen(event, pod)
         affected: dict[Key, None] = {}
         for pod in pods:
-            job_name = ((pod.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
+            job_name = ((pod.get("metadata") or {}).get("labels") or {}).get(self.api.pod_label)
             if job_name:
                 affected[(key_of(pod)[0], str(job_name))] = None
         if event == "SYNC":
@@ -207,25 +198,50 @@ class JobCache:
         experiment_ids = [self._by_key[key] for key in affected if key in self._by_key]
         return _each(experiment_ids, lambda experiment_id: self._refresh(self._tracked[experiment_id]))
 
+    def _pod_seen(self, event: str, pod: dict[str, Any]) -> None:
+        """Keep ``pod`` in its slot; a pod replaced in its slot (a recreated Trainer node's new
+        name) is not taken out by the old one's later events."""
+        slot = self.api.pod_slot(pod)
+        if slot is None:
+            return
+        key = (key_of(pod)[0], slot)
+        kept = self._pods.get(key)
+        if kept is None or _uid(kept) == _uid(pod):
+            if event == "DELETED":
+                self._pods.pop(key, None)
+            else:
+                self._pods[key] = pod
+        elif event != "DELETED" and _created(pod) >= _created(kept):
+            self._pods[key] = pod
+
     def _refresh(self, tracked: Tracked) -> Events:
         """What changed for ``tracked`` since the last report."""
         experiment_id = tracked.experiment_id
-        status, message = job_status(tracked.job) if tracked.job else (None, None)
+        named = replicas_of(experiment_id, tracked.kind, tracked.counts())
+        pods = [self._pods.get((tracked.namespace, replica.slot)) for replica in named]
+        status, message = tracked.kind.status(tracked.job, pods) if tracked.job else (None, None)
         replicas = [
-            replica_from_pod(replica, self._pods.get((tracked.namespace, replica.name)),
-                             tracked.kind.container, tracked.replicas.get(replica.name))
-            for replica in replicas_of(experiment_id, tracked.kind, tracked.counts())
+            replica_from_pod(replica, pod, tracked.kind.container, tracked.replicas.get(replica.name))
+            for replica, pod in zip(named, pods, strict=True)
         ]
         tracked.replicas = {replica.name: replica for replica in replicas}
         event = BackendEvent(experiment_id)
         if (status is not None and tracked.status not in TERMINAL_STATUSES
                 and (status, message) != (tracked.status, tracked.message)):
             event.status, event.message = status, message
-            event.times = condition_times(tracked.job) if tracked.job else {}
+            event.times = tracked.kind.times(tracked.job) if tracked.job else {}
             tracked.status, tracked.message = status, message
         if replicas != tracked.reported:
             event.replicas, tracked.reported = replicas, [replace(replica) for replica in replicas]
         return [event] if event.status is not None or event.replicas is not None else []
+
+
+def _uid(obj: dict[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("uid")
+
+
+def _created(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def _within(namespace: str, watched: str | None) -> bool:

@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ..base import BackendError
-from .kinds import GROUP, VERSION, JobKind
+from .kinds import JobKind
 
 T = TypeVar("T")
 #: ``list_fn(**query)``: one list (or watch) request of a resource.
@@ -103,9 +103,9 @@ def lister(connector: Connector, kind: JobKind | None, namespace: str | None) ->
             return (functools.partial(apis.core.list_namespaced_pod, namespace) if namespace
                     else apis.core.list_pod_for_all_namespaces)
         if namespace:
-            return functools.partial(apis.custom.list_namespaced_custom_object, GROUP, VERSION,
+            return functools.partial(apis.custom.list_namespaced_custom_object, kind.group, kind.version,
                                      namespace, kind.plural)
-        return functools.partial(apis.custom.list_cluster_custom_object, GROUP, VERSION, kind.plural)
+        return functools.partial(apis.custom.list_cluster_custom_object, kind.group, kind.version, kind.plural)
     return list_fn
 
 

@@ -20,7 +20,6 @@ passed on once its replica has finished.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections import deque
@@ -32,9 +31,8 @@ from kubernetes.client.exceptions import ApiException
 from ....wire.constants import TERMINAL_STATUSES
 from ..base import BackendError, LogChunk, LogPosition
 from .client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis
-from .kinds import GROUP, VERSION
-from .logs import LogReader, open_log
-from .status import JobRef, job_status, pod_finished, pod_started, restart_count
+from .logs import LogReader, job_pods, open_log
+from .status import JobRef, pod_finished, pod_started, restart_count
 from .watch import iter_lines
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,7 @@ MAX_PENDING = 64
 FOLLOW_REOPEN_S = 5.0
 #: (lines, lines of the container's log read after them)
 Deliver = Callable[[list[str], int], None]
-#: (job, pod name) -> (the pod as last watched or ``None``, whether the job has ended), or
+#: (job, pod slot) -> (the pod as last watched or ``None``, whether the job has ended), or
 #: ``None`` when the watches have not seen the job.
 Watched = Callable[[JobRef, str], tuple[dict[str, Any] | None, bool] | None]
 
@@ -176,11 +174,13 @@ class LogFollower:
         loop = asyncio.get_running_loop()
         place = position or {}
         pod: dict[str, Any] | None = None
+        slot = next((replica.slot for replica in job.replicas if replica.name == name), name)
         try:
             while True:
-                pod = await self._started_pod(job, name, after=pod)
+                pod = await self._started_pod(job, slot, after=pod)
                 if pod is None:
                     return
+                pod_name = pod["metadata"]["name"]
                 container = (pod["metadata"].get("uid"), restart_count(pod, job.kind.container))
                 if place and container != (place.get("uid"), place.get("restarts")):
                     place, tail_lines = {}, None  # another container than the one read: its log from the start
@@ -199,10 +199,10 @@ class LogFollower:
 
                 consumed = int(place.get("lines", 0))
                 if tail_lines is not None:
-                    consumed = await self._tail(job, name, tail_lines, tailed)
+                    consumed = await self._tail(job, pod_name, tail_lines, tailed)
                     tail_lines = None
                 finished = pod_finished(pod)
-                consumed = await self._stream(job, name, consumed, max_line, deliver, final=finished)
+                consumed = await self._stream(job, pod_name, consumed, max_line, deliver, final=finished)
                 place = {"uid": uid, "restarts": restarts, "lines": consumed}
                 if finished:
                     return
@@ -212,13 +212,13 @@ class LogFollower:
         finally:
             queue.put_nowait(None)
 
-    async def _tail(self, job: JobRef, name: str, tail_lines: int, deliver: Deliver) -> int:
+    async def _tail(self, job: JobRef, pod_name: str, tail_lines: int, deliver: Deliver) -> int:
         """Deliver the last ``tail_lines`` complete lines; the number of complete lines.
         The log is streamed, keeping only those lines."""
         def read(apis: Apis) -> tuple[list[str], int]:
             last: deque[str] = deque(maxlen=tail_lines)
             count = 0
-            response = open_log(apis, job, name, _request_timeout=REQUEST_TIMEOUT)
+            response = open_log(apis, job, pod_name, _request_timeout=REQUEST_TIMEOUT)
             if response is None:
                 return [], 0
             try:
@@ -236,34 +236,27 @@ class LogFollower:
             deliver(lines, count)
         return count
 
-    async def _started_pod(self, job: JobRef, name: str, after: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The pod once it has started (and, watched, changed since ``after``, or
+    async def _started_pod(self, job: JobRef, slot: str, after: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The pod in ``slot`` once it has started (and, watched, changed since ``after``, or
         ``FOLLOW_REOPEN_S`` passed); ``None`` when the job ended (or went) before it started."""
         def probe(apis: Apis) -> tuple[dict[str, Any] | None, bool]:
-            try:
-                response = apis.core.read_namespaced_pod(
-                    name, job.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
-                pod = json.loads(response.data)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-                pod = None
+            pod = job_pods(apis, job).get(slot)
             if pod is not None and pod_started(pod):
                 return pod, False
             try:
                 found = apis.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, job.namespace, job.kind.plural, job.name,
+                    job.kind.group, job.kind.version, job.namespace, job.kind.plural, job.name,
                     _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:
                 if error.status != 404:
                     raise
                 return None, True
-            return None, job_status(found)[0] in TERMINAL_STATUSES
+            return None, job.kind.status(found)[0] in TERMINAL_STATUSES
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FOLLOW_REOPEN_S
         while True:
-            seen = self._watched(job, name) if self._watched is not None else None
+            seen = self._watched(job, slot) if self._watched is not None else None
             if seen is not None:
                 pod, over = seen
                 if pod is not None and pod_started(pod):
@@ -280,7 +273,7 @@ class LogFollower:
                     return pod
             await asyncio.sleep(FOLLOW_POLL_S)
 
-    async def _stream(self, job: JobRef, name: str, consumed: int, max_line: int | None, deliver: Deliver,
+    async def _stream(self, job: JobRef, pod_name: str, consumed: int, max_line: int | None, deliver: Deliver,
                       *, final: bool) -> int:
         """Read the container's log (following it unless ``final``), skipping ``consumed``
         lines; the lines read."""
@@ -297,7 +290,7 @@ class LogFollower:
             apis = self.reader.connector.apis()
             try:
                 response = open_log(
-                    apis, job, name, follow=not final,
+                    apis, job, pod_name, follow=not final,
                     _request_timeout=REQUEST_TIMEOUT if final else (REQUEST_TIMEOUT[0], FOLLOW_READ_TIMEOUT_S),
                 )
                 if response is None:

@@ -12,8 +12,9 @@ from typing import Any, Literal, TypeVar, get_args
 from kubernetes.client.exceptions import ApiException
 
 from ..base import BackendError
+from .apis import KubeflowApi
 from .client import REQUEST_TIMEOUT, Apis, Connector, call, lister
-from .kinds import EXPERIMENT_ID_LABEL, GROUP, JOB_KINDS, VERSION, JobKind, label_value
+from .kinds import EXPERIMENT_ID_LABEL, JobKind, label_value
 from .status import JobRef, job_ref
 
 T = TypeVar("T")
@@ -26,9 +27,10 @@ REPLACE_ATTEMPTS = 3
 class Jobs:
     """The jobs of the namespaces this server may use."""
 
-    def __init__(self, connector: Connector, namespaces: list[str | None], *,
+    def __init__(self, connector: Connector, api: KubeflowApi, namespaces: list[str | None], *,
                  propagation: DeletePropagation = "Background") -> None:
         self._connector = connector
+        self._api = api
         self._namespaces = namespaces  # [None]: any namespace
         self._propagation = propagation
 
@@ -41,7 +43,7 @@ class Jobs:
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         await self.call(
             lambda apis: apis.custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, kind.plural, manifest, _request_timeout=REQUEST_TIMEOUT),
+                kind.group, kind.version, namespace, kind.plural, manifest, _request_timeout=REQUEST_TIMEOUT),
             kind, namespace, name,
         )
 
@@ -52,13 +54,13 @@ class Jobs:
         def replace(apis: Apis) -> Any:
             for attempt in range(REPLACE_ATTEMPTS):
                 current = apis.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, kind.plural, name, _request_timeout=REQUEST_TIMEOUT)
+                    kind.group, kind.version, namespace, kind.plural, name, _request_timeout=REQUEST_TIMEOUT)
                 current["spec"] = manifest["spec"]
                 current["metadata"]["labels"] = {
                     **(current["metadata"].get("labels") or {}), **manifest["metadata"]["labels"]}
                 try:
                     return apis.custom.replace_namespaced_custom_object(
-                        GROUP, VERSION, namespace, kind.plural, name, current,
+                        kind.group, kind.version, namespace, kind.plural, name, current,
                         _request_timeout=REQUEST_TIMEOUT)
                 except ApiException as error:
                     if error.status != 409 or attempt == REPLACE_ATTEMPTS - 1:
@@ -72,7 +74,7 @@ class Jobs:
         try:
             await self.call(
                 lambda apis: apis.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, job.namespace, job.kind.plural, job.name,
+                    job.kind.group, job.kind.version, job.namespace, job.kind.plural, job.name,
                     propagation_policy=self._propagation, _request_timeout=REQUEST_TIMEOUT),
                 job.kind, job.namespace, job.name,
             )
@@ -85,7 +87,7 @@ class Jobs:
         selector = f"{EXPERIMENT_ID_LABEL}={label_value(experiment_id)}"
 
         def search(apis: Apis) -> JobRef | None:
-            for kind in JOB_KINDS.values():
+            for kind in self._api.kinds:
                 for namespace in self._namespaces:
                     try:
                         listed = lister(self._connector, kind, namespace)()(

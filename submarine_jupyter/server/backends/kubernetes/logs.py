@@ -18,7 +18,6 @@ from kubernetes.client.exceptions import ApiException
 from ..base import PodLog
 from ..text import decoded
 from .client import REQUEST_TIMEOUT, TRANSPORT_ERRORS, Apis, Connector, call, unreachable
-from .kinds import JOB_NAME_LABEL
 from .status import JobRef, pod_started
 
 T = TypeVar("T")
@@ -38,6 +37,17 @@ def open_log(apis: Apis, job: JobRef, pod: str, **options: Any) -> Any | None:
         raise
 
 
+def job_pods(apis: Apis, job: JobRef) -> dict[str, dict[str, Any]]:
+    """The job's pods by slot, the newest where a slot's pod was replaced."""
+    response = apis.core.list_namespaced_pod(
+        job.namespace, label_selector=f"{job.kind.pod_label}={job.name}",
+        _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
+    )
+    items = json.loads(response.data).get("items") or []
+    items.sort(key=lambda item: str(item["metadata"].get("creationTimestamp") or ""))
+    return {slot: item for item in items if (slot := job.kind.pod_slot(item)) is not None}
+
+
 class LogReader:
     """Reads pods' logs through ``connector``, long reads in a pool of ``max_streams`` threads."""
 
@@ -54,24 +64,18 @@ class LogReader:
                           executor=self.streams if long else None)
 
     async def pods(self, job: JobRef) -> dict[str, dict[str, Any]]:
-        """The job's pods by name (found by the operator's job-name label)."""
-        def list_pods(apis: Apis) -> dict[str, dict[str, Any]]:
-            response = apis.core.list_namespaced_pod(
-                job.namespace, label_selector=f"{JOB_NAME_LABEL}={job.name}",
-                _preload_content=False, _request_timeout=REQUEST_TIMEOUT,
-            )
-            items = json.loads(response.data).get("items") or []
-            return {item["metadata"]["name"]: item for item in items}
-
-        return await self.call(list_pods, job)
+        """The job's pods by slot (found by the label its operator puts on them)."""
+        return await self.call(lambda apis: job_pods(apis, job), job)
 
     async def snapshot(self, job: JobRef, names: list[str], tail_lines: int | None) -> list[PodLog]:
         """Each named replica's log, read while the answer is written; ``None`` for one
         whose pod has not started."""
         pods = await self.pods(job)
+        slots = {replica.name: replica.slot for replica in job.replicas}
+        found = {name: pods.get(slots.get(name, name)) for name in names}
         return [
-            PodLog(name, self._chunks(job, name, tail_lines) if name in pods and pod_started(pods[name]) else None)
-            for name in names
+            PodLog(name, self._chunks(job, pod["metadata"]["name"], tail_lines) if pod and pod_started(pod) else None)
+            for name, pod in found.items()
         ]
 
     async def _chunks(self, job: JobRef, pod: str, tail_lines: int | None) -> AsyncGenerator[str, None]:

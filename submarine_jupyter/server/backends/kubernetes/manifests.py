@@ -96,7 +96,7 @@ def labels_of(experiment_id: str, spec: ExperimentSpec) -> dict[str, str]:
     }
 
 
-def _check_operator_rules(spec: ExperimentSpec) -> None:
+def check_operator_rules(spec: ExperimentSpec) -> None:
     """Refuse what the training-operator would fail the job for, before it is created."""
     framework = framework_name(spec.meta.framework_key)
     for role, task in spec.spec.items():
@@ -122,7 +122,7 @@ def _resources(task: TaskSpec) -> dict[str, dict[str, str]]:
     return {key: value for key, value in resources.items() if value}
 
 
-def _container(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
+def container_of(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
                config: ManifestConfig) -> dict[str, Any]:
     meta = submission.spec.meta
     image = task.image or submission.image or config.default_image
@@ -161,7 +161,7 @@ def _tensorboard_env(mount_path: str, experiment_id: str) -> list[dict[str, Any]
 
 def _pod_template(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
                   config: ManifestConfig) -> dict[str, Any]:
-    pod: dict[str, Any] = {"containers": [_container(submission, role, task, kind, config)]}
+    pod: dict[str, Any] = {"containers": [container_of(submission, role, task, kind, config)]}
     if config.tensorboard_mount_path and config.tensorboard_volume is not None:
         pod["volumes"] = [{"name": TENSORBOARD_VOLUME, **config.tensorboard_volume}]
     if config.image_pull_secrets:
@@ -177,7 +177,7 @@ def job_manifest(submission: Submission, config: ManifestConfig) -> dict[str, An
     spec = submission.spec
     kind = job_kind(spec)
     namespace = namespace_of(spec, config)
-    _check_operator_rules(spec)
+    check_operator_rules(spec)
     replica_specs = {
         kind.replica_key(role): {
             "replicas": task.replicas,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ....wire.constants import FRAMEWORK_ROLES, ReplicaState, replica_name
+from ....wire.constants import FRAMEWORK_ROLES, ReplicaState, dns_name, replica_name
 from ....wire.requests import ExperimentSpec
 from ...domain import ReplicaStatus, Status
-from .kinds import JobKind
+
+if TYPE_CHECKING:  # the kinds read jobs with this module's functions
+    from .kinds import JobKind
 
 _CONDITION_STATUS: dict[str, Status] = {
     "Created": "Created", "Running": "Running", "Restarting": "Running",
@@ -41,6 +43,17 @@ def job_status(job: dict[str, Any]) -> tuple[Status | None, str | None]:
     return None, None
 
 
+def stamp_time(stamp: Any) -> datetime | None:
+    """A condition's RFC 3339 ``lastTransitionTime``, or None when it is not one with a zone."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
 def condition_times(job: dict[str, Any]) -> dict[Status, datetime]:
     """When each status began, from the conditions' ``lastTransitionTime``s: the true ones,
     and ``Running`` also once false (the operator only flips its status when the job ends,
@@ -48,25 +61,20 @@ def condition_times(job: dict[str, Any]) -> dict[Status, datetime]:
     times: dict[Status, datetime] = {}
     for condition in (job.get("status") or {}).get("conditions") or []:
         status = _CONDITION_STATUS.get(str(condition.get("type")))
-        stamp = condition.get("lastTransitionTime")
-        if status is None or not isinstance(stamp, str):
+        when = stamp_time(condition.get("lastTransitionTime"))
+        if status is None or when is None:
             continue
-        if condition.get("status") != "True" and condition.get("type") != "Running":
-            continue
-        try:
-            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        if when.tzinfo is not None:
+        if condition.get("status") == "True" or condition.get("type") == "Running":
             times.setdefault(status, when)
     return times
 
 
 @dataclass(frozen=True)
 class Replica:
-    name: str  # == the pod name
+    name: str  # the logs API's podName; on training-operator v1, the pod's name too
     role: str
     index: int
+    slot: str  # the name its pod is known by in the watch cache (``JobKind.pod_slot``)
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,16 @@ class JobRef:
 def replicas_of(experiment_id: str, kind: JobKind, counts: dict[str, int]) -> tuple[Replica, ...]:
     """Every replica of ``counts`` (role -> replicas), roles in the framework's order."""
     order = FRAMEWORK_ROLES[kind.framework]
-    return tuple(
-        Replica(replica_name(experiment_id, role, index), role, index)
+    placed = [
+        (role, index)
         for role in sorted(counts, key=lambda role: order.index(role) if role in order else len(order))
         for index in range(counts[role])
+    ]
+    job_name = dns_name(experiment_id)
+    return tuple(
+        Replica(name, role, index, kind.replica_slot(job_name, position, name))
+        for position, (role, index) in enumerate(placed)
+        for name in [replica_name(experiment_id, role, index)]
     )
 
 
@@ -94,13 +108,7 @@ def job_ref(experiment_id: str, kind: JobKind, job: dict[str, Any]) -> JobRef:
     """Where ``job`` (as the API server gave it) is, and the replicas its spec names."""
     meta = job["metadata"]
     return JobRef(experiment_id, kind, meta["namespace"], meta["name"],
-                  replicas_of(experiment_id, kind, job_counts(job, kind)))
-
-
-def job_counts(job: dict[str, Any], kind: JobKind) -> dict[str, int]:
-    """Role -> replicas, as the job's spec says."""
-    specs = (job.get("spec") or {}).get(kind.replica_specs) or {}
-    return {kind.role_name(key): int((spec or {}).get("replicas", 1)) for key, spec in specs.items()}
+                  replicas_of(experiment_id, kind, kind.counts(job)))
 
 
 def spec_counts(spec: ExperimentSpec) -> dict[str, int]:

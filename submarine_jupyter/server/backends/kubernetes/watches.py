@@ -7,17 +7,18 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from .apis import KubeflowApi
 from .client import Connector, lister
-from .kinds import JOB_KINDS, JOB_NAME_LABEL, MANAGED_BY, MANAGED_BY_LABEL, JobKind
+from .kinds import MANAGED_BY, MANAGED_BY_LABEL, JobKind
 from .watch import ListWatcher
 
 #: (event, job kind or ``None`` for pods, namespace or ``None`` for all, payload)
 WatchEvent = tuple[str, JobKind | None, str | None, Any]
 
 
-def watchers(connector: Connector, namespace: str | None, queue: asyncio.Queue[WatchEvent], *,
+def watchers(connector: Connector, api: KubeflowApi, namespace: str | None, queue: asyncio.Queue[WatchEvent], *,
              watch_timeout: int, reconnect_max: float) -> list[ListWatcher]:
-    """The (unstarted) watchers of ``namespace`` (``None``: all): one per job kind, one of pods."""
+    """The (unstarted) watchers of ``namespace`` (``None``: all): one per job kind of ``api``, one of pods."""
     loop = asyncio.get_running_loop()
 
     def feed(kind: JobKind | None) -> Callable[[str, Any], None]:
@@ -30,8 +31,8 @@ def watchers(connector: Connector, namespace: str | None, queue: asyncio.Queue[W
 
     where = namespace or "all namespaces"
     watches: list[tuple[str, JobKind | None, str]] = [
-        (f"{kind.plural} in {where}", kind, f"{MANAGED_BY_LABEL}={MANAGED_BY}") for kind in JOB_KINDS.values()]
-    watches.append((f"pods in {where}", None, JOB_NAME_LABEL))
+        (f"{kind.plural} in {where}", kind, f"{MANAGED_BY_LABEL}={MANAGED_BY}") for kind in api.kinds]
+    watches.append((f"pods in {where}", None, api.pod_label))
     return [
         ListWatcher(name, lister(connector, kind, namespace), feed(kind), label_selector=selector,
                     watch_timeout_s=watch_timeout, backoff_max_s=reconnect_max)

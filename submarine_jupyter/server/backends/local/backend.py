@@ -26,13 +26,14 @@ from ..base import (
     PodLog,
     ServerPaths,
     Submission,
+    TargetState,
 )
 from ..logfiles import log_chunks
 from ..logfollow import follow_chunks, follow_files, resume_at
 from . import processes as proc
 from .admission import Admission
 from .adoption import restore
-from .capacity import Capacity, experiment_demand
+from .capacity import Capacity, experiment_demand, format_bytes
 from .plan import Plan, allocate_ports
 from .run import Run
 from .state import RunState
@@ -192,6 +193,10 @@ class LocalBackend(LoggingConfigurable):
     ) -> AsyncGenerator[list[LogChunk], None]:
         return follow_chunks(lambda: self._log_paths(experiment_id), lambda: self._ended(experiment_id),
                              resume_at(positions), max_line)
+
+    async def describe(self) -> TargetState:
+        total = self.admission.capacity.total
+        return TargetState(reachable=True, cpu=float(total.cpu), memory=format_bytes(total.memory), gpu=total.gpu)
 
     def metric_files(self, experiment_id: str) -> MetricFiles:
         return MetricFiles(tensorboard=self.plan.tensorboard(experiment_id), tracking=self.plan.tracking(experiment_id))

@@ -33,7 +33,7 @@ class Demand:
         if self.cpu > free.cpu:
             parts.append(f"cpu {_num(self.cpu)} > {_num(free.cpu)}")
         if self.memory > free.memory:
-            parts.append(f"memory {_bytes(self.memory)} > {_bytes(free.memory)}")
+            parts.append(f"memory {format_bytes(self.memory)} > {format_bytes(free.memory)}")
         if self.gpu > free.gpu:
             parts.append(f"gpu {self.gpu} > {free.gpu}")
         return ", ".join(parts)
@@ -98,7 +98,8 @@ def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _bytes(value: int) -> str:
+def format_bytes(value: int) -> str:
+    """``value`` bytes as a Kubernetes quantity, rounded to a tenth: ``15.6Gi``."""
     for unit, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
         if value >= size:
             return f"{value / size:.1f}{unit}"
