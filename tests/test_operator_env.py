@@ -47,8 +47,12 @@ def test_pytorch_master_and_workers(role: str, index: int, rank: str) -> None:
     }
 
 
-def test_pytorch_without_master_sets_only_unbuffered() -> None:
-    assert replica_env("pytorch", {"Worker": 2}, "Worker", 1, PORTS) == {"PYTHONUNBUFFERED": "1"}
+def test_pytorch_without_master_sets_only_trainer_v2_variables() -> None:
+    """v1 sets no rendezvous without a Master; v2's torch plugin makes node 0 the master."""
+    assert replica_env("pytorch", {"Worker": 2}, "Worker", 1, PORTS) == {
+        "PYTHONUNBUFFERED": "1", "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": "2300",
+        "PET_NNODES": "2", "PET_NODE_RANK": "1", "PET_NPROC_PER_NODE": "1",
+    }
 
 
 @pytest.mark.parametrize(("role", "index", "rank"), [("Master", 0, "0"), ("Worker", 0, "1"), ("Worker", 1, "2")])
@@ -57,9 +61,12 @@ def test_xgboost(role: str, index: int, rank: str) -> None:
     assert env == {
         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "2100", "WORLD_SIZE": "3", "RANK": rank,
         "PYTHONUNBUFFERED": "0", "WORKER_PORT": "2300", "WORKER_ADDRS": "127.0.0.1,127.0.0.1",
+        "DMLC_TRACKER_URI": "127.0.0.1", "DMLC_TRACKER_PORT": "2100", "DMLC_TASK_ID": rank, "DMLC_NUM_WORKER": "3",
     }
 
 
 def test_xgboost_master_alone_has_no_worker_variables() -> None:
     env = replica_env("xgboost", {"Master": 1}, "Master", 0, PORTS)
-    assert env == {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "2100", "WORLD_SIZE": "1", "RANK": "0", "PYTHONUNBUFFERED": "0"}
+    assert env == {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "2100", "WORLD_SIZE": "1", "RANK": "0", "PYTHONUNBUFFERED": "0",
+                   "DMLC_TRACKER_URI": "127.0.0.1", "DMLC_TRACKER_PORT": "2100", "DMLC_TASK_ID": "0",
+                   "DMLC_NUM_WORKER": "1"}

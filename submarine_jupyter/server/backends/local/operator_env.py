@@ -10,8 +10,13 @@ pod, with ``127.0.0.1:<port>`` where the operator would put ``<service>:<port>``
   the training cluster but gets its own ``task``.
 - PyTorch (``envvar.go``/``master.go``): ``PYTHONUNBUFFERED=1``; when there is a
   Master: ``MASTER_ADDR``/``MASTER_PORT`` (Master 0's), ``WORLD_SIZE`` (all replicas),
-  ``RANK`` (Master 0, Worker i -> i+1) and the torchrun twins ``PET_MASTER_ADDR``,
-  ``PET_MASTER_PORT``, ``PET_NNODES``, ``PET_NODE_RANK``, ``PET_NPROC_PER_NODE``.
+  ``RANK`` (Master 0, Worker i -> i+1).
+- Trainer v2's plugins (``torch.go``, ``xgboost.go``), on every replica with or without a
+  Master, one process per node, node 0 the first replica in role order: torch
+  ``PET_MASTER_ADDR``, ``PET_MASTER_PORT``, ``PET_NNODES``, ``PET_NODE_RANK``,
+  ``PET_NPROC_PER_NODE=1``; xgboost ``DMLC_TRACKER_URI``, ``DMLC_TRACKER_PORT``,
+  ``DMLC_TASK_ID`` (the node's rank), ``DMLC_NUM_WORKER`` (every node; v2 multiplies by the
+  GPUs per node, and runs one process per GPU, where this runs one per replica).
 - XGBoost (``xgboost.go``): ``MASTER_ADDR``/``MASTER_PORT`` (the Rabit tracker, Master
   0), ``WORLD_SIZE``, ``RANK`` (Master i, Worker i -> i + masters),
   ``PYTHONUNBUFFERED=0``; with more than one replica also ``WORKER_PORT`` and
@@ -47,19 +52,21 @@ def tf_config(roles: Mapping[str, int], role: str, index: int, ports: Mapping[st
     return json.dumps(config, separators=(",", ":"))
 
 
+def node_rank(roles: Mapping[str, int], role: str, index: int) -> int:
+    """The replica's node in Trainer v2's layout: roles in order, the Master first."""
+    return sum(roles[r] for r in ROLE_ORDER if r in roles and ROLE_ORDER.index(r) < ROLE_ORDER.index(role)) + index
+
+
+def _node0_port(roles: Mapping[str, int], ports: Mapping[str, list[int]]) -> str:
+    return str(ports[next(r for r in ROLE_ORDER if r in roles)][0])
+
+
 def _pytorch(roles: Mapping[str, int], role: str, index: int, ports: Mapping[str, list[int]]) -> dict[str, str]:
-    env = {"PYTHONUNBUFFERED": "1"}
-    if "Master" not in roles:
-        return env
-    rank = index + 1 if role == "Worker" else index
-    world = str(replica_count(roles))
-    master_port = str(ports["Master"][0])
-    env.update({
-        "MASTER_ADDR": HOST, "PET_MASTER_ADDR": HOST,
-        "MASTER_PORT": master_port, "PET_MASTER_PORT": master_port,
-        "WORLD_SIZE": world, "RANK": str(rank),
-        "PET_NNODES": world, "PET_NODE_RANK": str(rank), "PET_NPROC_PER_NODE": "1",
-    })
+    world, rank, port = str(replica_count(roles)), str(node_rank(roles, role, index)), _node0_port(roles, ports)
+    env = {"PYTHONUNBUFFERED": "1", "PET_MASTER_ADDR": HOST, "PET_MASTER_PORT": port,
+           "PET_NNODES": world, "PET_NODE_RANK": rank, "PET_NPROC_PER_NODE": "1"}
+    if "Master" in roles:
+        env.update({"MASTER_ADDR": HOST, "MASTER_PORT": port, "WORLD_SIZE": world, "RANK": rank})
     return env
 
 
@@ -74,6 +81,8 @@ def _xgboost(roles: Mapping[str, int], role: str, index: int, ports: Mapping[str
     if total > 1 and "Worker" in roles:
         env["WORKER_PORT"] = str(ports["Worker"][0])
         env["WORKER_ADDRS"] = ",".join([HOST] * (total - 1))
+    env.update({"DMLC_TRACKER_URI": HOST, "DMLC_TRACKER_PORT": _node0_port(roles, ports),
+                "DMLC_TASK_ID": str(node_rank(roles, role, index)), "DMLC_NUM_WORKER": str(total)})
     return env
 
 
