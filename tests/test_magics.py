@@ -309,8 +309,8 @@ async def test_list_shows_a_coloured_table(shell: Shell, client: SubmarineClient
     assert "background:#2e7d32" in table["text/html"] and ">Succeeded</span>" in table["text/html"]
     header, rule, row = table["text/plain"].splitlines()
     assert set(rule) == {"-", " "}
-    assert header.split() == ["ID", "NAME", "STATUS", "FRAMEWORK", "ROLES", "ELAPSED"]
-    assert row.split()[:7] == [done["experimentId"], "listed", "Succeeded", "PyTorch", "Master", "x1,", "Worker"]
+    assert header.split() == ["ID", "NAME", "STATUS", "TARGET", "FRAMEWORK", "ROLES", "ELAPSED"]
+    assert row.split()[:7] == [done["experimentId"], "listed", "Succeeded", done["target"], "PyTorch", "Master", "x1,"]
     filtered = await shell.run("%submarine list --status running")
     assert filtered.outputs[0]["text/plain"] == "No experiments."
 

@@ -36,3 +36,15 @@ async def test_kubernetes_notebook_on_the_kubernetes_backend(server_env: dict[st
     hello = text(cell_with(cells, "--name k8s-hello")).splitlines()
     assert "[master-0] rank 0 of 2" in hello and "[worker-0] rank 1 of 2" in hello
     assert re.fullmatch(r"experiment_\d+_\d+ Succeeded", hello[-1])
+
+    targets = text(cell_with(cells, "%submarine targets")).splitlines()
+    assert [row.split()[:2] for row in targets[2:]] == [["local", "local"], ["kubernetes", "*"]]
+    here = text(cell_with(cells, "--name promote-me")).splitlines()
+    assert "[master-0] rank 0 of 2" in here and re.fullmatch(r"experiment_\d+_\d+ Succeeded", here[-1])
+    promoted = text(cell_with(cells, "%submarine promote")).splitlines()
+    assert re.fullmatch(r"experiment_\d+_\d+ on target kubernetes \(kubernetes\) submits:", promoted[0])
+    assert "  kind: PyTorchJob" in promoted and any("image: python:3.11-slim" in line for line in promoted)
+    assert any(re.fullmatch(r"Promoted experiment_\d+_\d+ \(local\) to kubernetes as experiment_\d+_\d+", line)
+               for line in promoted)
+    assert "[master-0] rank 0 of 2" in promoted and re.fullmatch(r"experiment_\d+_\d+ Succeeded", promoted[-1])
+    assert text(cell_with(cells, 'print(there["target"]')).strip() == "kubernetes Succeeded re-runs True"

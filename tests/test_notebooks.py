@@ -115,6 +115,10 @@ async def test_kubernetes_runs_clean_on_the_local_backend(
     hello = text(cell_with(cells, "--name k8s-hello")).splitlines()
     assert "[master-0] rank 0 of 2" in hello
     assert re.fullmatch(r"experiment_\d+_\d+ Succeeded", hello[-1])
+    promoted = text(cell_with(cells, "%submarine promote")).splitlines()  # no cluster: it re-runs here
+    assert re.fullmatch(r"experiment_\d+_\d+ on target local \(local\) submits:", promoted[0])
+    assert "[master-0] rank 0 of 2" in promoted and re.fullmatch(r"experiment_\d+_\d+ Succeeded", promoted[-1])
+    assert text(cell_with(cells, 'print(there["target"]')).strip() == "local Succeeded re-runs True"
 
 
 async def test_metrics(server_env: dict[str, str], tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from .types import (
     Param,
     Replica,
     Sweep,
+    Target,
     Template,
     Trial,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "SubmarineError",
     "Sweep",
     "SweepTimeout",
+    "Target",
     "Template",
     "Trial",
     "WaitTimeout",
@@ -72,6 +74,7 @@ TERMINAL_STATUSES = frozenset(TERMINAL | {"Deleted"})
 ExperimentList = list[Experiment]
 EnvironmentList = list[Environment]
 ParamList = list[Param]
+TargetList = list[Target]
 
 
 class SubmarineClient(TemplatesAndSweeps):
@@ -94,9 +97,14 @@ class SubmarineClient(TemplatesAndSweeps):
         params = {"dryRun": "true"} if dry_run else None
         return self._call("POST", "experiment", body=spec, params=params)
 
-    def list(self, status: str | None = None) -> ExperimentList:
-        """All experiments, or those with ``status`` (case-insensitive)."""
-        return self._call("GET", "experiment", params={"status": status})
+    def list(self, status: str | None = None, target: str | None = None) -> ExperimentList:
+        """All experiments, or those with ``status`` (case-insensitive) and on ``target``."""
+        return self._call("GET", "experiment", params={"status": status, "target": target})
+
+    def targets(self) -> TargetList:
+        """``GET /target``: where experiments can run (``local`` and each configured cluster),
+        with the API flavour, reachability and capacity where known."""
+        return self._call("GET", "target")
 
     def get(self, experiment_id: str) -> Experiment:
         return self._call("GET", f"experiment/{quote(experiment_id)}")
@@ -121,11 +129,35 @@ class SubmarineClient(TemplatesAndSweeps):
         one that has ended already is refused (409)."""
         return self._call("POST", f"experiment/{quote(experiment_id)}/stop")
 
-    def rerun(self, experiment_id: str, changes: Mapping[str, Any] | None = None) -> Experiment:
+    @overload
+    def rerun(self, experiment_id: str, changes: Mapping[str, Any] | None = None, *,
+              dry_run: Literal[False] = False) -> Experiment: ...
+    @overload
+    def rerun(self, experiment_id: str, changes: Mapping[str, Any] | None = None, *,
+              dry_run: Literal[True]) -> DryRun: ...
+
+    def rerun(self, experiment_id: str, changes: Mapping[str, Any] | None = None, *,
+              dry_run: bool = False) -> Experiment | DryRun:
         """A new experiment from this one's spec (the one PATCHed after it ended, if any) with
         ``changes`` merged in as a JSON merge patch (objects merge, ``None`` removes a key);
-        it records ``rerunOf``, and this one lists it in ``reruns``."""
-        return self._call("POST", f"experiment/{quote(experiment_id)}/rerun", body=changes or None)
+        it records ``rerunOf``, and this one lists it in ``reruns``. ``dry_run`` only plans it."""
+        params = {"dryRun": "true"} if dry_run else None
+        return self._call("POST", f"experiment/{quote(experiment_id)}/rerun", body=changes or None, params=params)
+
+    @overload
+    def promote(self, experiment_id: str, target: str, changes: Mapping[str, Any] | None = None, *,
+                dry_run: Literal[False] = False) -> Experiment: ...
+    @overload
+    def promote(self, experiment_id: str, target: str, changes: Mapping[str, Any] | None = None, *,
+                dry_run: Literal[True]) -> DryRun: ...
+
+    def promote(self, experiment_id: str, target: str, changes: Mapping[str, Any] | None = None, *,
+                dry_run: bool = False) -> Experiment | DryRun:
+        """Re-run an experiment on another target (a cluster, or ``local`` to debug a cluster
+        spec) with ``changes``; ``dry_run`` answers the exact manifest instead."""
+        merged = dict(changes or {})
+        merged["meta"] = {**(merged.get("meta") or {}), "target": target}
+        return self.rerun(experiment_id, merged, dry_run=dry_run)  # type: ignore[call-overload]
 
     @overload
     def logs(

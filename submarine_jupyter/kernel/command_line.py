@@ -87,6 +87,10 @@ def shared_groups() -> dict[str, Parser]:
     group.add_argument("--environment", metavar="NAME", help="a stored environment (not with --image)")
     group.add_argument("--tag", action="append", default=[], metavar="T", help="tag (repeatable)")
     group.add_argument("--namespace", help="Kubernetes namespace (default: default)")
+    group.add_argument(
+        "--target", metavar="NAME",
+        help="where it runs: local or a configured cluster (default: the server's; %%submarine targets lists them)",
+    )
 
     launch = Parser(add_help=False)
     group = launch.add_argument_group("launch")

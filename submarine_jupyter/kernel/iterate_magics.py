@@ -1,5 +1,6 @@
-"""``%submarine stop ID`` and ``%submarine rerun ID [changes] [-- CMD]``: end a run and keep
-it, or run it again as a new experiment that records where it came from."""
+"""``%submarine stop ID``, ``%submarine rerun ID [changes] [-- CMD]`` and ``%submarine promote
+ID --to NAME [changes]``: end a run and keep it, or run it again as a new experiment that
+records where it came from, here or on another target."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import yaml
 from IPython.core.error import UsageError
 
 from .command_line import positive
@@ -30,7 +32,27 @@ def add_commands(add: AddCommand) -> None:
         "[-- CMD]. It starts from the spec that ran (or the one PATCHed after it ended); the new "
         "experiment records which one it re-runs.", "id", "wait", "view", "output",
     )
+    _add_changes(rerun)
     group = rerun.add_argument_group("changes (what is not given stays as it was)")
+    group.add_argument("--cmd", metavar="CMD", help="a new command (or give it after --)")
+    group.add_argument("--name", help="a new experiment name")
+    rerun.epilog = "Example: %submarine rerun experiment_1_0001 --env LR=0.01 --workers 2 --wait"
+    rerun.set_defaults(handler=rerun_command)
+    promote = add(
+        "promote", "Run an experiment again on another target: %submarine promote ID --to NAME [flags]. "
+        "It prints the exact manifest first, then submits a new experiment there that records which "
+        "one it re-runs (--to local debugs a cluster spec here). What the target needs that the run "
+        "did not (an image, a namespace) is refused with the reason.", "id", "wait", "view", "output",
+    )
+    promote.add_argument("--to", required=True, metavar="NAME", help="the target (%%submarine targets lists them)")
+    promote.add_argument("--dry-run", action="store_true", help="only print the manifest; submit nothing")
+    _add_changes(promote)
+    promote.epilog = "Example: %submarine promote experiment_1_0001 --to cluster --workers 4 --image me/train:1"
+    promote.set_defaults(handler=promote_command)
+
+
+def _add_changes(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("changes (what is not given stays as it was)")
     group.add_argument("--workers", type=positive, metavar="N", help="Worker replicas (0 drops the Worker role)")
     group.add_argument("--ps", type=positive, metavar="N", help="Ps replicas (0 drops the Ps role)")
     group.add_argument("--resources", metavar="cpu=..,memory=..,gpu=..", help="resources of every replica")
@@ -38,10 +60,6 @@ def add_commands(add: AddCommand) -> None:
         "--env", action="append", default=[], metavar="K=V", help="add or change a variable of every replica (repeatable)"
     )
     group.add_argument("--image", metavar="IMAGE", help="container image")
-    group.add_argument("--cmd", metavar="CMD", help="a new command (or give it after --)")
-    group.add_argument("--name", help="a new experiment name")
-    rerun.epilog = "Example: %submarine rerun experiment_1_0001 --env LR=0.01 --workers 2 --wait"
-    rerun.set_defaults(handler=rerun_command)
 
 
 def stop_command(magics: SubmarineMagics, args: argparse.Namespace, cell: str | None) -> None:
@@ -71,6 +89,28 @@ def rerun_command(magics: SubmarineMagics, args: argparse.Namespace, cell: str |
         f"Re-running {args.id} as {experiment['experimentId']} ({experiment.get('name')}) from {source}"
         + (f", changed: {changed}" if changed else ", unchanged")
     )
+    if args.wait:
+        magics.follow(args, experiment)
+    else:
+        magics.show(args, experiment)
+
+
+def promote_command(magics: SubmarineMagics, args: argparse.Namespace, cell: str | None) -> None:
+    original = magics.client.get(args.id)
+    changes = rerun_changes(
+        original.get("pendingSpec") or original["spec"], workers=args.workers, ps=args.ps,
+        resources=args.resources, env=parse_pairs(args.env, "--env"), image=args.image,
+    )
+    plan = magics.client.promote(args.id, args.to, changes, dry_run=True)
+    print(f"{args.id} on target {plan['target']} ({plan['backend']}) submits:")
+    print(yaml.safe_dump(plan["plan"], sort_keys=False).rstrip())
+    if args.dry_run:
+        magics.store(args, plan)
+        print("Dry run: nothing was submitted.")
+        return
+    experiment = magics.client.promote(args.id, args.to, changes)
+    magics.store(args, experiment)
+    print(f"Promoted {args.id} ({original.get('target')}) to {experiment['target']} as {experiment['experimentId']}")
     if args.wait:
         magics.follow(args, experiment)
     else:

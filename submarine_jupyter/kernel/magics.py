@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("file", nargs="?", metavar="FILE", help="a YAML or JSON spec file")
     listing = add("list", "List experiments (a table with coloured statuses).", "output")
     listing.add_argument("--status", type=str.capitalize, choices=STATUS_CHOICES)
+    listing.add_argument("--target", metavar="NAME", help="only experiments on this target")
+    add("targets", "List where experiments can run: local and each configured cluster, with its API, "
+        "reachability and capacity (* marks the default).", "output")
     add("get", "Show an experiment (live widget).", "id", "view", "output")
     add("watch", "Show a live widget for an experiment.", "id", "view")
     compare = add(
@@ -259,7 +262,7 @@ class SubmarineMagics(Magics):
             cmd=cmd, name=name, framework=args.framework, workers=args.workers, ps=args.ps,
             chief=args.chief, master=args.master, resources=args.resources, image=args.image,
             environment=args.environment, env=parse_pairs(args.env, "--env"), tags=args.tag,
-            namespace=args.namespace,
+            namespace=args.namespace, target=args.target,
         )
         self._launch(args, spec)
 
@@ -285,9 +288,15 @@ class SubmarineMagics(Magics):
         self._launch(args, text)
 
     def _list(self, args: argparse.Namespace, cell: str | None) -> None:
-        experiments = self.client.list(args.status)
+        experiments = self.client.list(args.status, args.target)
         self.store(args, experiments)
         table_html, table_text = render.experiments_table(experiments)
+        display({"text/html": table_html, "text/plain": table_text}, raw=True)
+
+    def _targets(self, args: argparse.Namespace, cell: str | None) -> None:
+        targets = self.client.targets()
+        self.store(args, targets)
+        table_html, table_text = render.targets_table(targets)
         display({"text/html": table_html, "text/plain": table_text}, raw=True)
 
     def _get(self, args: argparse.Namespace, cell: str | None) -> None:

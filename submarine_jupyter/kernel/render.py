@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..wire.constants import replica_label
-from .types import Experiment
+from .types import Experiment, Target
 
 STATUS_COLOURS = {
     "Accepted": "#757575",
@@ -102,7 +102,7 @@ def roles_summary(spec: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{role} x{task.get('replicas', 1)}" for role, task in roles.items())
 
 
-EXPERIMENT_HEADERS = ("ID", "NAME", "STATUS", "FRAMEWORK", "ROLES", "ELAPSED")
+EXPERIMENT_HEADERS = ("ID", "NAME", "STATUS", "TARGET", "FRAMEWORK", "ROLES", "ELAPSED")
 
 
 def experiment_row(experiment: Experiment) -> list[str]:
@@ -111,6 +111,7 @@ def experiment_row(experiment: Experiment) -> list[str]:
         experiment.get("experimentId", ""),
         experiment.get("name", ""),
         experiment.get("status", ""),
+        experiment.get("target", ""),
         str(meta.get("framework", "")),
         roles_summary(experiment.get("spec")),
         format_elapsed(elapsed(experiment)),
@@ -129,6 +130,22 @@ def experiments_table(experiments: Sequence[Experiment]) -> tuple[str, str]:
 
 
 REPLICA_HEADERS = ("REPLICA", "STATE", "RESTARTS", "EXIT CODE")
+
+
+TARGET_HEADERS = ("TARGET", "BACKEND", "API", "REACHABLE", "NAMESPACE", "CAPACITY")
+
+
+def targets_table(targets: Sequence[Target]) -> tuple[str, str]:
+    """The ``%submarine targets`` table as (HTML, plain text); the default is starred."""
+    rows = []
+    for t in targets:
+        capacity: Mapping[str, Any] = t.get("capacity") or {}
+        shown = [f"{k}={v}" for k, v in capacity.items() if v is not None]
+        reachable = "yes" if t["reachable"] else f"no: {t.get('message') or 'unreachable'}"
+        rows.append([t["name"] + (" *" if t["default"] else ""), t["backend"], t.get("api") or "",
+                     reachable, t.get("namespace") or "", ", ".join(shown)])
+    cells = [[html.escape(c) for c in row] for row in rows]
+    return html_table(TARGET_HEADERS, cells), text_table(TARGET_HEADERS, rows)
 
 
 def replica_rows(experiment: Experiment) -> list[list[str]]:

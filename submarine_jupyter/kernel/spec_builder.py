@@ -66,6 +66,7 @@ def build_spec(
     env: Mapping[str, str] | None = None,
     tags: Iterable[str] = (),
     namespace: str | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """The experiment spec ``%submarine run`` submits (see the module docstring for defaults)."""
     framework = framework or DEFAULT_FRAMEWORK
@@ -95,6 +96,8 @@ def build_spec(
     }
     if namespace:
         meta["namespace"] = namespace
+    if target:
+        meta["target"] = target
     if env:
         meta["envVars"] = dict(env)
     if tags:
@@ -184,10 +187,11 @@ def rerun_changes(
     image: str | None = None,
     cmd: str | None = None,
     name: str | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """The JSON merge patch (RFC 7396) that re-runs ``spec`` with new replica counts (0 drops
-    the role), resources (every role), variables (added or changed), image, command or name;
-    ``{}`` when nothing changes."""
+    the role), resources (every role), variables (added or changed), image, command, name or
+    target; ``{}`` when nothing changes."""
     roles: dict[str, Any] = {}
     for role, count in (("Worker", workers), ("Ps", ps)):
         if count is not None:
@@ -201,6 +205,8 @@ def rerun_changes(
         meta["cmd"] = cmd
     if name:
         meta["name"] = name
+    if target:
+        meta["target"] = target
     if env:
         meta["envVars"] = dict(env)
     changes: dict[str, Any] = {}

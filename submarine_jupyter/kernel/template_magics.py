@@ -30,7 +30,7 @@ ROLE_PARAMETER = re.compile(r"^spec\.[A-Za-z]+\.(replicas|resourceMap\.cpu|resou
 SPEC_FLAGS: tuple[tuple[str, Any], ...] = (
     ("--workers", None), ("--ps", None), ("--resources", None), ("--env", []), ("--image", None),
     ("--name", None), ("--framework", None), ("--chief", False), ("--master", None), ("--environment", None),
-    ("--tag", []), ("--namespace", None), ("--dry-run", False),
+    ("--tag", []), ("--namespace", None), ("--target", None), ("--dry-run", False),
 )
 
 
