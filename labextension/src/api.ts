@@ -24,6 +24,8 @@ export type Param = Schemas['Param'];
 export type Template = Schemas['Template'];
 export type TemplateParam = Schemas['TemplateParam'];
 export type Sweep = Schemas['Sweep'];
+export type Target = Schemas['Target'];
+export type DryRun = Schemas['DryRun'];
 export type Trial = Schemas['Trial'];
 export type Status = Experiment['status'];
 
@@ -86,17 +88,29 @@ export class SubmarineClient {
     return URLExt.join(this.settings.baseUrl, 'api/v1', path) + search;
   }
 
-  /** `limit` experiments, newest first, after the page `token` continues. */
-  async page(limit: number, token?: string): Promise<IPage> {
-    return this.pageOf(await this.fetchPage(limit, token));
+  /**
+   * `limit` experiments, newest first, after the page `token` continues; with
+   * `target`, only those on that target.
+   */
+  async page(limit: number, token?: string, target?: string): Promise<IPage> {
+    return this.pageOf(await this.fetchPage(limit, token, target));
   }
 
   /** The first page, or null (a 304) while its ETag is still `etag`. */
-  async pageIfChanged(limit: number, etag: string): Promise<IPage | null> {
-    const response = await this.fetchPage(limit, undefined, {
+  async pageIfChanged(
+    limit: number,
+    etag: string,
+    target?: string
+  ): Promise<IPage | null> {
+    const response = await this.fetchPage(limit, undefined, target, {
       'If-None-Match': etag
     });
     return response.status === 304 ? null : this.pageOf(response);
+  }
+
+  /** Where experiments can run: `local` and the configured Kubernetes targets. */
+  targets(signal?: AbortSignal): Promise<Result<'listTargets'>> {
+    return this.call('target', { signal });
   }
 
   async create(spec: ExperimentSpec): Promise<Experiment> {
@@ -161,11 +175,43 @@ export class SubmarineClient {
    * A new experiment from this one's spec (its pending spec, if any) with
    * `changes`, a JSON merge patch of it (RFC 7396: null removes a key).
    */
-  rerun(id: string, changes?: object): Promise<Result<'rerunExperiment'>> {
-    return this.call(`experiment/${encodeURIComponent(id)}/rerun`, {
-      method: 'POST',
-      body: changes === undefined ? undefined : JSON.stringify(changes)
-    });
+  async rerun(id: string, changes?: object): Promise<Experiment> {
+    const created: Result<'rerunExperiment'> = await this.call(
+      `experiment/${encodeURIComponent(id)}/rerun`,
+      {
+        method: 'POST',
+        body: changes === undefined ? undefined : JSON.stringify(changes)
+      }
+    );
+    if ('dryRun' in created) {
+      throw new ApiError('The server planned the re-run, not started it', 0);
+    }
+    return created;
+  }
+
+  /**
+   * What `rerun(id, changes)` would run (`?dryRun=true`), on the target the
+   * changes name (`{"meta": {"target": ...}}`), else on the same one; nothing is
+   * started. A refusal throws an ApiError with the server's message.
+   */
+  async planRerun(
+    id: string,
+    changes: object,
+    signal?: AbortSignal
+  ): Promise<DryRun> {
+    const query: Query<'rerunExperiment'> = { dryRun: 'true' };
+    const planned: Result<'rerunExperiment'> = await this.call(
+      `experiment/${encodeURIComponent(id)}/rerun`,
+      { method: 'POST', body: JSON.stringify(changes), signal },
+      query
+    );
+    if (!('dryRun' in planned)) {
+      throw new ApiError(
+        'The server started the re-run instead of planning it',
+        0
+      );
+    }
+    return planned;
   }
 
   remove(id: string): Promise<Result<'deleteExperiment'>> {
@@ -257,12 +303,14 @@ export class SubmarineClient {
   private fetchPage(
     limit: number,
     token?: string,
+    target?: string,
     headers: Record<string, string> = {}
   ): Promise<Response> {
     const query = {
       limit: String(limit),
       sort: '-acceptedTime',
-      continue: token
+      continue: token,
+      target: target || undefined
     };
     return this.fetch(this.url('experiment', query), { headers });
   }

@@ -71,6 +71,28 @@ export function StatusBadge(props: { status: string }): JSX.Element {
   );
 }
 
+/** Where an experiment runs: its target's name, its backend in the tooltip. */
+export function TargetBadge(props: {
+  model: PanelModel;
+  name: string;
+}): JSX.Element {
+  const { model, name } = props;
+  const target = model.targets.find(t => t.name === name);
+  return (
+    <span
+      className="jp-SubmarinePanel-target"
+      data-target={name}
+      title={
+        target
+          ? `Runs on ${name} (${[target.backend, target.api].filter(Boolean).join(', ')})`
+          : `Runs on ${name}`
+      }
+    >
+      {name}
+    </span>
+  );
+}
+
 export function ErrorBox(props: {
   message: string | null;
 }): JSX.Element | null {

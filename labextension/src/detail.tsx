@@ -5,6 +5,7 @@ import {
   BackToList,
   ErrorBox,
   StatusBadge,
+  TargetBadge,
   age,
   copy,
   duration,
@@ -13,6 +14,7 @@ import {
 import { LifecycleActions } from './iterate/actions';
 import { LineageFacts, PendingSpecNotice } from './iterate/lineage';
 import { rerunOf } from './iterate/rerun';
+import { RunOnButton } from './iterate/runon';
 import { LogView } from './logview';
 import { MetricsTab } from './metrics/MetricsTab';
 import { PanelModel } from './model';
@@ -167,6 +169,10 @@ export function ExperimentDetail(props: {
         <dd className="jp-SubmarinePanel-id">{experiment.experimentId}</dd>
         <dt>Framework</dt>
         <dd>{spec.meta.framework}</dd>
+        <dt>Target</dt>
+        <dd aria-label="Target">
+          <TargetBadge model={model} name={experiment.target} />
+        </dd>
         <dt>Accepted</dt>
         <dd
           title={
@@ -201,6 +207,7 @@ export function ExperimentDetail(props: {
         >
           Re-run with changes
         </button>
+        <RunOnButton model={model} experiment={experiment} />
         <button
           className="jp-mod-styled"
           title="A new, unrelated experiment with a copy of this spec"

@@ -8,7 +8,7 @@ import { FRAMEWORK_ROLES } from './vocabulary';
 
 /** The form's fields, as error keys; a role row's keys end in its index. */
 export type TopField =
-  'name' | 'framework' | 'cmd' | 'roles' | 'environment' | 'envVars';
+  'name' | 'framework' | 'cmd' | 'roles' | 'environment' | 'envVars' | 'target';
 
 export interface IRoleDraft {
   role: string;
@@ -30,6 +30,8 @@ export interface IDraft {
   envKind: EnvKind;
   envValue: string;
   envVars: string;
+  /** `meta.target`: where it runs ('' for the server's default, or a re-run's same target). */
+  target: string;
   /** The fields the user changed (their problems show before Create). */
   touched: TopField[];
   /** Meta fields the form does not edit (namespace, tags), kept as is. */
@@ -45,6 +47,7 @@ export const BLANK: IDraft = {
   envKind: 'none',
   envValue: '',
   envVars: '',
+  target: '',
   touched: []
 };
 
@@ -64,6 +67,7 @@ export function fromSpec(
     cmd: _cmd,
     envVars: _envVars,
     experimentId: _id,
+    target,
     ...keptMeta
   } = spec.meta;
   return {
@@ -84,6 +88,7 @@ export function fromSpec(
     envVars: Object.entries(spec.meta.envVars ?? {})
       .map(([key, value]) => `${key}=${value}`)
       .join('\n'),
+    target: target ?? '',
     touched: []
   };
 }
@@ -167,6 +172,9 @@ export function toSpec(draft: IDraft): { spec: ExperimentSpec; local: Errors } {
   };
   if (Object.keys(envVars.vars).length) {
     meta.envVars = envVars.vars;
+  }
+  if (draft.target) {
+    meta.target = draft.target;
   }
   if (draft.envKind === 'none') {
     return { spec: { meta, spec }, local };

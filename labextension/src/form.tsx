@@ -89,6 +89,12 @@ export function CreateForm(props: {
       )
     });
   const allowed = rolesOf(draft.framework);
+  const defaultTarget = model.targets.find(t => t.default)?.name ?? 'local';
+  // A spec may name a target this server no longer has: it stays choosable.
+  const targetNames = model.targets.map(t => t.name);
+  if (draft.target && !targetNames.includes(draft.target)) {
+    targetNames.push(draft.target);
+  }
   const warning = rolesWarning(draft);
 
   /** Check (or create) now: every problem shows, the server's included. */
@@ -112,7 +118,7 @@ export function CreateForm(props: {
         const created = rerun
           ? await model.client.rerun(rerun.experimentId, changesTo(rerun, spec))
           : await model.client.create(spec);
-        model.outcomes.launched(created.experimentId);
+        model.outcomes.launched(created.experimentId, created.target);
         model.show({ kind: 'detail', id: created.experimentId });
         model.refresh();
       } catch (error) {
@@ -201,6 +207,36 @@ export function CreateForm(props: {
           ))}
         </select>
       </Field>
+      {(model.manyTargets || draft.target) && (
+        <Field label="Target" name="target" error={errors.target}>
+          <select
+            className="jp-mod-styled"
+            name="target"
+            {...described('target', errors.target)}
+            value={draft.target}
+            onChange={e => update('target', { target: e.target.value })}
+          >
+            <option value="">
+              {rerun
+                ? `Same as ${rerun.name} (${rerun.target})`
+                : `Server default (${defaultTarget})`}
+            </option>
+            {targetNames.map(name => {
+              const target = model.targets.find(t => t.name === name);
+              return (
+                <option
+                  key={name}
+                  value={name}
+                  title={target?.message ?? undefined}
+                >
+                  {name}
+                  {target && !target.reachable ? ' (unreachable)' : ''}
+                </option>
+              );
+            })}
+          </select>
+        </Field>
+      )}
       <Field label="Command" name="cmd" error={errors.cmd}>
         <textarea
           className="jp-mod-styled"

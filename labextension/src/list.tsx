@@ -2,7 +2,14 @@ import * as React from 'react';
 
 import { Experiment } from './api';
 import { STATUSES } from './vocabulary';
-import { ErrorBox, StatusBadge, age, duration, useNow } from './common';
+import {
+  ErrorBox,
+  StatusBadge,
+  TargetBadge,
+  age,
+  duration,
+  useNow
+} from './common';
 import { PanelModel } from './model';
 
 /** Rows drawn beyond each edge of the list's visible part. */
@@ -65,7 +72,13 @@ function matches(experiment: Experiment, text: string): boolean {
     return true;
   }
   const { meta } = experiment.spec;
-  return [experiment.name, experiment.experimentId, meta.framework, meta.cmd]
+  return [
+    experiment.name,
+    experiment.experimentId,
+    meta.framework,
+    meta.cmd,
+    experiment.target
+  ]
     .join('\n')
     .toLowerCase()
     .includes(needle);
@@ -73,7 +86,8 @@ function matches(experiment: Experiment, text: string): boolean {
 
 export function ExperimentList(props: { model: PanelModel }): JSX.Element {
   const { model } = props;
-  const { status, text } = model.filter;
+  const { status, text, target } = model.filter;
+  const many = model.manyTargets;
   const now = useNow(1000);
   // Newest first, as the server pages them.
   const shown = React.useMemo(
@@ -116,6 +130,22 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
             </option>
           ))}
         </select>
+        {(many || target) && (
+          <select
+            className="jp-mod-styled"
+            aria-label="Target"
+            title="Only the experiments on this target"
+            value={target}
+            onChange={e => model.setFilter({ target: e.target.value })}
+          >
+            <option value="">All targets</option>
+            {model.targets.map(t => (
+              <option key={t.name} value={t.name}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        )}
       </div>
       {model.selected.length > 0 && (
         <div className="jp-SubmarinePanel-toolbar jp-SubmarinePanel-selection">
@@ -148,7 +178,9 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
         <p className="jp-SubmarinePanel-empty">
           {model.experiments.length
             ? 'No experiment matches the filter.'
-            : 'No experiments yet. Create one with "New".'}
+            : target
+              ? `No experiment on ${target}.`
+              : 'No experiments yet. Create one with "New".'}
         </p>
       )}
       <ul
@@ -186,6 +218,7 @@ export function ExperimentList(props: { model: PanelModel }): JSX.Element {
                 onChange={() => model.toggleSelected(e.experimentId)}
               />
               <span className="jp-SubmarinePanel-name">{e.name}</span>
+              {many && <TargetBadge model={model} name={e.target} />}
               <StatusBadge status={e.status} />
             </div>
             <div className="jp-SubmarinePanel-itemMeta">

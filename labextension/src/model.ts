@@ -1,4 +1,10 @@
-import { ApiError, Experiment, ExperimentSpec, SubmarineClient } from './api';
+import {
+  ApiError,
+  Experiment,
+  ExperimentSpec,
+  SubmarineClient,
+  Target
+} from './api';
 import type { IRerun } from './iterate/rerun';
 import { OutcomeNotifier } from './notify';
 import { BackoffPoller, IBackoff } from './poller';
@@ -36,6 +42,7 @@ export class PanelModel {
   constructor(readonly client: SubmarineClient = new SubmarineClient()) {
     this.poller = new BackoffPoller(() => this.poll(), LIST_BACKOFF);
     this.poller.refresh();
+    void this.loadTargets();
   }
 
   readonly poller: BackoffPoller;
@@ -48,8 +55,13 @@ export class PanelModel {
   view: View = { kind: 'list' };
   /** Bumped by every show(), so showing a view again starts it afresh. */
   viewSerial = 0;
-  /** The list's filters, kept while the detail or the form is shown. */
-  filter = { status: '', text: '' };
+  /**
+   * The list's filters, kept while the detail or the form is shown: `status`
+   * and `text` filter the pages read, `target` ('' for all) asks the server.
+   */
+  filter = { status: '', text: '', target: '' };
+  /** Where experiments can run (`GET /api/v1/target`); empty until read. */
+  targets: Target[] = [];
   /** Bumped on every change, for useSyncExternalStore. */
   version = 0;
   /** The experiments ticked in the list, for the compare view, in ticking order. */
@@ -80,8 +92,24 @@ export class PanelModel {
   }
 
   setFilter(change: Partial<PanelModel['filter']>): void {
+    const retarget =
+      change.target !== undefined && change.target !== this.filter.target;
     this.filter = { ...this.filter, ...change };
+    if (retarget) {
+      // Another list: read it from its first page.
+      this.experiments = [];
+      this.more = null;
+      this.loaded = false;
+      this.etag = '';
+      this.others.clear();
+      this.poller.refresh();
+    }
     this.emit();
+  }
+
+  /** Whether the server has targets besides `local` (the panel then names them). */
+  get manyTargets(): boolean {
+    return this.targets.length > 1;
   }
 
   toggleSelected(id: string): void {
@@ -116,6 +144,7 @@ export class PanelModel {
   refresh(): void {
     this.refreshes++;
     this.poller.refresh();
+    void this.loadTargets();
     this.emit();
   }
 
@@ -137,9 +166,10 @@ export class PanelModel {
       return;
     }
     this.loadingMore = true;
+    const target = this.filter.target;
     try {
-      const page = await this.client.page(PAGE_SIZE, token);
-      if (this.more === token) {
+      const page = await this.client.page(PAGE_SIZE, token, target);
+      if (this.more === token && this.filter.target === target) {
         this.experiments = [...this.experiments, ...page.items];
         this.more = page.next;
       }
@@ -156,11 +186,12 @@ export class PanelModel {
    * the rest of the pages read so far; true when anything was read.
    */
   private async poll(): Promise<boolean> {
+    const target = this.filter.target;
     try {
       const head =
         this.etag && this.error === null
-          ? await this.client.pageIfChanged(PAGE_SIZE, this.etag)
-          : await this.client.page(PAGE_SIZE);
+          ? await this.client.pageIfChanged(PAGE_SIZE, this.etag, target)
+          : await this.client.page(PAGE_SIZE, undefined, target);
       if (head === null) {
         return false;
       }
@@ -169,12 +200,16 @@ export class PanelModel {
         const wanted = this.experiments.length - items.length;
         const page = await this.client.page(
           Math.min(wanted, REREAD_PAGE),
-          next
+          next,
+          target
         );
         items = [...items, ...page.items];
         next = page.next;
       }
-      this.outcomes.observe(items);
+      if (this.filter.target !== target) {
+        return false; // the filter changed meanwhile: a newer tick reads that list
+      }
+      this.outcomes.observe(items, target || undefined);
       this.poller.urgent = this.outcomes.watching;
       this.etag = head.etag ?? '';
       this.experiments = items;
@@ -193,6 +228,19 @@ export class PanelModel {
     }
     this.emit();
     return true;
+  }
+
+  /** Read the targets again; the last ones read stay when the server is away. */
+  private async loadTargets(): Promise<void> {
+    try {
+      const targets = await this.client.targets();
+      if (JSON.stringify(targets) !== JSON.stringify(this.targets)) {
+        this.targets = targets;
+        this.emit();
+      }
+    } catch {
+      // the list's own poll reports the server's absence
+    }
   }
 
   private async readOne(id: string): Promise<void> {

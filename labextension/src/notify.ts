@@ -48,8 +48,8 @@ export class OutcomeNotifier {
   }
 
   /** An experiment this Lab just created: announced when it ends, however soon. */
-  launched(experimentId: string): void {
-    this.awaited.add(experimentId);
+  launched(experimentId: string, target: string | null = null): void {
+    this.awaited.set(experimentId, target);
   }
 
   /** An experiment the user stopped here: nothing to announce. */
@@ -57,20 +57,29 @@ export class OutcomeNotifier {
     this.awaited.delete(experimentId);
   }
 
-  /** A fresh list of every experiment: announce those awaited that ended. */
-  observe(experiments: readonly Experiment[]): void {
+  /**
+   * A fresh list of every experiment (with `target`: of every one on that
+   * target): announce those awaited that ended.
+   */
+  observe(experiments: readonly Experiment[], target?: string): void {
     const present = new Set<string>();
     for (const experiment of experiments) {
       const id = experiment.experimentId;
       present.add(id);
       if (!isTerminal(experiment.status)) {
-        this.awaited.add(id);
+        this.awaited.set(id, experiment.target);
       } else if (this.awaited.delete(id)) {
         this.announce(experiment);
       }
     }
-    // Deleted meanwhile: nothing to announce.
-    this.awaited.forEach(id => present.has(id) || this.awaited.delete(id));
+    // Deleted meanwhile: nothing to announce. A list of one target says
+    // nothing of the experiments elsewhere (or not yet seen anywhere).
+    this.awaited.forEach(
+      (on, id) =>
+        present.has(id) ||
+        (target !== undefined && on !== target) ||
+        this.awaited.delete(id)
+    );
   }
 
   private announce(experiment: Experiment): void {
@@ -102,5 +111,6 @@ export class OutcomeNotifier {
     }
   }
 
-  private readonly awaited = new Set<string>();
+  /** The experiments awaited, with their target (null: not seen yet). */
+  private readonly awaited = new Map<string, string | null>();
 }

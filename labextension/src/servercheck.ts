@@ -41,7 +41,12 @@ function placeOf(
 ): { key: string; rest: string[] } | null {
   const [head, field, ...rest] = path;
   if (head === 'meta') {
-    if (field === 'name' || field === 'framework' || field === 'cmd') {
+    if (
+      field === 'name' ||
+      field === 'framework' ||
+      field === 'cmd' ||
+      field === 'target'
+    ) {
       return { key: field, rest };
     }
     return field === 'envVars' ? { key: 'envVars', rest } : null;

@@ -43,6 +43,9 @@ export function magicCommand(
     `--name ${shellQuote(meta.name)}`,
     `--framework ${shellQuote(meta.framework)}`
   ];
+  if (meta.target) {
+    args.push(`--target ${shellQuote(meta.target)}`);
+  }
   if (meta.namespace && meta.namespace !== 'default') {
     args.push(`--namespace ${shellQuote(meta.namespace)}`);
   }

@@ -119,7 +119,7 @@ export function PendingSpecNotice(props: {
     setError(null);
     try {
       const created = await model.client.rerun(experiment.experimentId);
-      model.outcomes.launched(created.experimentId);
+      model.outcomes.launched(created.experimentId, created.target);
       model.show({ kind: 'detail', id: created.experimentId });
       model.refresh();
     } catch (failure) {

@@ -10,13 +10,20 @@ export interface IRerun {
   name: string;
   /** Its pending spec (PATCHed after it ended) if any, else the spec that ran. */
   base: ExperimentSpec;
+  /** Where it ran: the re-run runs there too unless the changes name another. */
+  target: string;
 }
 
 export function rerunOf(experiment: Experiment): IRerun {
   const base = structuredClone(experiment.pendingSpec ?? experiment.spec);
   // The id is the old experiment's; the server gives the new one its own.
   delete base.meta.experimentId;
-  return { experimentId: experiment.experimentId, name: experiment.name, base };
+  return {
+    experimentId: experiment.experimentId,
+    name: experiment.name,
+    base,
+    target: experiment.target
+  };
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
