@@ -14,12 +14,32 @@ What it does (see tests/k8s/README.md for the full contract):
   the operator's environment added to the main container (``pytorch``: MASTER_ADDR,
   MASTER_PORT, WORLD_SIZE, RANK, PET_*, PYTHONUNBUFFERED; ``tensorflow``: TF_CONFIG;
   ``xgboost``: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, PYTHONUNBUFFERED, WORKER_PORT, WORKER_ADDRS).
-- Pods stay ``Pending`` (container waiting ``ContainerCreating``) for ``pending_delay``
-  seconds, or while ``hold_pending()`` is in force. Then the main container's
-  ``command + args`` (``$(VAR)`` expanded as the kubelet does) runs as a local process
-  (own process group, cwd = a per-pod directory) with the container's env; stdout+stderr
-  go to the pod log the fake kubelet serves. Pod status: Pending -> Running ->
+- Pods stay ``Pending`` (container waiting ``ContainerCreating``; ``PodInitializing`` for
+  every container of a pod with init containers) for ``pending_delay`` seconds, or while
+  ``hold_pending()`` is in force. Then, as the kubelet (and ``trainer.py``, with
+  ``control.py``'s helpers): the pod's volumes become local directories (``emptyDir`` fresh
+  per pod, i.e. per pod uid, ``configMap``/``secret`` keys as files, a PVC one directory per
+  claim, ``hostPath`` itself); a ConfigMap/Secret that does not exist (yet) keeps the pod
+  Pending, waiting ``ContainerCreating`` (``PodInitializing`` with init containers), and is
+  retried every second until it does (a missing env reference: ``CreateContainerConfigError``,
+  retried alike). The ``initContainers`` run
+  one after the other, each to completion, with their own env, ``volumeMounts`` and
+  ``workingDir`` (the pod stays Pending, the main container waiting ``PodInitializing``,
+  ``initContainerStatuses`` waiting/running/terminated with the exit code). Then the main
+  container's ``command + args`` (``$(VAR)`` expanded as the kubelet does) runs as a local
+  process (own process group, cwd = a per-pod directory, then ``workingDir`` when it
+  exists) with the container's env and its ``volumeMounts`` bind-mounted at their mountPath
+  in a private mount namespace (root or CAP_SYS_ADMIN; missing mount targets are made on
+  this machine and removed at stop); stdout+stderr of each container go to the pod log the fake
+  kubelet serves for that container name. Pod status: Pending -> Running ->
   Succeeded/Failed with the container's real exit code.
+- A failed init container: pod ``restartPolicy`` ``OnFailure``/``Always``: restarted in place
+  (its restartCount; ``CrashLoopBackOff`` meanwhile) while the pod stays Pending; like v1.9,
+  which counts only Running pods' restarts, these do not count against ``backoffLimit``.
+  ``Never`` (also what ``ExitCode`` replicas get): the pod fails, the main container never
+  runs, and the operator handles the failed replica as any other: the job fails, or with
+  ``ExitCode`` the pod is recreated (the main container has no exit code, which the real
+  operator reads as 0xbeef: retryable).
 - Job status (``/status`` subresource): conditions Created, Running, Restarting,
   Succeeded, Failed with the operator's reasons (``PyTorchJobRunning``...) and messages,
   ``lastTransitionTime``/``lastUpdateTime``, ``replicaStatuses`` (active/succeeded/failed,
@@ -49,20 +69,32 @@ Deviations, on purpose: a replica template without a container named as the oper
 expects (``tensorflow``/``pytorch``/``xgboost``), or a pod the API server refuses to create,
 FAILS the job with a message saying so (the real operator would only emit events and leave
 the job hanging). No Services are created; ``activeDeadlineSeconds``, ``ttlSecondsAfter
-Finished``, ``suspend`` and elastic policies are not implemented; images are ignored.
+Finished``, ``suspend`` and elastic policies are not implemented; images are ignored. Only
+the main container (and the init containers) run: other containers are reported terminated,
+"not run by the fake kubelet". The operator's env is added to the main container only (the
+real PyTorchJob controller adds it to every regular container; none adds it to init
+containers), and no PyTorch worker init container (waiting for the master's DNS name) is
+added.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cluster import GROUP, VERSION
-from .control import ConfigError, Controller, container_env, expand, now_rfc3339
+from .control import (
+    ConfigError,
+    Controller,
+    container_env,
+    container_mounts,
+    expand,
+    materialize_volumes,
+    now_rfc3339,
+)
 
 LABEL_PREFIX = "training.kubeflow.org/"
 JOB_NAME = LABEL_PREFIX + "job-name"
@@ -70,6 +102,7 @@ OPERATOR_NAME = LABEL_PREFIX + "operator-name"
 REPLICA_TYPE = LABEL_PREFIX + "replica-type"
 REPLICA_INDEX = LABEL_PREFIX + "replica-index"
 JOB_ROLE = LABEL_PREFIX + "job-role"
+NO_EXIT_CODE = 0xBEEF  # the operator's "main container has no exit code" (an init container failed)
 
 
 @dataclass(frozen=True)
@@ -100,6 +133,33 @@ KINDS = {
 
 
 @dataclass
+class InitContainer:
+    """One init container of a replica's pod, as the kubelet runs it (before the main one)."""
+
+    spec: dict
+    proc: subprocess.Popen | None = None
+    state: str = "waiting"  # waiting, running, terminated
+    reason: str = "PodInitializing"  # while waiting
+    exit_code: int | None = None
+    restart_count: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    last_state: dict | None = None
+    log_path: Path | None = None
+    runs: int = 0  # starts, for the containerID
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    def terminated(self, pod: str) -> dict:
+        rc = self.exit_code or 0
+        return {"terminated": {"exitCode": rc, "reason": "Completed" if rc == 0 else "Error",
+                               "startedAt": self.started_at, "finishedAt": self.finished_at,
+                               "containerID": f"fake://{pod}/{self.name}/{self.runs}"}}
+
+
+@dataclass
 class Replica:
     rtype: str
     index: int
@@ -121,10 +181,18 @@ class Replica:
     last_state: dict | None = None
     pod_dirty: bool = True
     log_path: Path | None = None
+    inits: list[InitContainer] = field(default_factory=list)  # the pod's initContainers, in order
+    step: int = 0  # init containers done; == len(inits): the main container's turn
+    volumes: dict[str, Path] | None = None  # materialised at the first container start
+    config_error: str | None = None  # why the last start attempt had to wait (noted once)
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.rtype, self.index)
+
+    @property
+    def initialized(self) -> bool:
+        return self.step >= len(self.inits)
 
 
 @dataclass
@@ -183,7 +251,8 @@ class FakeOperator(Controller):
 
     # ================================================================ public
     def replicas(self, namespace: str, job_name: str) -> dict[str, dict]:
-        """Pod name -> {phase, exit_code, restart_count, pid, log} for a tracked job."""
+        """Pod name -> {phase, exit_code, restart_count, pid, log, init} for a tracked job (the
+        main container; ``init``: init container name -> {state, exit_code, restart_count, pid, log})."""
 
         def collect():
             out = {}
@@ -192,7 +261,11 @@ class FakeOperator(Controller):
                     for r in job.replicas.values():
                         out[r.pod] = {"phase": r.phase, "exit_code": r.exit_code,
                                       "restart_count": r.restart_count,
-                                      "pid": r.proc.pid if r.proc else None, "log": r.log_path}
+                                      "pid": r.proc.pid if r.proc else None, "log": r.log_path,
+                                      "init": {c.name: {"state": c.state, "exit_code": c.exit_code,
+                                                        "restart_count": c.restart_count,
+                                                        "pid": c.proc.pid if c.proc else None, "log": c.log_path}
+                                               for c in r.inits}}
             return out
 
         return self.call(collect)
@@ -313,9 +386,15 @@ class FakeOperator(Controller):
         pod = f"{job.name}-{rtype.lower()}-{index}"
         body = self._pod_body(job, rtype, index, pod, spec, policy)
         rep = Replica(rtype, index, pod, job.kind.container, policy, body)
+        rep.inits = [InitContainer(c) for c in body["spec"].get("initContainers") or []]
         job.replicas[key] = rep
         self._pods_by_name[(job.namespace, pod)] = (job.uid, key)
-        self.kubelet.add_pod(job.namespace, pod, [c["name"] for c in body["spec"]["containers"]])
+        names = [c.name for c in rep.inits] + [c["name"] for c in body["spec"]["containers"]]
+        self.kubelet.add_pod(job.namespace, pod, names)
+        if rep.inits:  # the kubelet's default waiting reason for every container of such a pod
+            rep.waiting_reason = "PodInitializing"
+            for name in names:
+                self.kubelet.set_waiting(job.namespace, pod, name, "PodInitializing")
         self._note(f"{job.namespace}/{pod}: to be created")
 
     def _pod_body(self, job: Job, rtype: str, index: int, pod: str, spec: dict, policy: str) -> dict:
@@ -524,66 +603,93 @@ class FakeOperator(Controller):
         return out
 
     # ---------------------------------------------------------------- containers
-    # ---------------------------------------------------------------- containers
     def _start_container(self, uid: str, key: tuple[str, int], run: int) -> None:
+        """Start the pod's next container, as the kubelet: on the first start the volumes are
+        materialised, then each init container in turn, then the main one."""
         job = self._jobs.get(uid)
         rep = job.replicas.get(key) if job else None
         if rep is None or rep.run != run or job.detached or rep.proc is not None:
             return
+        init = None if rep.initialized else rep.inits[rep.step]
+        if init is not None and init.proc is not None:
+            return
         if self._held():
             self._later(0.05, ("start", uid, key, run))
             return
-        container = next(c for c in rep.body["spec"]["containers"] if c["name"] == rep.container)
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._api)
+        container = init.spec if init is not None else \
+            next(c for c in rep.body["spec"]["containers"] if c["name"] == rep.container)
+        name = container["name"]
+        pod_dir = self.cluster.workdir / "pods" / job.namespace / rep.pod
         try:
+            if rep.volumes is None:
+                # per pod uid: a recreated pod of the same name gets fresh emptyDirs
+                rep.volumes = materialize_volumes(core, rep.body, pod_dir / "volumes" / (rep.uid or "pod"),
+                                                  self.cluster.workdir / "pvcs")
             env = self._container_env(job, rep, container)
+            mounts = container_mounts(container, rep.volumes)
         except ConfigError as exc:
-            if rep.waiting_reason != "CreateContainerConfigError":
-                self._note(f"{job.namespace}/{rep.pod}: {exc}")
-            rep.waiting_reason = "CreateContainerConfigError"
-            self.kubelet.set_waiting(job.namespace, rep.pod, rep.container, rep.waiting_reason)
+            if rep.volumes is None:  # FailedMount: nothing starts, the pod keeps its default reasons
+                reason = "PodInitializing" if rep.inits else "ContainerCreating"
+            else:
+                reason = "CreateContainerConfigError"
+            if rep.config_error != str(exc):
+                self._note(f"{job.namespace}/{rep.pod}/{name}: {exc}")
+            rep.config_error = str(exc)
+            if init is not None:
+                init.reason = reason
+            else:
+                rep.waiting_reason = reason
+            self.kubelet.set_waiting(job.namespace, rep.pod, name, reason)
             rep.pod_dirty = True
             self._later(1.0, ("start", uid, key, run))
             return
+        rep.config_error = None
         argv = [expand(a, env) for a in list(container.get("command") or []) + list(container.get("args") or [])]
-        cwd = self.cluster.workdir / "pods" / job.namespace / rep.pod
-        cwd.mkdir(parents=True, exist_ok=True)
-        wd = container.get("workingDir")
-        if wd and os.path.isdir(wd):
-            cwd = Path(wd)
-        lg = self.kubelet.start_container(job.namespace, rep.pod, rep.container)
-        rep.log_path = lg.path
-        rep.started_at = now_rfc3339()
-        rep.finished_at = None
-        rep.exit_code = None
+        pod_dir.mkdir(parents=True, exist_ok=True)
+        lg = self.kubelet.start_container(job.namespace, rep.pod, name)
+        if init is not None:
+            init.log_path, init.started_at, init.finished_at, init.exit_code = lg.path, now_rfc3339(), None, None
+            init.state = "running"
+            init.runs += 1
+        else:
+            rep.log_path = lg.path
+            rep.started_at = now_rfc3339()
+            rep.finished_at = None
+            rep.exit_code = None
+            rep.phase = "Running"
         rep.run += 1
         run = rep.run
+        rep.pod_dirty = True
         if not argv:
             lg.append("fake kubelet: the container has no command/args; image entrypoints are not run here\n")
             lg.close()
             self._later(0, ("exit", uid, key, run, 127))
-            rep.phase = "Running"
-            rep.pod_dirty = True
             return
-        proc = self._launch(argv, env, cwd, lg, ("exit", uid, key, run))
+        proc = self._launch(argv, env, pod_dir, lg, ("exit", uid, key, run), mounts, container.get("workingDir"))
         if isinstance(proc, str):
             lg.append(f"fake kubelet: {proc}\n")
             lg.close()
             self._later(0, ("exit", uid, key, run, 128))
-            rep.phase = "Running"
-            rep.pod_dirty = True
+            return
+        self._note(f"{job.namespace}/{rep.pod}/{name}: started pid {proc.pid}: {argv}")
+        if init is not None:
+            init.proc = proc
             return
         rep.proc = proc
-        rep.phase = "Running"
         rep.waiting_reason = ""
-        rep.pod_dirty = True
-        self._note(f"{job.namespace}/{rep.pod}: started pid {proc.pid}: {argv}")
         self._update_job_status(job)
 
     def _kill(self, rep: Replica) -> None:
-        proc = rep.proc
+        procs = [rep.proc, *(c.proc for c in rep.inits)]
         rep.proc = None
+        for c in rep.inits:
+            c.proc = None
         rep.run += 1  # its exit event is stale now
-        self._terminate(proc)
+        for proc in procs:
+            self._terminate(proc)
 
     def _container_env(self, job: Job, rep: Replica, container: dict) -> dict[str, str]:
         from kubernetes import client
@@ -595,6 +701,9 @@ class FakeOperator(Controller):
         job = self._jobs.get(uid)
         rep = job.replicas.get(key) if job else None
         if rep is None or rep.run != run:
+            return
+        if not rep.initialized:
+            self._on_init_exit(job, rep, rc)
             return
         rep.proc = None
         rep.exit_code = rc
@@ -620,7 +729,38 @@ class FakeOperator(Controller):
             self._later(self.restart_delay, ("start", uid, key, rep.run))
             return
         rep.phase = "Succeeded" if rc == 0 else "Failed"
-        if (rc != 0 and policy == "ExitCode" and rc >= 128 and not job.finished and not job.detached):
+        self._pod_finished(job, rep, rc)
+
+    def _on_init_exit(self, job: Job, rep: Replica, rc: int) -> None:
+        """The kubelet's rules: success runs the next container; a failure restarts the init
+        container in place (pod restartPolicy OnFailure/Always: the pod stays Pending, and as
+        v1.9 counts only Running pods' restarts these do not count against backoffLimit) or
+        fails the pod (Never, which ExitCode replicas get)."""
+        c = rep.inits[rep.step]
+        c.proc, c.exit_code, c.finished_at, c.state = None, rc, now_rfc3339(), "terminated"
+        rep.pod_dirty = True
+        self._note(f"{job.namespace}/{rep.pod}/{c.name}: exited {rc}")
+        if rc == 0:
+            rep.step += 1
+            self._later(0, ("start", job.uid, rep.key, rep.run))
+            return
+        if rep.body["spec"].get("restartPolicy") in ("OnFailure", "Always") and not job.finished \
+                and not job.detached:
+            c.last_state = c.terminated(rep.pod)
+            c.restart_count += 1
+            c.state, c.reason = "waiting", "CrashLoopBackOff"
+            self.kubelet.set_waiting(job.namespace, rep.pod, c.name, c.reason)
+            self._later(self.restart_delay, ("start", job.uid, rep.key, rep.run))
+            return
+        rep.phase = "Failed"
+        # the operator reads the exit code of the main container only: it has none here
+        self._pod_finished(job, rep, NO_EXIT_CODE)
+
+    def _pod_finished(self, job: Job, rep: Replica, rc: int) -> None:
+        """The operator's view of a pod that ended (Succeeded/Failed): ``ExitCode`` with a
+        retryable code recreates it, anything else goes into the job's status."""
+        if (rc != 0 and rep.restart_policy == "ExitCode" and rc >= 128 and not job.finished
+                and not job.detached):
             # retryable exit code: the operator deletes the pod and creates it again
             n_failed = 1
             self._set_condition(job, "Restarting", f"{job.kind.kind} {job.namespace}/{job.name} is restarting "
@@ -631,7 +771,7 @@ class FakeOperator(Controller):
                 self._fail(job, f"Job {job.name} has failed because it has reached the specified backoff limit")
                 return
             self._remove_replica(job, rep)
-            self._add_replica(job, key)
+            self._add_replica(job, rep.key)
             return
         self._update_job_status(job)
 
@@ -685,6 +825,8 @@ class FakeOperator(Controller):
         ready = rep.phase == "Running" and rep.proc is not None
         if rep.proc is not None:
             state = {"running": {"startedAt": rep.started_at}}
+        elif rep.started_at is None:  # never started (init containers first, or they failed)
+            state = {"waiting": {"reason": rep.waiting_reason or "ContainerCreating"}}
         elif rep.phase in ("Succeeded", "Failed") or (rep.exit_code is not None and not rep.waiting_reason):
             state = self._terminated_state(rep)
         else:
@@ -704,16 +846,37 @@ class FakeOperator(Controller):
                                                "message": "not run by the fake kubelet"}}}
             statuses.append(cs)
         scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
-        conds = [scheduled,
-                 {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+        initialized = {"type": "Initialized", "status": str(rep.initialized), "lastTransitionTime": now}
+        if not rep.initialized:
+            initialized.update(reason="ContainersNotInitialized", message="containers with incomplete status: ["
+                               + " ".join(c.name for c in rep.inits[rep.step:]) + "]")
+        conds = [scheduled, initialized,
                  {"type": "ContainersReady", "status": str(ready), "lastTransitionTime": now},
                  {"type": "Ready", "status": str(ready), "lastTransitionTime": now}]
         status = {"phase": rep.phase, "conditions": conds, "hostIP": "127.0.0.1",
                   "containerStatuses": statuses, "qosClass": "BestEffort"}
-        if rep.phase != "Pending" or rep.started_at:
+        if rep.inits:
+            status["initContainerStatuses"] = [self._init_status(rep, c) for c in rep.inits]
+        first_start = next((t for t in [*(c.started_at for c in rep.inits), rep.started_at] if t), None)
+        if rep.phase != "Pending" or first_start:
             status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
-        status["startTime"] = rep.started_at or now
+        status["startTime"] = first_start or now
         return status
+
+    @staticmethod
+    def _init_status(rep: Replica, c: InitContainer) -> dict:
+        if c.proc is not None or (c.state == "running" and c.exit_code is None):
+            state = {"running": {"startedAt": c.started_at}}
+        elif c.state == "terminated":
+            state = c.terminated(rep.pod)
+        else:
+            state = {"waiting": {"reason": c.reason}}
+        cs = {"name": c.name, "image": c.spec.get("image", ""), "imageID": "", "restartCount": c.restart_count,
+              "ready": c.state == "terminated" and c.exit_code == 0, "started": c.state == "running",
+              "state": state, "lastState": c.last_state or {}}
+        if c.started_at:
+            cs["containerID"] = f"fake://{rep.pod}/{c.name}/{c.runs}"
+        return cs
 
     # ================================================================ writing to the API
     def _dirty(self) -> bool:
