@@ -166,6 +166,23 @@ def test_replica_states_from_pods() -> None:
     assert replica_from_pod(replica, None, "pytorch", running).state == "Stopped"
 
 
+def test_a_restarting_replica_keeps_its_last_exit_code_and_an_init_failure_says_so() -> None:
+    replica = Replica("e-master-0", "Master", 0, "e-master-0")
+    backing_off = pod("Running", restartCount=1, state={"waiting": {"reason": "CrashLoopBackOff"}},
+                      lastState={"terminated": {"exitCode": 3, "reason": "Error"}})
+    crashing = replica_from_pod(replica, backing_off, "pytorch", None)
+    assert (crashing.exit_code, crashing.message) == (3, "CrashLoopBackOff")
+    gone = replica_from_pod(replica, None, "pytorch", crashing)  # the Job controller deleted it
+    assert (gone.state, gone.exit_code) == ("Stopped", 3)
+    rerun = pod("Running", restartCount=1, state={"running": {}}, lastState={"terminated": {"exitCode": 3}})
+    assert replica_from_pod(replica, rerun, "pytorch", None).exit_code is None
+    initializing = pod("Pending", state={"waiting": {"reason": "PodInitializing"}})
+    initializing["status"]["initContainerStatuses"] = [{"name": "code-localizer", "restartCount": 2, "state": {
+        "waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 128}}}]
+    assert replica_from_pod(replica, initializing, "pytorch", None).message == \
+        "init container code-localizer failed (exit code 128, CrashLoopBackOff)"
+
+
 # pure: API server refusals -> BackendError
 
 

@@ -358,6 +358,16 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * CodeSpec
+         * @description How the experiment's code reaches its replicas (Submarine's ``CodeSpec``).
+         */
+        CodeSpec: {
+            /** @description `git`: clone `git.url` at `git.branch` before the replicas start. */
+            syncMode: string;
+            /** @default null */
+            git?: components["schemas"]["GitCode"] | null;
+        };
+        /**
          * DryRun
          * @description What a create would run, without running it.
          */
@@ -536,6 +546,11 @@ export interface components {
              * @default null
              */
             metrics?: components["schemas"]["MetricsSpec"] | null;
+            /**
+             * @description The code to fetch before the replicas start; they run in it.
+             * @default null
+             */
+            code?: components["schemas"]["CodeSpec"] | null;
             /** @description Roles by name (exact case, per framework: TensorFlow: Chief, Master, Ps, Worker, Evaluator; PyTorch: Master, Worker; XGBoost: Master, Worker). */
             spec: {
                 [key: string]: components["schemas"]["TaskSpec"];
@@ -548,6 +563,39 @@ export interface components {
         FieldError: {
             field: string;
             message: string;
+        };
+        /**
+         * GitCode
+         * @description Where the code is: a repository and its branch.
+         */
+        GitCode: {
+            /** @description The repository: a URL (https, http, ssh, git, file), without credentials. */
+            url: string;
+            /**
+             * @description The branch (or tag) to clone.
+             * @default main
+             */
+            branch?: string;
+            /**
+             * @description Kubernetes: a Secret in the experiment's namespace with keys `username` and `password` (a token) for an HTTPS repository. Locally the clone uses your own git credentials.
+             * @default null
+             */
+            secret?: string | null;
+            /**
+             * @description Accept a self-signed certificate (Submarine's `trustCerts`).
+             * @default null
+             */
+            trustCerts?: boolean | null;
+            /**
+             * @description Refused: use `secret`.
+             * @default null
+             */
+            username?: string | null;
+            /**
+             * @description Refused: use `secret`.
+             * @default null
+             */
+            password?: string | null;
         };
         /** KernelSpec */
         KernelSpec: {
@@ -726,7 +774,7 @@ export interface components {
             /** @description `local`, `kubernetes`, or another installed backend. */
             backend: string;
             /**
-             * @description A Kubernetes target's Kubeflow API: `training-operator` or `trainer`.
+             * @description A Kubernetes target's Kubeflow API: `training-operator` or `trainer`; null while an `api: auto` target's cluster has not said which it serves.
              * @default null
              */
             api: string | null;

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypedDict
 from typing_extensions import NotRequired
 
 __all__ = [
+    "CodeSpec",
     "DryRun",
     "Envelope",
     "Environment",
@@ -23,6 +24,7 @@ __all__ = [
     "ExperimentMeta",
     "ExperimentSpec",
     "FieldError",
+    "GitCode",
     "KernelSpec",
     "LogContent",
     "LogLine",
@@ -46,6 +48,13 @@ __all__ = [
     "TemplateUpdate",
     "Trial",
 ]
+
+
+class CodeSpec(TypedDict):
+    """How the experiment's code reaches its replicas (Submarine's ``CodeSpec``)."""
+
+    syncMode: str
+    git: NotRequired[GitCode | None]
 
 
 class DryRun(TypedDict):
@@ -156,6 +165,7 @@ class ExperimentSpec(TypedDict):
     meta: ExperimentMeta
     environment: NotRequired[EnvironmentRef | None]
     metrics: NotRequired[MetricsSpec | None]
+    code: NotRequired[CodeSpec | None]
     spec: dict[str, TaskSpec]
 
 
@@ -164,6 +174,17 @@ class FieldError(TypedDict):
 
     field: str
     message: str
+
+
+class GitCode(TypedDict):
+    """Where the code is: a repository and its branch."""
+
+    url: str
+    branch: NotRequired[str]
+    secret: NotRequired[str | None]
+    trustCerts: NotRequired[bool | None]
+    username: NotRequired[str | None]
+    password: NotRequired[str | None]
 
 
 class KernelSpec(TypedDict):

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 
 from .base import Request
+from .code import CodeSpec
 from .constants import FRAMEWORK_ROLES, FRAMEWORKS, framework_name
 from .metrics import MetricsSpec
 from .quantity import Resources
@@ -184,6 +185,7 @@ class ExperimentSpec(Request):
     meta: ExperimentMeta
     environment: EnvironmentRef | None = None
     metrics: MetricsSpec | None = Field(None, description="submarine-jupyter's extension: metric collection.")
+    code: CodeSpec | None = Field(None, description="The code to fetch before the replicas start; they run in it.")
     spec: dict[str, TaskSpec] = Field(
         description="Roles by name (exact case, per framework: "
         + "; ".join(f"{framework_name(f)}: {', '.join(roles)}" for f, roles in FRAMEWORK_ROLES.items()) + ")."

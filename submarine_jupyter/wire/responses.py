@@ -91,7 +91,8 @@ class Target(Response):
 
     name: str
     backend: str = Field(description="`local`, `kubernetes`, or another installed backend.")
-    api: str | None = Field(None, description="A Kubernetes target's Kubeflow API: `training-operator` or `trainer`.")
+    api: str | None = Field(None, description="A Kubernetes target's Kubeflow API: `training-operator` or `trainer`; null while "
+                                   "an `api: auto` target's cluster has not said which it serves.")
     default: bool = Field(description="Where an experiment that names no `meta.target` runs.")
     reachable: bool
     message: str | None = Field(None, description="Why it is not reachable, in a person's words.")

@@ -4,23 +4,25 @@
   (``manifests.job_manifest``).
 - ``trainer``: Kubeflow Trainer v2's ``trainer.kubeflow.org/v1alpha1`` TrainJob over a
   training runtime (``trainjobs.trainjob_manifest``); PyTorch and XGBoost only.
+- ``auto``: the one the cluster serves (``discovered``), Trainer v2 where it has both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from ....wire.constants import framework_name
 from ....wire.requests import ExperimentSpec
 from ..base import BackendError, Submission
+from .code import Script
 from .kinds import JOB_KINDS, JobKind
 from .manifests import ManifestConfig, job_manifest
 from .trainjobs import TRAINJOB_KINDS, RuntimeRef, trainjob_manifest
 
-#: (submission, site settings, the runtime a TrainJob names) -> the object to create
-Manifest = Callable[[Submission, ManifestConfig, RuntimeRef | None], dict[str, Any]]
+#: (submission, site settings, the runtime a TrainJob names, the script that travels) -> the object to create
+Manifest = Callable[[Submission, ManifestConfig, RuntimeRef | None, Script | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,27 @@ class KubeflowApi:
         return kind
 
 
-def _v1(submission: Submission, config: ManifestConfig, _: RuntimeRef | None) -> dict[str, Any]:
-    return job_manifest(submission, config)
+def _v1(submission: Submission, config: ManifestConfig, _: RuntimeRef | None, script: Script | None) -> dict[str, Any]:
+    return job_manifest(submission, config, script)
 
 
 TRAINING_OPERATOR = KubeflowApi("training-operator", dict(JOB_KINDS), _v1)
 TRAINER = KubeflowApi("trainer", dict(TRAINJOB_KINDS), trainjob_manifest)
 APIS: dict[str, KubeflowApi] = {api.name: api for api in (TRAINING_OPERATOR, TRAINER)}
+
+#: ``KubernetesBackend.api``'s value that asks the cluster.
+AUTO = "auto"
+
+
+def discovered(groups: Collection[str]) -> KubeflowApi | None:
+    """``auto``: Trainer v2 where the cluster serves its API group (new installs, and the
+    one Kueue supports), else the training-operator's; None when it serves neither."""
+    for api in (TRAINER, TRAINING_OPERATOR):
+        if api.kinds[0].group in groups:
+            return api
+    return None
+
+
+def neither_message() -> str:
+    return (f"the cluster serves no Kubeflow training API: neither {TRAINER.kinds[0].group} (Kubeflow Trainer v2) "
+            f"nor {TRAINING_OPERATOR.kinds[0].group} (the training-operator); install one, or set this target's api")

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import VersionApi
+from kubernetes.client import ApisApi, VersionApi
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -33,10 +33,12 @@ from ..base import (
     Submission,
     TargetState,
 )
-from .apis import APIS
+from .apis import APIS, AUTO, TRAINING_OPERATOR, KubeflowApi, discovered, neither_message
 from .archive import LogArchive
 from .cache import JobCache
 from .client import Connector
+from .code import Script, script_for
+from .code_maps import ScriptMaps
 from .follow import LogFollower
 from .jobs import PROPAGATION_POLICIES, Jobs
 from .kinds import JobKind
@@ -61,8 +63,10 @@ class KubernetesBackend(LoggingConfigurable):
     name = "kubernetes"
 
     api = Enum(
-        list(APIS), "training-operator", help="The Kubeflow API the cluster serves: 'training-operator' (v1 "
-        "TFJob, PyTorchJob, XGBoostJob) or 'trainer' (Kubeflow Trainer v2 TrainJobs; PyTorch and XGBoost).",
+        [*APIS, AUTO], "training-operator", help="The Kubeflow API the cluster serves: 'training-operator' (v1 "
+        "TFJob, PyTorchJob, XGBoostJob), 'trainer' (Kubeflow Trainer v2 TrainJobs; PyTorch and XGBoost), or 'auto': "
+        "asked of the cluster's API groups once it answers, Trainer v2 where it serves both (until then this "
+        "target's experiments answer 503).",
     ).tag(config=True)
     trainer_runtimes = Dict(
         Unicode(), help="Trainer v2: the runtime of each framework ('pytorch', 'xgboost'), as 'name' (a "
@@ -108,6 +112,9 @@ class KubernetesBackend(LoggingConfigurable):
     tensorboard_volume = Dict(
         None, allow_none=True, help="The volume mounted at tensorboard_mount_path, as a pod spec's volume without its "
         "name, e.g. {'persistentVolumeClaim': {'claimName': 'tensorboard'}} (default: none mounted).").tag(config=True)
+    code_git_image = Unicode(
+        ManifestConfig.code_git_image, help="The image of the init container that clones an experiment's code.git "
+        "(it needs sh and git; Trainer v2 clones with the training image's own git).").tag(config=True)
     tensorboard_server_dir = Unicode(
         None, allow_none=True, help="Where this server sees the same volume, to read the scalars replicas write "
         "there (default: not read).").tag(config=True)
@@ -116,31 +123,70 @@ class KubernetesBackend(LoggingConfigurable):
         super().__init__(**kwargs)
         #: The logs of stopped experiments, whose pods are gone (kept under the server's state).
         self.archive = LogArchive(paths.state_dir / "logs") if paths is not None else None
+        #: Where a script named in a command is looked for (``code.script_of``).
+        self._script_root = paths.root_dir if paths is not None else Path.cwd()
         self.manifest_config = ManifestConfig(
             namespace=self.namespace, allowed_namespaces=tuple(self.allowed_namespaces),
             image_pull_secrets=tuple(self.image_pull_secrets), service_account=self.service_account,
             restart_policy=self.restart_policy, clean_pod_policy=self.clean_pod_policy,
-            backoff_limit=self.backoff_limit, default_image=self.default_image,
+            backoff_limit=self.backoff_limit, default_image=self.default_image, code_git_image=self.code_git_image,
             tensorboard_mount_path=self.tensorboard_mount_path, tensorboard_volume=self.tensorboard_volume,
         )
         self._connector = Connector(self.kubeconfig, self.context, self.in_cluster)
-        self.kubeflow = APIS[self.api]
         self._runtimes = Runtimes(self._connector, dict(self.trainer_runtimes))
-        namespaces: list[str | None] = (
-            [None] if self.manifest_config.any_namespace else list(self.manifest_config.namespaces))
-        self.jobs = Jobs(self._connector, self.kubeflow, namespaces, propagation=self.delete_propagation)
-        self.cache = JobCache(self.kubeflow)
+        self.scripts = ScriptMaps(self._connector)
         self._logs = LogReader(self._connector)
-        self._follower = LogFollower(self._logs, self.cache.watched)
-        self._collector = LogFollower(LogReader(self._connector, max_streams=COLLECTOR_STREAMS), self.cache.watched)
+        self._collector_reader = LogReader(self._connector, max_streams=COLLECTOR_STREAMS)
+        #: ``api: auto`` until the cluster has said which it serves (``_discover``), and why not yet.
+        self._unbound: str | None = "the cluster has not answered yet" if self.api == AUTO else None
+        self._bind(APIS.get(self.api, TRAINING_OPERATOR))
+        self._discovery: asyncio.Task[None] | None = None
         self._watchers: list[ListWatcher] = []
         self._consumer: asyncio.Task[None] | None = None
         self._sink: EventSink | None = None
+
+    def _bind(self, kubeflow: KubeflowApi) -> None:
+        """Speak ``kubeflow``: its jobs, the cache of their status, the log followers over it."""
+        self.kubeflow = kubeflow
+        namespaces: list[str | None] = (
+            [None] if self.manifest_config.any_namespace else list(self.manifest_config.namespaces))
+        self.jobs = Jobs(self._connector, kubeflow, namespaces, propagation=self.delete_propagation)
+        self.cache = JobCache(kubeflow)
+        self._follower = LogFollower(self._logs, self.cache.watched)
+        self._collector = LogFollower(self._collector_reader, self.cache.watched)
 
     # lifecycle
 
     async def start(self, sink: EventSink, adopt: list[Adoption]) -> None:
         self._sink = sink
+        if self._unbound is None:
+            self._watch(adopt)
+        else:
+            self._discovery = asyncio.create_task(self._discover(adopt))
+
+    async def _discover(self, adopt: list[Adoption]) -> None:
+        """``api: auto``: ask the cluster's API groups until it answers with a Kubeflow API,
+        then bind to it and watch (the server's start never waits for this)."""
+        delay = 0.5
+        while True:
+            try:
+                host, groups = await self.jobs.call(lambda apis: (apis.host, [
+                    g.name for g in ApisApi(apis.api_client).get_api_versions(_request_timeout=(2, 3)).groups]))
+                chosen = discovered(groups)
+                if chosen is not None:
+                    break
+                self._unbound = neither_message()
+            except BackendError as error:
+                self._unbound = error.message
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.reconnect_max)
+        self._bind(chosen)
+        self._unbound = None
+        self.log.info("submarine_jupyter: %s serves %s", host, chosen.name)
+        self._watch(adopt)
+
+    def _watch(self, adopt: list[Adoption]) -> None:
+        """Adopt the experiments this server runs here, and start the watches."""
         for adoption in adopt:
             self.cache.adopt(adoption.submission, self._namespace(adoption.submission), adoption.status)
         namespaces: list[str | None] = (
@@ -156,6 +202,9 @@ class KubernetesBackend(LoggingConfigurable):
             watcher.start()
 
     async def stop(self) -> None:
+        if self._discovery is not None:
+            self._discovery.cancel()
+            await asyncio.gather(self._discovery, return_exceptions=True)
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self._watchers))
         self._watchers = []
         if self._consumer is not None:
@@ -163,22 +212,32 @@ class KubernetesBackend(LoggingConfigurable):
             await asyncio.gather(self._consumer, return_exceptions=True)
             self._consumer = None
         self._logs.close()
-        self._collector.reader.close()
+        self._collector_reader.close()
         self._connector.close()
 
     # requests
 
     async def submit(self, submission: Submission) -> None:
-        kind, manifest = await self._manifest(submission)
+        kind, manifest, script = await self._manifest(submission)
         self.cache.track(submission, self._namespace(submission))
+        namespace = manifest["metadata"]["namespace"]
         try:
-            await self.jobs.create(kind, manifest)
+            if script is not None:
+                await self.scripts.put(script, manifest)
+            created = await self.jobs.create(kind, manifest)
         except BackendError:
             self.cache.untrack(submission.experiment_id)
+            if script is not None:
+                await self._forget_script(namespace, submission.experiment_id)
             raise
+        if script is not None:
+            try:
+                await self.scripts.own(manifest, created)
+            except BackendError as error:  # this server still deletes it with the job
+                self.log.warning("submarine_jupyter: %s", error.message)
 
     async def patch(self, submission: Submission) -> None:
-        kind, manifest = await self._manifest(submission)
+        kind, manifest, script = await self._manifest(submission)
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         found = await self._find(submission.experiment_id)
         if found is None:
@@ -188,6 +247,8 @@ class KubernetesBackend(LoggingConfigurable):
                 f"cannot move {found.kind.kind} {name} from namespace '{found.namespace}' to a "
                 f"{kind.kind} in '{namespace}'; create a new experiment instead"
             )
+        if script is not None:
+            await self.scripts.put(script, manifest)
         await self.jobs.replace(kind, manifest)
         tracked = self.cache.tracked(submission.experiment_id) or self.cache.track(
             submission, self._namespace(submission))
@@ -216,7 +277,11 @@ class KubernetesBackend(LoggingConfigurable):
         await self._emit(BackendEvent(experiment_id, status="Stopped", message=STOPPED, replicas=replicas or None))
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
-        return {"manifest": (await self._manifest(submission))[1]}
+        _, manifest, script = await self._manifest(submission)
+        plan = {"manifest": manifest}
+        if script is not None:
+            plan["configMap"] = self.scripts.manifest(script, manifest)
+        return plan
 
     async def logs(
         self, experiment_id: str, *, pod_name: str | None = None, tail_lines: int | None = None
@@ -254,8 +319,11 @@ class KubernetesBackend(LoggingConfigurable):
                 yield batch
 
     async def describe(self) -> TargetState:
-        """Reachable when the API server answers its version within a few seconds."""
+        """Reachable when the API server answers its version within a few seconds (``api:
+        auto``: and has said which Kubeflow API it serves)."""
         api, namespace = self.kubeflow.name, self.manifest_config.namespace
+        if self._unbound is not None:
+            return TargetState(reachable=False, message=self._unbound, api=None, namespace=namespace)
         try:
             await self.jobs.call(lambda apis: VersionApi(apis.api_client).get_code(_request_timeout=(2, 3)))
         except BackendError as error:
@@ -268,13 +336,16 @@ class KubernetesBackend(LoggingConfigurable):
 
     # helpers
 
-    async def _manifest(self, submission: Submission) -> tuple[JobKind, dict[str, Any]]:
-        """The kind and object ``submission`` becomes here (a TrainJob's runtime looked up first)."""
+    async def _manifest(self, submission: Submission) -> tuple[JobKind, dict[str, Any], Script | None]:
+        """The kind and object ``submission`` becomes here (a TrainJob's runtime looked up
+        first), and the local script that travels with it."""
+        self._check_bound()
         kind = self.kubeflow.kind_for(submission.spec)
         runtime = None
         if self.kubeflow.name == "trainer":
             runtime = await self._runtimes.find(submission.spec, namespace_of(submission.spec, self.manifest_config))
-        return kind, self.kubeflow.manifest(submission, self.manifest_config, runtime)
+        script = await asyncio.to_thread(script_for, submission.spec, self._script_root)
+        return kind, self.kubeflow.manifest(submission, self.manifest_config, runtime, script), script
 
     def _kept(self, experiment_id: str) -> bool:
         """Whether this server kept the experiment's logs (it was stopped: its pods are gone)."""
@@ -298,9 +369,23 @@ class KubernetesBackend(LoggingConfigurable):
             if tracked is not None:
                 self.cache.restore(tracked)
             raise
+        await self._forget_script(found.namespace, experiment_id)
+
+    async def _forget_script(self, namespace: str, experiment_id: str) -> None:
+        """Delete the experiment's script ConfigMap; one left behind is its job's to take along."""
+        try:
+            await self.scripts.forget(namespace, experiment_id)
+        except BackendError as error:
+            self.log.warning("submarine_jupyter: %s (its owner reference lets the cluster delete it)", error.message)
+
+    def _check_bound(self) -> None:
+        if self._unbound is not None:
+            raise BackendError(f"this target does not know yet which Kubeflow API its cluster serves (api: auto): "
+                               f"{self._unbound}", 503)
 
     async def _find(self, experiment_id: str) -> JobRef | None:
         """Where the experiment's job is: tracked, seen by a watch, else asked for."""
+        self._check_bound()
         found = self.cache.find(experiment_id)
         return found if found is not None else await self.jobs.lookup(experiment_id)
 

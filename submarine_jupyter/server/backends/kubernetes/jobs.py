@@ -39,9 +39,10 @@ class Jobs:
         """``fn(apis)`` in a thread; refusals as ``BackendError``s naming the job."""
         return await call(self._connector, fn, kind=kind, namespace=namespace, name=name)
 
-    async def create(self, kind: JobKind, manifest: dict[str, Any]) -> None:
+    async def create(self, kind: JobKind, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The job as the API server stored it (with its ``uid``)."""
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-        await self.call(
+        return await self.call(
             lambda apis: apis.custom.create_namespaced_custom_object(
                 kind.group, kind.version, namespace, kind.plural, manifest, _request_timeout=REQUEST_TIMEOUT),
             kind, namespace, name,

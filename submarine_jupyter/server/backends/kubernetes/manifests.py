@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 from ....wire.constants import dns_name, framework_name
 from ....wire.requests import ExperimentSpec, TaskSpec
 from ..base import BackendError, Submission
+from .code import CODE_PATH, PodCode, Script, pod_code
 from .kinds import (
     API_VERSION,
     EXPERIMENT_ID_LABEL,
@@ -63,6 +64,8 @@ class ManifestConfig:
     default_image: str | None = None
     tensorboard_mount_path: str | None = None
     tensorboard_volume: dict[str, Any] | None = None
+    #: The image of the init container that clones ``code.git`` (it needs ``sh`` and ``git``).
+    code_git_image: str = "alpine/git:2.47.2"
 
     @property
     def any_namespace(self) -> bool:
@@ -123,7 +126,7 @@ def _resources(task: TaskSpec) -> dict[str, dict[str, str]]:
 
 
 def container_of(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
-               config: ManifestConfig) -> dict[str, Any]:
+                 config: ManifestConfig, code: PodCode | None = None) -> dict[str, Any]:
     meta = submission.spec.meta
     image = task.image or submission.image or config.default_image
     if not image:
@@ -134,13 +137,21 @@ def container_of(submission: Submission, role: str, task: TaskSpec, kind: JobKin
     container: dict[str, Any] = {
         "name": kind.container,
         "image": image,
-        "command": ["sh", "-c", task.cmd or meta.cmd],
+        "command": ["sh", "-c", code.wrap(task.cmd or meta.cmd) if code else task.cmd or meta.cmd],
     }
-    env = [{"name": name, "value": value} for name, value in {**meta.env_vars, **task.env_vars}.items()]
+    env: list[dict[str, Any]] = [
+        {"name": name, "value": value} for name, value in {**meta.env_vars, **task.env_vars}.items()]
+    mounts = []
     if config.tensorboard_mount_path:
         env[:0] = _tensorboard_env(config.tensorboard_mount_path, submission.experiment_id)
         if config.tensorboard_volume is not None:
-            container["volumeMounts"] = [{"name": TENSORBOARD_VOLUME, "mountPath": config.tensorboard_mount_path}]
+            mounts.append({"name": TENSORBOARD_VOLUME, "mountPath": config.tensorboard_mount_path})
+    if code is not None:
+        env[:0] = code.env
+        mounts.append(code.mount)
+        container["workingDir"] = CODE_PATH
+    if mounts:
+        container["volumeMounts"] = mounts
     if env:
         container["env"] = env
     resources = _resources(task)
@@ -160,10 +171,17 @@ def _tensorboard_env(mount_path: str, experiment_id: str) -> list[dict[str, Any]
 
 
 def _pod_template(submission: Submission, role: str, task: TaskSpec, kind: JobKind,
-                  config: ManifestConfig) -> dict[str, Any]:
-    pod: dict[str, Any] = {"containers": [container_of(submission, role, task, kind, config)]}
+                  config: ManifestConfig, code: PodCode | None) -> dict[str, Any]:
+    pod: dict[str, Any] = {"containers": [container_of(submission, role, task, kind, config, code)]}
+    volumes = []
     if config.tensorboard_mount_path and config.tensorboard_volume is not None:
-        pod["volumes"] = [{"name": TENSORBOARD_VOLUME, **config.tensorboard_volume}]
+        volumes.append({"name": TENSORBOARD_VOLUME, **config.tensorboard_volume})
+    if code is not None:
+        volumes.append(code.volume)
+        if code.init_container is not None:
+            pod["initContainers"] = [code.init_container]
+    if volumes:
+        pod["volumes"] = volumes
     if config.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
     if config.service_account:
@@ -172,17 +190,19 @@ def _pod_template(submission: Submission, role: str, task: TaskSpec, kind: JobKi
     return {"metadata": {"labels": labels}, "spec": pod}
 
 
-def job_manifest(submission: Submission, config: ManifestConfig) -> dict[str, Any]:
-    """The job ``submission`` becomes; ``BackendError`` when it cannot be one."""
+def job_manifest(submission: Submission, config: ManifestConfig, script: Script | None = None) -> dict[str, Any]:
+    """The job ``submission`` becomes (with ``script`` from its ConfigMap at ``/code``);
+    ``BackendError`` when it cannot be one."""
     spec = submission.spec
     kind = job_kind(spec)
     namespace = namespace_of(spec, config)
     check_operator_rules(spec)
+    code = pod_code(spec, submission.experiment_id, script, config.code_git_image)
     replica_specs = {
         kind.replica_key(role): {
             "replicas": task.replicas,
             "restartPolicy": config.restart_policy,
-            "template": _pod_template(submission, role, task, kind, config),
+            "template": _pod_template(submission, role, task, kind, config, code),
         }
         for role, task in spec.spec.items()
     }

@@ -133,6 +133,28 @@ def restart_count(pod: dict[str, Any], container: str) -> int:
     return int(container_status(pod, container).get("restartCount") or 0)
 
 
+def _init_failure(status: dict[str, Any]) -> str | None:
+    """Why the pod's init containers keep it from starting: the last that failed (as
+    ``kubectl`` shows ``Init:CrashLoopBackOff``)."""
+    for init in status.get("initContainerStatuses") or []:
+        state, last = init.get("state") or {}, init.get("lastState") or {}
+        ended = state.get("terminated") or last.get("terminated")
+        if ended and ended.get("exitCode"):
+            waiting = (state.get("waiting") or {}).get("reason")
+            retry = f", {waiting}" if waiting else ""
+            return f"init container {init.get('name')} failed (exit code {ended['exitCode']}{retry})"
+    return None
+
+
+def _container_message(status: dict[str, Any], terminated: dict[str, Any] | None,
+                       waiting: dict[str, Any] | None) -> str | None:
+    if terminated and (terminated.get("exitCode") or terminated.get("message")):
+        return terminated.get("message") or terminated.get("reason")
+    if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+        return ": ".join(filter(None, (waiting.get("reason"), waiting.get("message"))))
+    return status.get("message") or status.get("reason")
+
+
 def replica_from_pod(replica: Replica, pod: dict[str, Any] | None, container: str,
                      previous: ReplicaStatus | None) -> ReplicaStatus:
     """The replica as its pod shows it; without a pod, the last known state (a pod that
@@ -148,14 +170,14 @@ def replica_from_pod(replica: Replica, pod: dict[str, Any] | None, container: st
     current = container_status(pod, container)
     terminated = (current.get("state") or {}).get("terminated")
     waiting = (current.get("state") or {}).get("waiting")
-    exit_code = terminated.get("exitCode") if terminated else None
-    message = None
-    if terminated and (exit_code or terminated.get("message")):
-        message = terminated.get("message") or terminated.get("reason")
-    elif waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-        message = ": ".join(filter(None, (waiting.get("reason"), waiting.get("message"))))
-    elif status.get("reason") or status.get("message"):
-        message = status.get("message") or status.get("reason")
+    last = (current.get("lastState") or {}).get("terminated")
+    # a container waiting to restart (CrashLoopBackOff) keeps how its last run ended: the Job
+    # controller may delete the pod once its backoff is spent, and with it the reason
+    ended = terminated or (last if waiting else None)
+    exit_code = ended.get("exitCode") if ended else None
+    message = _init_failure(status) if state == "Pending" else None
+    if message is None:
+        message = _container_message(status, terminated, waiting)
     return ReplicaStatus(
         replica.name, replica.role, replica.index, state=state,
         restarts=int(current.get("restartCount") or 0),

@@ -29,6 +29,7 @@ from ....wire.constants import dns_name
 from ....wire.requests import ExperimentSpec
 from ...domain import Status
 from ..base import BackendError, Submission
+from .code import PodCode, Script, pod_code
 from .kinds import LABEL_PREFIX, JobKind
 from .manifests import (
     TENSORBOARD_VOLUME,
@@ -151,11 +152,16 @@ def _preamble(spec: ExperimentSpec, experiment_id: str, config: ManifestConfig) 
     return "\n".join(lines)
 
 
-def _runtime_patch(submission: Submission, config: ManifestConfig, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+def _runtime_patch(submission: Submission, config: ManifestConfig, mounts: list[dict[str, Any]],
+                   code: PodCode | None) -> dict[str, Any]:
     """The ``runtimePatches`` entry: the pods' labels, volumes, pull secrets and service account."""
     pod: dict[str, Any] = {}
-    if mounts and config.tensorboard_volume is not None:
-        pod["volumes"] = [{"name": TENSORBOARD_VOLUME, **config.tensorboard_volume}]
+    volumes = [{"name": TENSORBOARD_VOLUME, **config.tensorboard_volume}] \
+        if config.tensorboard_mount_path and config.tensorboard_volume is not None else []
+    if code is not None:
+        volumes.append(code.volume)
+    if volumes:
+        pod["volumes"] = volumes
         pod["containers"] = [{"name": NODE, "volumeMounts": mounts}]
     if config.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
@@ -168,15 +174,18 @@ def _runtime_patch(submission: Submission, config: ManifestConfig, mounts: list[
         {"name": NODE, "template": {"spec": {"template": template}}}]}}}}
 
 
-def trainjob_manifest(submission: Submission, config: ManifestConfig, runtime: RuntimeRef | None) -> dict[str, Any]:
-    """The TrainJob ``submission`` becomes on ``runtime``; ``BackendError`` when it cannot be one."""
+def trainjob_manifest(submission: Submission, config: ManifestConfig, runtime: RuntimeRef | None,
+                      script: Script | None = None) -> dict[str, Any]:
+    """The TrainJob ``submission`` becomes on ``runtime`` (with ``script`` from its ConfigMap
+    at ``/code``); ``BackendError`` when it cannot be one."""
     spec = submission.spec
     framework = spec.meta.framework_key
     namespace = namespace_of(spec, config)
     check_operator_rules(spec)
     _alike(spec)
     role, task = next(iter(spec.spec.items()))
-    container = container_of(submission, role, task, TRAINJOB, config)
+    code = pod_code(spec, submission.experiment_id, script, config.code_git_image, init_container=False)
+    container = container_of(submission, role, task, TRAINJOB, config, code)
     env = [item for item in container.get("env", []) if not item["name"].startswith("SUBMARINE_")]
     env[:0] = [{"name": "PYTHONUNBUFFERED", "value": UNBUFFERED[framework]},
                {"name": "SUBMARINE_NODE_INDEX",
@@ -202,6 +211,6 @@ def trainjob_manifest(submission: Submission, config: ManifestConfig, runtime: R
         "spec": {
             "runtimeRef": {"apiGroup": GROUP, "kind": chosen.kind, "name": chosen.name},
             "trainer": trainer,
-            "runtimePatches": [_runtime_patch(submission, config, container.get("volumeMounts", []))],
+            "runtimePatches": [_runtime_patch(submission, config, container.get("volumeMounts", []), code)],
         },
     }

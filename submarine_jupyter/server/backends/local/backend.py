@@ -34,6 +34,7 @@ from . import processes as proc
 from .admission import Admission
 from .adoption import restore
 from .capacity import Capacity, experiment_demand, format_bytes
+from .checkout import checkout
 from .plan import Plan, allocate_ports
 from .run import Run
 from .state import RunState
@@ -65,6 +66,8 @@ class LocalBackend(LoggingConfigurable):
     memory_capacity = Unicode(
         "", help="Memory experiments may request in all, a quantity like '16Gi' (default: this machine's RAM)."
     ).tag(config=True)
+    clone_timeout = Float(
+        600.0, min=1.0, help="Seconds a code.git clone may take before its experiment fails.").tag(config=True)
     gpus = List(
         Unicode(), default_value=None, allow_none=True, help="GPU ids experiments may be given (default: nvidia-smi's)."
     ).tag(config=True)
@@ -76,7 +79,7 @@ class LocalBackend(LoggingConfigurable):
         self.admission = Admission(capacity)
         self.plan = Plan(Path(self.working_dir), Path(self.log_dir), gpus=bool(capacity.gpus),
                          tensorboard_dir=paths.state_dir / "tensorboard", tracking_dir=paths.state_dir / "tracking",
-                         max_log_bytes=self.max_log_bytes)
+                         code_dir=paths.state_dir / "code", max_log_bytes=self.max_log_bytes)
         self.supervisor = Supervisor(self.plan, self._emit, self._finished, grace_period=self.grace_period,
                                      max_restarts=self.max_restarts, log=self.log)
         self._sink: EventSink | None = None
@@ -223,6 +226,19 @@ class LocalBackend(LoggingConfigurable):
             self.supervisor.background(self._launch(run, run.generation))
 
     async def _launch(self, run: Run, generation: int) -> None:
+        """Start the admitted run's replicas, once its code (``code.git``) is cloned."""
+        code = run.submission.spec.code
+        if code is not None and code.git is not None:
+            async with run.lock:
+                if run.generation != generation or run.phase != "running":
+                    return
+                await self._emit(run, status="Created", message=f"cloning {code.git.url} ({code.git.branch})")
+            problem = await checkout(code.git, self.plan.code(run.experiment_id), self.clone_timeout)
+            if problem is not None:
+                async with run.lock:
+                    if run.generation == generation and run.phase == "running":
+                        await self.supervisor.fail(run, problem)
+                return
         async with run.lock:
             if run.generation != generation or run.phase != "running":
                 return

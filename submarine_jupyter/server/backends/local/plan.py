@@ -28,14 +28,23 @@ FULL_BELOW_BYTES = 64 << 10
 @dataclass(frozen=True)
 class Plan:
     """Where replicas run, log and write metrics, and what each gets (``gpus``: whether GPUs
-    are handed out; ``max_log_bytes``: an experiment's logs in all, 0 for no limit)."""
+    are handed out; ``max_log_bytes``: an experiment's logs in all, 0 for no limit;
+    ``code_dir``: where ``code.git`` experiments are cloned, one folder each)."""
 
     working_dir: Path
     log_dir: Path
     gpus: bool
     tensorboard_dir: Path
     tracking_dir: Path
+    code_dir: Path
     max_log_bytes: int = 0
+
+    def cwd(self, submission: Submission) -> Path:
+        """Where the replicas run: the experiment's clone (``code.git``), else ``working_dir``."""
+        return self.code(submission.experiment_id) if submission.spec.code is not None else self.working_dir
+
+    def code(self, experiment_id: str) -> Path:
+        return self.code_dir / experiment_id
 
     def replicas(self, submission: Submission) -> dict[str, Replica]:
         """Every replica of the spec, roles in their order, with its log and exit-code files."""
@@ -81,8 +90,8 @@ class Plan:
         return self.tracking_dir / f"{experiment_id}.db"
 
     def remove(self, experiment_id: str) -> None:
-        """Remove what the experiment's replicas left: logs, TensorBoard events, tracking rows."""
-        for folder in (self.log_dir / experiment_id, self.tensorboard(experiment_id)):
+        """Remove what the experiment's replicas left: logs, TensorBoard events, tracking rows, its clone."""
+        for folder in (self.log_dir / experiment_id, self.tensorboard(experiment_id), self.code(experiment_id)):
             shutil.rmtree(folder, ignore_errors=True)
         self.tracking(experiment_id).unlink(missing_ok=True)
 
@@ -101,6 +110,8 @@ class Plan:
         roles = {role: task.replicas for role, task in spec.spec.items()}
         env = {**self.metric_env(submission.experiment_id, rep.status.name), **spec.meta.env_vars,
                **spec.spec[rep.status.role].env_vars}
+        if spec.code is not None:
+            env["CODE_PATH"] = str(self.code(submission.experiment_id))
         env.update(replica_env(spec.meta.framework_key, roles, rep.status.role, rep.status.index, ports))
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(rep.gpus)
@@ -116,13 +127,13 @@ class Plan:
                  fits_now: bool) -> dict[str, Any]:
         """The dry run's answer: every replica's command, environment, resources and log."""
         return {
-            "workingDir": str(self.working_dir),
+            "workingDir": str(self.cwd(submission)),
             "fitsNow": fits_now,
             "replicas": [
                 {
                     "name": name, "role": rep.status.role, "index": rep.status.index,
                     "command": ["sh", "-c", self.command(submission, rep.status.role)],
-                    "workingDir": str(self.working_dir),
+                    "workingDir": str(self.cwd(submission)),
                     "env": self.env(submission, ports, rep),
                     "resources": submission.spec.spec[rep.status.role].parsed_resources.raw,
                     "log": str(rep.log_path),

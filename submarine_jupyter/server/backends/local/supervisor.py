@@ -60,7 +60,7 @@ class Supervisor:
                 folder.mkdir(parents=True, exist_ok=True)
             child = await proc.spawn(
                 self.plan.command(submission, rep.status.role), env=self.plan.process_env(submission, run.ports, rep),
-                cwd=self.plan.working_dir, log_path=rep.log_path, exit_path=rep.exit_path,
+                cwd=self.plan.cwd(submission), log_path=rep.log_path, exit_path=rep.exit_path,
                 log_limit=self.plan.log_limit(submission),
             )
         except (OSError, ValueError) as error:  # ValueError: what no process can be given
@@ -110,6 +110,10 @@ class Supervisor:
                 await self.emit(run)
                 return
             await self._finish(run, *verdict)
+
+    async def fail(self, run: Run, message: str) -> None:
+        """End a run before any replica started (its code could not be fetched)."""
+        await self._finish(run, "Failed", message)
 
     async def _finish(self, run: Run, status: Status, message: str) -> None:
         run.phase = "done"

@@ -1,0 +1,138 @@
+"""How code reaches the pods, without a cluster: the ``code-localizer`` init container of a
+v1 job and the clone before a Trainer v2 node's command (both valid against the real CRDs),
+credentials only as Secret references, the clone's credential helper run by a real git, and
+which commands carry a script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from submarine_jupyter.server.backends.base import BackendError, Submission
+from submarine_jupyter.server.backends.kubernetes.code import CLONE, MAX_SCRIPT_BYTES, script_of
+from submarine_jupyter.server.backends.kubernetes.manifests import ManifestConfig, job_manifest
+from submarine_jupyter.server.backends.kubernetes.trainjobs import trainjob_manifest
+from submarine_jupyter.wire.requests import ExperimentSpec
+
+from .test_manifests import EXPERIMENT_ID, validate, validators  # noqa: F401 (a fixture)
+from .test_trainjobs import trainjob_schema  # noqa: F401 (a fixture)
+
+GIT = {"url": "https://git.example.com/team/models.git", "branch": "exp/lr", "secret": "git-token"}
+
+
+def cloning(**git: Any) -> Submission:
+    spec = ExperimentSpec.model_validate({
+        "meta": {"name": "mnist", "framework": "PyTorch", "cmd": "python train.py"},
+        "code": {"syncMode": "git", "git": {**GIT, **git}},
+        "spec": {"Master": {"replicas": 1}, "Worker": {"replicas": 2}},
+    })
+    return Submission(EXPERIMENT_ID, spec, "pytorch/pytorch:2.5")
+
+
+def test_a_v1_job_clones_in_an_init_container_into_code(validators: Any) -> None:  # noqa: F811
+    manifest = job_manifest(cloning(), ManifestConfig(code_git_image="alpine/git:2.47.2"))
+    validate(validators, manifest)
+    for replica in manifest["spec"]["pytorchReplicaSpecs"].values():
+        pod = replica["template"]["spec"]
+        (init,) = pod["initContainers"]
+        assert (init["name"], init["image"], init["command"]) == ("code-localizer", "alpine/git:2.47.2",
+                                                                   ["sh", "-c", CLONE])
+        env = {e["name"]: e for e in init["env"]}
+        assert env["CODE_GIT_URL"]["value"] == GIT["url"] and env["CODE_GIT_BRANCH"]["value"] == "exp/lr"
+        assert env["CODE_GIT_PASSWORD"] == {"name": "CODE_GIT_PASSWORD", "valueFrom": {
+            "secretKeyRef": {"name": "git-token", "key": "password"}}}
+        assert pod["volumes"] == [{"name": "submarine-code", "emptyDir": {}}]
+        (container,) = pod["containers"]
+        assert container["volumeMounts"] == [{"name": "submarine-code", "mountPath": "/code"}]
+        assert container["workingDir"] == "/code" and container["command"] == ["sh", "-c", "python train.py"]
+        assert {"name": "CODE_PATH", "value": "/code"} in container["env"]
+        assert not any(e["name"].startswith("CODE_GIT") for e in container["env"])  # the clone's alone
+
+
+def test_a_trainjob_node_clones_before_its_command(trainjob_schema: Any) -> None:  # noqa: F811
+    manifest = trainjob_manifest(cloning(), ManifestConfig(), None)
+    jsonschema.validate(manifest, trainjob_schema)
+    trainer = manifest["spec"]["trainer"]
+    assert trainer["command"][2].endswith(f"\n{CLONE} && cd /code && python train.py")
+    env = {e["name"]: e for e in trainer["env"]}
+    assert env["CODE_PATH"]["value"] == "/code"
+    assert env["CODE_GIT_USERNAME"]["valueFrom"] == {"secretKeyRef": {"name": "git-token", "key": "username"}}
+    pod = manifest["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0][
+        "template"]["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "submarine-code", "emptyDir": {}}]
+    assert pod["containers"] == [{"name": "node", "volumeMounts": [{"name": "submarine-code", "mountPath": "/code"}]}]
+
+
+def test_without_a_secret_the_clone_reads_no_credentials() -> None:
+    assert "secretKeyRef" in str(job_manifest(cloning(), ManifestConfig()))
+    plain = job_manifest(cloning(secret=None), ManifestConfig())
+    init = plain["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["initContainers"][0]
+    assert [e["name"] for e in init["env"]] == ["CODE_GIT_URL", "CODE_GIT_BRANCH"]
+    assert "secretKeyRef" not in str(plain)
+
+
+def run_clone(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``CLONE`` in a real shell with a real git, with ``/code`` replaced by a folder of the test."""
+    return subprocess.run(["sh", "-c", CLONE.replace("/code", str(tmp_path / "code"))], text=True,
+                          capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **env})
+
+
+def test_the_clone_runs_with_and_without_credentials(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "exp", str(repo)], check=True)
+    (repo / "train.py").write_text("print(1)\n")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"],
+                   check=True)
+    for credentials in ({}, {"CODE_GIT_USERNAME": "me", "CODE_GIT_PASSWORD": "hunter2"}):
+        done = run_clone({"CODE_GIT_URL": f"file://{repo}", "CODE_GIT_BRANCH": "exp", **credentials}, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "code" / "train.py").read_text() == "print(1)\n"
+        subprocess.run(["rm", "-rf", str(tmp_path / "code")], check=True)
+
+
+def test_the_credential_helper_answers_git_from_the_secret_keys() -> None:
+    """What git asks an HTTPS server's credentials of: the helper ``CLONE`` configures."""
+    helper = CLONE.split(" clone ")[0].removeprefix("git ")
+    asked = subprocess.run(
+        ["sh", "-c", f"git {helper} credential fill"], input="protocol=https\nhost=git.example.com\n\n",
+        text=True, capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0",
+                                             "CODE_GIT_USERNAME": "me", "CODE_GIT_PASSWORD": "s3cret"})
+    assert asked.returncode == 0, asked.stderr
+    assert "username=me\n" in asked.stdout and "password=s3cret\n" in asked.stdout
+
+
+@pytest.mark.parametrize(("cmd", "command"), [
+    ("python train.py --lr 0.1", "cd /code && python train.py --lr 0.1"),
+    ("python3 -u train.py", "cd /code && python3 -u train.py"),
+    ("cd {root}/nb && python {root}/nb/.submarine/demo-1.py --x 'a b'", "cd /code && python demo-1.py --x 'a b'"),
+    ("cd nb && python .submarine/demo-1.py", "cd /code && python demo-1.py"),
+])
+def test_a_local_script_named_in_the_command_travels(tmp_path: Path, cmd: str, command: str) -> None:
+    (tmp_path / "nb" / ".submarine").mkdir(parents=True)
+    for path in (tmp_path / "train.py", tmp_path / "nb" / ".submarine" / "demo-1.py"):
+        path.write_text("print('hi')\n")
+    script = script_of(cmd.format(root=tmp_path), tmp_path)
+    assert script is not None and script.command == command and script.text == "print('hi')\n"
+
+
+@pytest.mark.parametrize("cmd", ["python -m torch.distributed.run train.py", "python -c 'print(1)'",
+                                 "python /opt/train.py", "sh run.sh", "python missing.py", "echo 'unclosed"])
+def test_commands_whose_script_is_not_here_travel_nothing(tmp_path: Path, cmd: str) -> None:
+    (tmp_path / "run.sh").write_text("echo\n")
+    assert script_of(cmd, tmp_path) is None
+
+
+def test_a_script_that_cannot_travel_is_a_400_naming_meta_cmd(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text("#" * (MAX_SCRIPT_BYTES + 1))
+    (tmp_path / "latin1.py").write_bytes(b"# caf\xe9\n")
+    for name, problem in (("big.py", "at most 256 KiB"), ("latin1.py", "codec can't decode")):
+        with pytest.raises(BackendError) as raised:
+            script_of(f"python {name}", tmp_path)
+        assert raised.value.code == 400 and raised.value.message.startswith(f"meta.cmd: {name}")
+        assert problem in raised.value.message

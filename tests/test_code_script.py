@@ -1,0 +1,82 @@
+"""A local script reaches the pods: the script a ``%%submarine run`` cell becomes, or one
+named in the command, travels as a ConfigMap mounted at ``/code`` in every replica, owned by
+the job and deleted with the experiment; on the training-operator and on Trainer v2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from submarine_jupyter.kernel.spec_builder import script_command
+from submarine_jupyter.server.backends.kubernetes.code import MAX_SCRIPT_BYTES
+
+from .conftest import Api, experiment
+
+pytestmark = pytest.mark.parametrize("backend_config", ["kubernetes", "trainer"], indirect=True)
+
+CELL = """import os, sys
+print("args", sys.argv[1:], "cwd", os.getcwd(), "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"])
+"""
+
+
+@pytest.fixture
+def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    return backend_config
+
+
+def torch(cmd: str) -> dict[str, Any]:
+    return experiment(cmd, framework="PyTorch", roles={"Master": 1, "Worker": 1})
+
+
+def config_maps(cluster: Any) -> list[dict[str, Any]]:
+    listed = cluster.core_v1().list_namespaced_config_map("default", label_selector="submarine.apache.org/experiment-id")
+    return [cluster.core_v1().api_client.sanitize_for_serialization(item) for item in listed.items]
+
+
+async def test_a_cell_runs_from_its_configmap_on_every_replica(api: Api, tmp_path: Path,
+                                                               kube_cluster_clean: Any) -> None:
+    notebook = tmp_path / "notebooks"
+    notebook.mkdir()
+    cmd = script_command(CELL, "demo", notebook, "--lr 0.1")
+    plan = await api.ok("POST", "api/v1/experiment", torch(cmd), params={"dryRun": "true"})
+    config_map = plan["plan"]["configMap"]
+    (name, text), = config_map["data"].items()
+    assert text == CELL and name.startswith("demo-") and name.endswith(".py")
+
+    created = await api.ok("POST", "api/v1/experiment", torch(cmd))
+    done = await api.wait(created["experimentId"], timeout=120)
+    logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
+    assert done["status"] == "Succeeded", (done, logs)
+    lines = sorted(pod["podLog"].strip() for pod in logs["logContent"])
+    assert lines == [f"args ['--lr', '0.1'] cwd /code code /code rank {rank}" for rank in (0, 1)], lines
+
+    (stored,) = config_maps(kube_cluster_clean)
+    job_name = created["experimentId"].replace("_", "-")
+    assert stored["metadata"]["name"] == f"{job_name}-code" and stored["data"] == {name: CELL}
+    (owner,) = stored["metadata"]["ownerReferences"]
+    plural = "trainjobs" if owner["kind"] == "TrainJob" else "pytorchjobs"
+    group, version = owner["apiVersion"].split("/")
+    job = kube_cluster_clean.custom_objects().get_namespaced_custom_object(group, version, "default", plural, job_name)
+    assert (owner["name"], owner["uid"]) == (job_name, job["metadata"]["uid"])
+
+    await api.ok("DELETE", f"api/v1/experiment/{created['experimentId']}")
+    assert config_maps(kube_cluster_clean) == []
+
+
+async def test_a_script_too_big_to_travel_is_refused_naming_it(api: Api, tmp_path: Path,
+                                                               kube_cluster_clean: Any) -> None:
+    big = tmp_path / "big.py"
+    big.write_text("#" * (MAX_SCRIPT_BYTES + 1))
+    code, data = await api.call("POST", "api/v1/experiment", torch(f"python {big}"))
+    assert code == 400 and data["message"].startswith("meta.cmd: ") and "at most 256 KiB" in data["message"], data
+    assert await api.ok("GET", "api/v1/experiment") == [] and config_maps(kube_cluster_clean) == []
+
+
+async def test_a_script_not_on_this_machine_is_left_to_the_image(api: Api) -> None:
+    plan = await api.ok("POST", "api/v1/experiment", torch("python /opt/in-the-image/train.py"),
+                        params={"dryRun": "true"})
+    assert "configMap" not in plan["plan"]
+    assert "python /opt/in-the-image/train.py" in str(plan["plan"]["manifest"])
+    assert "/code" not in str(plan["plan"]["manifest"])
