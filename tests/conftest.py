@@ -58,9 +58,20 @@ def submarine_config() -> dict[str, dict[str, Any]]:
     return {}
 
 
-#: Every backend a contract runs on: ``pytestmark = THREE_BACKENDS`` in a module whose tests
-#: hold on Kubeflow Trainer v2 too (PyTorch and XGBoost only).
-THREE_BACKENDS = pytest.mark.parametrize("backend_config", ["local", "kubernetes", "trainer"], indirect=True)
+#: Every backend a contract runs on: ``@THREE_BACKENDS`` on a test that holds on Kubeflow
+#: Trainer v2 too (PyTorch and XGBoost only); a module's ``BACKENDS`` does it for all its tests.
+ALL_BACKENDS = ("local", "kubernetes", "trainer")
+THREE_BACKENDS = pytest.mark.parametrize("backend_config", ALL_BACKENDS, indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test of a module with ``BACKENDS = ALL_BACKENDS`` on those backends (a test's
+    own ``backend_config`` parametrization wins), as if it were marked ``@THREE_BACKENDS``."""
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    marked = any("backend_config" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize"))
+    if backends and "backend_config" in metafunc.fixturenames and not marked:
+        metafunc.definition.add_marker(pytest.mark.parametrize("backend_config", backends, indirect=True))
 
 
 @pytest.fixture(params=["local", "kubernetes"])

@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, experiment
+from .conftest import ALL_BACKENDS, Api, experiment
 
 
 @pytest.fixture
 def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
+
+
+BACKENDS = ALL_BACKENDS  # each test on local, the training-operator and Trainer v2
 
 ROUTES = [
     ("GET", "api/v1/experiment/ping"),
@@ -30,6 +33,7 @@ ROUTES = [
 ]
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 @pytest.mark.parametrize("authorization", ["", "token not-the-token"], ids=["no token", "wrong token"])
 async def test_every_route_needs_the_token(api: Api, authorization: str) -> None:
     await api.ok("POST", "api/v1/environment", {"name": "env-a", "dockerImage": "img"})
@@ -89,6 +93,7 @@ async def test_yaml_body(api: Api) -> None:
     assert code == 400 and "not valid YAML" in data["message"]
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 async def test_environment_crud(api: Api) -> None:
     spec = {
         "name": "my-submarine-env",
@@ -114,6 +119,7 @@ async def test_environment_crud(api: Api) -> None:
     assert await api.ok("GET", "api/v1/environment") == []
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 async def test_list_filters_by_status_case_insensitively(api: Api) -> None:
     done = await api.ok("POST", "api/v1/experiment", experiment("true", name="quick"))
     await api.wait(done["experimentId"])

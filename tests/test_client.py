@@ -27,6 +27,7 @@ from submarine_jupyter.kernel.client import (
     pod_name,
     replica_label,
 )
+from tests.conftest import ALL_BACKENDS
 from tests.kernel_helpers import job_spec
 
 DISCOVERY_ENV = (
@@ -37,6 +38,9 @@ DISCOVERY_ENV = (
 @pytest.fixture
 def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
+
+
+BACKENDS = ALL_BACKENDS  # each test on local, the training-operator and Trainer v2
 
 
 @pytest.fixture

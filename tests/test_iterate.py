@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, experiment
+from .conftest import ALL_BACKENDS, Api, experiment
 from .procs import new_marker, pids_with
 from .servers import JupyterProcess
 
@@ -17,6 +17,9 @@ from .servers import JupyterProcess
 @pytest.fixture
 def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
+
+
+BACKENDS = ALL_BACKENDS  # each test on local, the training-operator and Trainer v2
 
 
 def running_job(marker: str, cmd: str = "echo step=1 loss=0.5; echo started; sleep 60") -> dict[str, Any]:
@@ -71,6 +74,7 @@ async def test_stop_keeps_the_record_logs_and_metrics_and_nothing_runs(api: Api,
     assert (await api.call("GET", f"api/v1/experiment/{experiment_id}"))[0] == 404
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # its roles differ in resources, which a TrainJob cannot hold
 async def test_rerun_with_changes_records_its_origin_both_ways(api: Api) -> None:
     first = await api.ok("POST", "api/v1/experiment", experiment(
         "echo lr=$LR", framework="PyTorch", roles={"Master": 1}, env={"LR": "0.1"}))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api
+from .conftest import ALL_BACKENDS, Api
 
 # Submarine's test template (server-core/src/test/resources/experimentTemplate/test_template_1.json):
 # numbers and booleans where its JSON has them, the image replaced by one this suite runs.
@@ -43,6 +43,9 @@ def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
 
 
+BACKENDS = ALL_BACKENDS  # each test on local, the training-operator and Trainer v2
+
+
 def changed(path: str, value: Any) -> dict[str, Any]:
     """SUBMARINE_TEMPLATE with ``path`` (dotted) set to ``value``."""
     template = copy.deepcopy(SUBMARINE_TEMPLATE)
@@ -75,6 +78,7 @@ async def test_create_list_get_patch_delete(api: Api) -> None:
     assert await api.ok("GET", "api/v1/template") == []
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 async def test_submit_with_and_without_params(api: Api) -> None:
     await api.ok("POST", "api/v1/template", SUBMARINE_TEMPLATE)
     experiment = await api.ok("POST", "api/v1/experiment/tf-mnist-test_1", {"params": {"training.learning_rate": 0.2}})
