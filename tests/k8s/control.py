@@ -3,7 +3,7 @@ Kubeflow Trainer v2): the list+watch loops, one worker thread that owns all stat
 plus timers, every API write done from ``_flush``), and the kubelet's part of running a
 container as a REAL local process: its environment (``value``, ``valueFrom``, ``envFrom``,
 ``$(VAR)`` expansion), its volume mounts (bind mounts in a private mount namespace), its
-output into the fake kubelet's log, its exit code back to the worker.
+output into the fake kubelet's log, its exit code back to the worker, its state (``Container``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,55 @@ def _enter_mounts(mounts: list[tuple[str, str, bool]], workdir: str | None) -> N
                  f"read-only {target}")
     if workdir and os.path.isdir(workdir):
         os.chdir(workdir)
+
+
+# --------------------------------------------------------------------------- a container's state
+@dataclass
+class Container:
+    """One container of a pod (an init container or the main one) as the kubelet runs it.
+
+    ``run`` is in the containerID; ``trainer.py`` also bumps it per kill and tags each exit
+    event with it, so stale exit events are ignored (``operator.py`` tells them apart by
+    ``Replica.run``)."""
+
+    spec: dict
+    init: bool
+    run: int = 0  # bumped per start (and per kill, in trainer.py)
+    proc: subprocess.Popen | None = None
+    state: str = "waiting"  # waiting, running, terminated
+    reason: str = "ContainerCreating"  # while waiting
+    exit_code: int | None = None
+    restart_count: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    last_state: dict | None = None
+    log_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    def terminated(self, pod: str) -> dict:
+        rc = self.exit_code or 0
+        return {"terminated": {"exitCode": rc, "reason": "Completed" if rc == 0 else "Error",
+                               "startedAt": self.started_at, "finishedAt": self.finished_at,
+                               "containerID": f"fake://{pod}/{self.name}/{self.run}"}}
+
+    def status(self, pod: str) -> dict:
+        """Its entry in the pod's ``containerStatuses``/``initContainerStatuses``."""
+        if self.proc is not None or (self.state == "running" and self.exit_code is None):
+            state = {"running": {"startedAt": self.started_at}}
+        elif self.state == "terminated":
+            state = self.terminated(pod)
+        else:
+            state = {"waiting": {"reason": self.reason}}
+        ready = (self.state == "terminated" and self.exit_code == 0) if self.init else self.state == "running"
+        cs = {"name": self.name, "image": self.spec.get("image", ""), "imageID": "",
+              "restartCount": self.restart_count, "ready": ready, "started": self.state == "running",
+              "state": state, "lastState": self.last_state or {}}
+        if self.started_at:
+            cs["containerID"] = f"fake://{pod}/{self.name}/{self.run}"
+        return cs
 
 
 # --------------------------------------------------------------------------- the controller base

@@ -88,6 +88,7 @@ from pathlib import Path
 from .cluster import GROUP, VERSION
 from .control import (
     ConfigError,
+    Container,
     Controller,
     container_env,
     container_mounts,
@@ -133,33 +134,6 @@ KINDS = {
 
 
 @dataclass
-class InitContainer:
-    """One init container of a replica's pod, as the kubelet runs it (before the main one)."""
-
-    spec: dict
-    proc: subprocess.Popen | None = None
-    state: str = "waiting"  # waiting, running, terminated
-    reason: str = "PodInitializing"  # while waiting
-    exit_code: int | None = None
-    restart_count: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
-    last_state: dict | None = None
-    log_path: Path | None = None
-    runs: int = 0  # starts, for the containerID
-
-    @property
-    def name(self) -> str:
-        return self.spec["name"]
-
-    def terminated(self, pod: str) -> dict:
-        rc = self.exit_code or 0
-        return {"terminated": {"exitCode": rc, "reason": "Completed" if rc == 0 else "Error",
-                               "startedAt": self.started_at, "finishedAt": self.finished_at,
-                               "containerID": f"fake://{pod}/{self.name}/{self.runs}"}}
-
-
-@dataclass
 class Replica:
     rtype: str
     index: int
@@ -181,7 +155,7 @@ class Replica:
     last_state: dict | None = None
     pod_dirty: bool = True
     log_path: Path | None = None
-    inits: list[InitContainer] = field(default_factory=list)  # the pod's initContainers, in order
+    inits: list[Container] = field(default_factory=list)  # the pod's initContainers, in order
     step: int = 0  # init containers done; == len(inits): the main container's turn
     volumes: dict[str, Path] | None = None  # materialised at the first container start
     config_error: str | None = None  # why the last start attempt had to wait (noted once)
@@ -386,7 +360,8 @@ class FakeOperator(Controller):
         pod = f"{job.name}-{rtype.lower()}-{index}"
         body = self._pod_body(job, rtype, index, pod, spec, policy)
         rep = Replica(rtype, index, pod, job.kind.container, policy, body)
-        rep.inits = [InitContainer(c) for c in body["spec"].get("initContainers") or []]
+        rep.inits = [Container(c, init=True, reason="PodInitializing")
+                     for c in body["spec"].get("initContainers") or []]
         job.replicas[key] = rep
         self._pods_by_name[(job.namespace, pod)] = (job.uid, key)
         names = [c.name for c in rep.inits] + [c["name"] for c in body["spec"]["containers"]]
@@ -653,7 +628,7 @@ class FakeOperator(Controller):
         if init is not None:
             init.log_path, init.started_at, init.finished_at, init.exit_code = lg.path, now_rfc3339(), None, None
             init.state = "running"
-            init.runs += 1
+            init.run += 1
         else:
             rep.log_path = lg.path
             rep.started_at = now_rfc3339()
@@ -856,27 +831,12 @@ class FakeOperator(Controller):
         status = {"phase": rep.phase, "conditions": conds, "hostIP": "127.0.0.1",
                   "containerStatuses": statuses, "qosClass": "BestEffort"}
         if rep.inits:
-            status["initContainerStatuses"] = [self._init_status(rep, c) for c in rep.inits]
+            status["initContainerStatuses"] = [c.status(rep.pod) for c in rep.inits]
         first_start = next((t for t in [*(c.started_at for c in rep.inits), rep.started_at] if t), None)
         if rep.phase != "Pending" or first_start:
             status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
         status["startTime"] = first_start or now
         return status
-
-    @staticmethod
-    def _init_status(rep: Replica, c: InitContainer) -> dict:
-        if c.proc is not None or (c.state == "running" and c.exit_code is None):
-            state = {"running": {"startedAt": c.started_at}}
-        elif c.state == "terminated":
-            state = c.terminated(rep.pod)
-        else:
-            state = {"waiting": {"reason": c.reason}}
-        cs = {"name": c.name, "image": c.spec.get("image", ""), "imageID": "", "restartCount": c.restart_count,
-              "ready": c.state == "terminated" and c.exit_code == 0, "started": c.state == "running",
-              "state": state, "lastState": c.last_state or {}}
-        if c.started_at:
-            cs["containerID"] = f"fake://{rep.pod}/{c.name}/{c.runs}"
-        return cs
 
     # ================================================================ writing to the API
     def _dirty(self) -> bool:

@@ -91,7 +91,6 @@ import copy
 import hashlib
 import json
 import math
-import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +99,7 @@ from typing import Any
 from .cluster import JOBSET_GROUP, JOBSET_VERSION, TRAINER_GROUP, TRAINER_VERSION
 from .control import (
     ConfigError,
+    Container,
     Controller,
     container_env,
     container_mounts,
@@ -272,32 +272,6 @@ def _apply_trainer(node: dict, trainer: dict, ml: dict | None, count: int, name:
 
 
 # --------------------------------------------------------------------------- state
-@dataclass
-class Container:
-    spec: dict
-    init: bool
-    run: int = 0  # bumped per start and per kill: stale exit events are ignored
-    proc: subprocess.Popen | None = None
-    state: str = "waiting"  # waiting, running, terminated
-    reason: str = "ContainerCreating"  # while waiting
-    exit_code: int | None = None
-    restart_count: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
-    last_state: dict | None = None
-    log_path: Path | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec["name"]
-
-    def terminated(self, pod: str) -> dict:
-        rc = self.exit_code or 0
-        return {"terminated": {"exitCode": rc, "reason": "Completed" if rc == 0 else "Error",
-                               "startedAt": self.started_at, "finishedAt": self.finished_at,
-                               "containerID": f"fake://{pod}/{self.name}/{self.run}"}}
-
-
 @dataclass
 class Pod:
     seq: int
@@ -980,20 +954,6 @@ class FakeTrainer(Controller):
             job.failed += 1
         self._update(tj)
 
-    def _container_status(self, pod: Pod, c: Container) -> dict:
-        if c.proc is not None or (c.state == "running" and c.exit_code is None):
-            state = {"running": {"startedAt": c.started_at}}
-        elif c.state == "terminated":
-            state = c.terminated(pod.name)
-        else:
-            state = {"waiting": {"reason": c.reason}}
-        cs = {"name": c.name, "image": c.spec.get("image", ""), "imageID": "", "restartCount": c.restart_count,
-              "ready": (c.state == "terminated" and c.exit_code == 0) if c.init else c.state == "running",
-              "started": c.state == "running", "state": state, "lastState": c.last_state or {}}
-        if c.started_at:
-            cs["containerID"] = f"fake://{pod.name}/{c.name}/{c.run}"
-        return cs
-
     def _pod_status(self, pod: Pod) -> dict:
         now = now_rfc3339()
         inits = [c for c in pod.containers if c.init]
@@ -1003,7 +963,7 @@ class FakeTrainer(Controller):
         statuses = []
         for spec in pod.body["spec"].get("containers") or []:
             if spec["name"] == main.name:
-                statuses.append(self._container_status(pod, main))
+                statuses.append(main.status(pod.name))
             else:
                 statuses.append({"name": spec["name"], "image": spec.get("image", ""), "imageID": "", "ready": False,
                                  "restartCount": 0, "started": False,
@@ -1022,7 +982,7 @@ class FakeTrainer(Controller):
             "startTime": next((c.started_at for c in pod.containers if c.started_at), now),
         }
         if inits:
-            status["initContainerStatuses"] = [self._container_status(pod, c) for c in inits]
+            status["initContainerStatuses"] = [c.status(pod.name) for c in inits]
         if any(c.started_at for c in pod.containers):
             status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
         return status
