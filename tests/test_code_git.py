@@ -104,8 +104,8 @@ async def test_a_clone_that_fails_fails_the_experiment_or_holds_it_saying_why(ap
 @pytest.mark.parametrize("backend_config", ["local"], indirect=True)
 async def test_credentials_in_the_spec_are_refused_and_nothing_is_stored(api: Api, repository: str) -> None:
     for git_spec, problem in (({"url": repository, "password": "hunter2"}, "code.git.password: credentials are"),
-                              ({"url": "https://me:hunter2@example.com/r.git"}, "code.git.url: holds credentials"),
-                              ({"url": "https://ghp_token@example.com/r.git"}, "code.git.url: holds credentials")):
+                              ({"url": "https://me:hunter2@example.com/r.git"}, "code.git.url: holds credentials (or a query"),
+                              ({"url": "https://ghp_token@example.com/r.git"}, "code.git.url: holds credentials (or a query")):
         spec = cloned(repository)
         spec["code"]["git"] = git_spec
         code, data = await api.call("POST", "api/v1/experiment", spec)

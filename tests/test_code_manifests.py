@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from submarine_jupyter.server.backends.base import BackendError, Submission
-from submarine_jupyter.server.backends.kubernetes.code import CLONE, MAX_SCRIPT_BYTES, script_of
+from submarine_jupyter.server.backends.kubernetes.code import CLONE, MAX_SCRIPT_BYTES, git_env, script_of
 from submarine_jupyter.server.backends.kubernetes.manifests import ManifestConfig, job_manifest
 from submarine_jupyter.server.backends.kubernetes.trainjobs import trainjob_manifest
 from submarine_jupyter.wire.requests import ExperimentSpec
@@ -58,10 +58,12 @@ def test_a_trainjob_node_clones_before_its_command(trainjob_schema: Any) -> None
     manifest = trainjob_manifest(cloning(), ManifestConfig(), None)
     jsonschema.validate(manifest, trainjob_schema)
     trainer = manifest["spec"]["trainer"]
-    assert trainer["command"][2].endswith(f"\n{CLONE} && cd /code && python train.py")
+    assert trainer["command"][2].endswith(
+        f"\n{CLONE} || exit $?\ncd /code || exit $?\nunset CODE_GIT_USERNAME CODE_GIT_PASSWORD\npython train.py")
     env = {e["name"]: e for e in trainer["env"]}
     assert env["CODE_PATH"]["value"] == "/code"
-    assert env["CODE_GIT_USERNAME"]["valueFrom"] == {"secretKeyRef": {"name": "git-token", "key": "username"}}
+    assert env["CODE_GIT_USERNAME"]["valueFrom"] == {"secretKeyRef": {"name": "git-token", "key": "username",
+                                                                      "optional": True}}
     pod = manifest["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0][
         "template"]["spec"]["template"]["spec"]
     assert pod["volumes"] == [{"name": "submarine-code", "emptyDir": {}}]
@@ -72,7 +74,7 @@ def test_without_a_secret_the_clone_reads_no_credentials() -> None:
     assert "secretKeyRef" in str(job_manifest(cloning(), ManifestConfig()))
     plain = job_manifest(cloning(secret=None), ManifestConfig())
     init = plain["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["initContainers"][0]
-    assert [e["name"] for e in init["env"]] == ["CODE_GIT_URL", "CODE_GIT_BRANCH"]
+    assert [e["name"] for e in init["env"]] == ["CODE_GIT_URL", "CODE_GIT_BRANCH"]  # no credential helper
     assert "secretKeyRef" not in str(plain)
 
 
@@ -82,40 +84,48 @@ def run_clone(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProces
                           capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **env})
 
 
-def test_the_clone_runs_with_and_without_credentials(tmp_path: Path) -> None:
+def test_the_clone_runs_once_per_volume(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", "-b", "exp", str(repo)], check=True)
     (repo / "train.py").write_text("print(1)\n")
     subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"],
                    check=True)
-    for credentials in ({}, {"CODE_GIT_USERNAME": "me", "CODE_GIT_PASSWORD": "hunter2"}):
-        done = run_clone({"CODE_GIT_URL": f"file://{repo}", "CODE_GIT_BRANCH": "exp", **credentials}, tmp_path)
-        assert done.returncode == 0, done.stderr
-        assert (tmp_path / "code" / "train.py").read_text() == "print(1)\n"
-        subprocess.run(["rm", "-rf", str(tmp_path / "code")], check=True)
+    env = {"CODE_GIT_URL": f"file://{repo}", "CODE_GIT_BRANCH": "exp"}
+    done = run_clone(env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "code" / "train.py").read_text() == "print(1)\n"
+    (tmp_path / "code" / "train.py").write_text("edited\n")
+    again = run_clone(env, tmp_path)  # a container restarted over the same volume keeps its clone
+    assert again.returncode == 0 and (tmp_path / "code" / "train.py").read_text() == "edited\n", again.stderr
 
 
 def test_the_credential_helper_answers_git_from_the_secret_keys() -> None:
-    """What git asks an HTTPS server's credentials of: the helper ``CLONE`` configures."""
-    helper = CLONE.split(" clone ")[0].removeprefix("git ")
+    """What git asks an HTTPS server's credentials of: the helper the Secret's variables configure
+    (a password with spaces, a glob and a backslash comes out as it is)."""
+    env = {e["name"]: e.get("value") for e in git_env(cloning().spec.code.git)}  # type: ignore[union-attr]
+    config = {k: v for k, v in env.items() if k.startswith("GIT_CONFIG_")}
     asked = subprocess.run(
-        ["sh", "-c", f"git {helper} credential fill"], input="protocol=https\nhost=git.example.com\n\n",
-        text=True, capture_output=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0",
-                                             "CODE_GIT_USERNAME": "me", "CODE_GIT_PASSWORD": "s3cret"})
+        ["git", "credential", "fill"], input="protocol=https\nhost=git.example.com\n\n", text=True,
+        capture_output=True, env={**os.environ, **config, "GIT_TERMINAL_PROMPT": "0",
+                                  "CODE_GIT_USERNAME": "me", "CODE_GIT_PASSWORD": "s3 c*\\cret"})
     assert asked.returncode == 0, asked.stderr
-    assert "username=me\n" in asked.stdout and "password=s3cret\n" in asked.stdout
+    assert "username=me\n" in asked.stdout and "password=s3 c*\\cret\n" in asked.stdout
 
 
 @pytest.mark.parametrize(("cmd", "command"), [
-    ("python train.py --lr 0.1", "cd /code && python train.py --lr 0.1"),
-    ("python3 -u train.py", "cd /code && python3 -u train.py"),
-    ("cd {root}/nb && python {root}/nb/.submarine/demo-1.py --x 'a b'", "cd /code && python demo-1.py --x 'a b'"),
-    ("cd nb && python .submarine/demo-1.py", "cd /code && python demo-1.py"),
+    ("python train.py --lr 0.1", "python /code/train.py --lr 0.1"),
+    ("python3 -u train.py > out.log", "python3 -u /code/train.py > out.log"),
+    ("cd {root}/nb && python {root}/nb/.submarine/demo-1.py --x 'a b'", "python /code/demo-1.py --x 'a b'"),
+    ("cd nb && python .submarine/demo-1.py", "python /code/demo-1.py"),
+    ('cd "nb" && python "my train.py" train.py', "python /code/script.py train.py"),
+    ("cd 'a && b' && python x.py", "python /code/x.py"),
 ])
 def test_a_local_script_named_in_the_command_travels(tmp_path: Path, cmd: str, command: str) -> None:
     (tmp_path / "nb" / ".submarine").mkdir(parents=True)
-    for path in (tmp_path / "train.py", tmp_path / "nb" / ".submarine" / "demo-1.py"):
+    (tmp_path / "a && b").mkdir()
+    for path in (tmp_path / "train.py", tmp_path / "nb" / ".submarine" / "demo-1.py", tmp_path / "nb" / "my train.py",
+                 tmp_path / "a && b" / "x.py"):
         path.write_text("print('hi')\n")
     script = script_of(cmd.format(root=tmp_path), tmp_path)
     assert script is not None and script.command == command and script.text == "print('hi')\n"

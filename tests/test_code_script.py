@@ -17,7 +17,7 @@ from .conftest import Api, experiment
 pytestmark = pytest.mark.parametrize("backend_config", ["kubernetes", "trainer"], indirect=True)
 
 CELL = """import os, sys
-print("args", sys.argv[1:], "cwd", os.getcwd(), "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"])
+print("args", sys.argv[1:], "file", __file__, "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"])
 """
 
 
@@ -50,7 +50,7 @@ async def test_a_cell_runs_from_its_configmap_on_every_replica(api: Api, tmp_pat
     logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
     assert done["status"] == "Succeeded", (done, logs)
     lines = sorted(pod["podLog"].strip() for pod in logs["logContent"])
-    assert lines == [f"args ['--lr', '0.1'] cwd /code code /code rank {rank}" for rank in (0, 1)], lines
+    assert lines == [f"args ['--lr', '0.1'] file /code/{name} code /code rank {rank}" for rank in (0, 1)], lines
 
     (stored,) = config_maps(kube_cluster_clean)
     job_name = created["experimentId"].replace("_", "-")
@@ -80,3 +80,13 @@ async def test_a_script_not_on_this_machine_is_left_to_the_image(api: Api) -> No
     assert "configMap" not in plan["plan"]
     assert "python /opt/in-the-image/train.py" in str(plan["plan"]["manifest"])
     assert "/code" not in str(plan["plan"]["manifest"])
+
+
+async def test_a_script_runs_where_the_image_puts_it_so_it_can_write_there(api: Api, tmp_path: Path) -> None:
+    """The ConfigMap is read-only: the script runs from it, in the image's working directory."""
+    (tmp_path / "train.py").write_text("open('model.txt', 'w').write('saved'); print(open('model.txt').read())\n")
+    created = await api.ok("POST", "api/v1/experiment", torch(f"cd {tmp_path} && python train.py"))
+    done = await api.wait(created["experimentId"], timeout=120)
+    logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
+    assert done["status"] == "Succeeded", (done, logs)
+    assert [pod["podLog"] for pod in logs["logContent"]] == ["saved\n"] * 2

@@ -218,22 +218,22 @@ async def test_cell_run_writes_the_script_and_resolves_paths_from_the_notebook(
     shell: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend_config: dict[str, Any]
 ) -> None:
     """Locally the cell runs from the notebook's folder; on a cluster it travels alone (a
-    ConfigMap at ``/code``), so the notebook's other files are not there."""
+    ConfigMap at ``/code``), so the notebook's other files are not beside it."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data.txt").write_text("42\n")
     cell = (
         "import os, sys\n"
         "value = open('data.txt').read().strip() if os.path.exists('data.txt') else 'nothing'\n"
-        "print(f'rank {os.environ[\"RANK\"]} read {value} args {sys.argv[1:]} in {os.getcwd()}')\n"
+        "print(f'rank {os.environ[\"RANK\"]} read {value} args {sys.argv[1:]} from {os.path.dirname(__file__)}')\n"
         "if os.environ['RANK'] == '0':\n"
         "    import time; time.sleep(1.5)  # the Master ending stops the workers\n"
     )
     result = await shell.run(f"%%submarine run --wait --workers 1 --name cell -- --lr 0.1\n{cell}")
     assert result.error is None, result.stderr
     local = backend_config["SubmarineJupyter"]["backend"] == "local"
-    value, folder = ("42", tmp_path) if local else ("nothing", "/code")
-    assert f"[master-0] rank 0 read {value} args ['--lr', '0.1'] in {folder}" in result.stdout, result.stdout
-    assert f"[worker-0] rank 1 read {value} args ['--lr', '0.1'] in {folder}" in result.stdout, result.stdout
+    value, folder = ("42", tmp_path / ".submarine") if local else ("nothing", "/code")
+    assert f"[master-0] rank 0 read {value} args ['--lr', '0.1'] from {folder}" in result.stdout, result.stdout
+    assert f"[worker-0] rank 1 read {value} args ['--lr', '0.1'] from {folder}" in result.stdout, result.stdout
     [script] = (tmp_path / ".submarine").glob("cell-*.py")
     assert script.read_text() == cell
 

@@ -45,11 +45,15 @@ class GitCode(Request):
     def _url(cls, value: str) -> str:
         if len(value) > MAX_URL:
             raise ValueError(f"longer than {MAX_URL} characters")
+        # the value is never echoed: a refused one may hold a token
         parts = urlsplit(value)
+        if "://" in value and parts.scheme != "ssh" and ("@" in parts.netloc or parts.query):
+            raise ValueError(f"holds credentials (or a query, which may); {_CREDENTIALS}")
         if parts.scheme not in GIT_SCHEMES or not (parts.netloc or parts.scheme == "file"):
-            raise ValueError(f"'{value}' is not a repository URL ({', '.join(s + '://' for s in GIT_SCHEMES)})")
-        if parts.password is not None or (parts.username is not None and parts.scheme in ("http", "https")):
-            raise ValueError(f"holds credentials; {_CREDENTIALS}")
+            raise ValueError(f"is not a repository URL ({', '.join(s + '://' for s in GIT_SCHEMES)}; "
+                             "for git@host:path write ssh://git@host/path)")
+        if (parts.hostname or "").startswith("-") or (parts.username or "").startswith("-"):
+            raise ValueError("names a host or user starting with '-', which git would read as an option")
         if any(c.isspace() or not c.isprintable() for c in value):
             raise ValueError("contains a space or a control character")
         return value

@@ -141,6 +141,10 @@ class KubernetesBackend(LoggingConfigurable):
         self._unbound: str | None = "the cluster has not answered yet" if self.api == AUTO else None
         self._bind(APIS.get(self.api, TRAINING_OPERATOR))
         self._discovery: asyncio.Task[None] | None = None
+        #: Set once this target speaks its API: what metric collection waits for (``api: auto``).
+        self._bound = asyncio.Event()
+        if self._unbound is None:
+            self._bound.set()
         self._watchers: list[ListWatcher] = []
         self._consumer: asyncio.Task[None] | None = None
         self._sink: EventSink | None = None
@@ -178,10 +182,15 @@ class KubernetesBackend(LoggingConfigurable):
                 self._unbound = neither_message()
             except BackendError as error:
                 self._unbound = error.message
+            except Exception as error:  # an answer this client cannot read: say so, and ask again
+                if self._unbound != (reason := f"the cluster's API groups could not be read: {error!r}"):
+                    self.log.exception("submarine_jupyter: %s", reason)
+                self._unbound = reason
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.reconnect_max)
         self._bind(chosen)
         self._unbound = None
+        self._bound.set()
         self.log.info("submarine_jupyter: %s serves %s", host, chosen.name)
         self._watch(adopt)
 
@@ -225,16 +234,19 @@ class KubernetesBackend(LoggingConfigurable):
             if script is not None:
                 await self.scripts.put(script, manifest)
             created = await self.jobs.create(kind, manifest)
-        except BackendError:
+        except BackendError as error:
             self.cache.untrack(submission.experiment_id)
-            if script is not None:
+            if script is not None and error.code != 409:  # a job of that name (and its script) was there
                 await self._forget_script(namespace, submission.experiment_id)
             raise
         if script is not None:
-            try:
-                await self.scripts.own(manifest, created)
-            except BackendError as error:  # this server still deletes it with the job
-                self.log.warning("submarine_jupyter: %s", error.message)
+            await self._own_script(manifest, created)
+
+    async def _own_script(self, manifest: dict[str, Any], job: dict[str, Any]) -> None:
+        try:
+            await self.scripts.own(manifest, job)
+        except BackendError as error:  # this server still deletes it with the job
+            self.log.warning("submarine_jupyter: %s", error.message)
 
     async def patch(self, submission: Submission) -> None:
         kind, manifest, script = await self._manifest(submission)
@@ -249,7 +261,9 @@ class KubernetesBackend(LoggingConfigurable):
             )
         if script is not None:
             await self.scripts.put(script, manifest)
-        await self.jobs.replace(kind, manifest)
+        replaced = await self.jobs.replace(kind, manifest)
+        if script is not None:
+            await self._own_script(manifest, replaced)
         tracked = self.cache.tracked(submission.experiment_id) or self.cache.track(
             submission, self._namespace(submission))
         tracked.submission = submission
@@ -312,6 +326,7 @@ class KubernetesBackend(LoggingConfigurable):
             async for chunks in self.archive.follow_from(experiment_id, positions, max_line):  # type: ignore[union-attr]
                 yield chunks
             return
+        await self._bound.wait()  # collection resumed at start outlasts an ``api: auto`` discovery
         found = await self._find(experiment_id)
         if found and found.replicas:
             names = [r.name for r in found.replicas]
@@ -362,6 +377,8 @@ class KubernetesBackend(LoggingConfigurable):
         the job; when that fails (the API server is away) the job stays, and so does the tracking."""
         tracked = self.cache.untrack(experiment_id)
         if found is None:
+            if tracked is not None:
+                await self._forget_script(tracked.namespace, experiment_id)
             return
         try:
             await self.jobs.delete(found)

@@ -20,6 +20,7 @@ Both put the code at ``/code`` in every replica, with ``CODE_PATH=/code``:
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,14 @@ CODE_VOLUME = "submarine-code"
 LOCALIZER = "code-localizer"
 MAX_SCRIPT_BYTES = 256 << 10
 INTERPRETER_NAMES = ("python", "python3")
-#: The clone, from the variables ``git_env`` sets; the credential helper answers from the Secret's keys.
-CLONE = ('git ${CODE_GIT_USERNAME:+-c credential.helper="!f() { echo username=\\$CODE_GIT_USERNAME; '
-         'echo password=\\$CODE_GIT_PASSWORD; }; f"} clone --quiet --depth 1 --single-branch '
-         f'--branch "$CODE_GIT_BRANCH" -- "$CODE_GIT_URL" {CODE_PATH}')
+#: The clone, from the variables ``git_env`` sets (a container restarted over the same
+#: volume finds its clone there).
+CLONE = (f'[ -d {CODE_PATH}/.git ] || git clone --quiet --depth 1 --single-branch --branch "$CODE_GIT_BRANCH" '
+         f'-- "$CODE_GIT_URL" {CODE_PATH}')
+#: The credential helper git runs (given by ``GIT_CONFIG_*`` variables): it answers from the Secret's keys.
+CREDENTIAL_HELPER = "!f() { printf 'username=%s\\npassword=%s\\n' \"$CODE_GIT_USERNAME\" \"$CODE_GIT_PASSWORD\"; }; f"
+#: What a ConfigMap key may be; a script named otherwise travels as ``script.py``.
+CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def script_of(cmd: str, root: Path) -> Script | None:
     folder, body = root, cmd.strip()
     if len(words) > 3 and words[0] == "cd" and words[2] == "&&":
         folder = root / words[1]
-        body = body[body.index("&&") + 2:].lstrip()
+        body = _after_cd(body, words[1])
         words = words[3:]
     if not words or not _interpreter(words[0]):
         return None
@@ -91,13 +96,26 @@ def script_of(cmd: str, root: Path) -> Script | None:
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as error:
         raise BackendError(f"meta.cmd: {script} cannot travel to the cluster: {error}") from None
-    name = Path(script).name
-    for quoted in (shlex.quote(script), script):
-        at = body.find(quoted)
+    name = Path(script).name if CONFIG_MAP_KEY.match(Path(script).name) else "script.py"
+    start = len(body) - len(body.lstrip()) + len(shlex.split(body)[0]) if body else 0
+    for written in (shlex.quote(script), f'"{script}"', f"'{script}'", script):
+        at = body.find(written, start)
         if at >= 0:
-            command = f"cd {CODE_PATH} && {body[:at]}{shlex.quote(name)}{body[at + len(quoted):]}"
-            return Script(name, text, command)
+            return Script(name, text, f"{body[:at]}{shlex.quote(f'{CODE_PATH}/{name}')}{body[at + len(written):]}")
     return None
+
+
+def _after_cd(body: str, folder: str) -> str:
+    """``body`` after its ``cd FOLDER &&`` (the first ``&&`` that ends it, not one quoted in FOLDER)."""
+    at = body.find("&&")
+    while at >= 0:
+        try:
+            if shlex.split(body[:at]) == ["cd", folder]:
+                return body[at + 2:].lstrip()
+        except ValueError:
+            pass
+        at = body.find("&&", at + 2)
+    return body
 
 
 def script_for(spec: ExperimentSpec, root: Path) -> Script | None:
@@ -128,8 +146,11 @@ def git_env(git: GitCode) -> list[dict[str, Any]]:
     if git.trust_certs:
         env.append({"name": "GIT_SSL_NO_VERIFY", "value": "true"})
     if git.secret:
-        env += [{"name": f"CODE_GIT_{key.upper()}",
-                 "valueFrom": {"secretKeyRef": {"name": git.secret, "key": key}}} for key in ("username", "password")]
+        username = {"name": git.secret, "key": "username", "optional": True}  # a token alone needs none
+        env += [{"name": "CODE_GIT_USERNAME", "valueFrom": {"secretKeyRef": username}},
+                {"name": "CODE_GIT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": git.secret, "key": "password"}}}]
+        env += [{"name": "GIT_CONFIG_COUNT", "value": "1"}, {"name": "GIT_CONFIG_KEY_0", "value": "credential.helper"},
+                {"name": "GIT_CONFIG_VALUE_0", "value": CREDENTIAL_HELPER}]
     return env
 
 
@@ -140,16 +161,18 @@ class PodCode:
     volume: dict[str, Any]
     mount: dict[str, Any]
     env: list[dict[str, Any]]
-    #: The command instead of the spec's (the script's, run from ``/code``).
+    #: The command instead of the spec's (the script's, from ``/code``).
     command: str | None = None
-    #: Shell run before the command (Trainer v2: the clone).
+    #: Shell lines run before the command (Trainer v2: the clone); the replica ends if they fail.
     prelude: str | None = None
     init_container: dict[str, Any] | None = None
+    #: Whether the replica runs in ``/code`` (a clone; a script's ConfigMap is read-only).
+    in_code: bool = False
 
     def wrap(self, command: str) -> str:
         """``command`` as the replica runs it."""
         command = self.command or command
-        return f"{self.prelude} && {command}" if self.prelude else command
+        return f"{self.prelude}\n{command}" if self.prelude else command
 
 
 def pod_code(spec: ExperimentSpec, experiment_id: str, script: Script | None, git_image: str,
@@ -165,7 +188,8 @@ def pod_code(spec: ExperimentSpec, experiment_id: str, script: Script | None, gi
     volume, mount = {"name": CODE_VOLUME, "emptyDir": {}}, {"name": CODE_VOLUME, "mountPath": CODE_PATH}
     env = git_env(spec.code.git)
     if not init_container:
-        return PodCode(volume, mount, [code_path, *env], prelude=f"{CLONE} && cd {CODE_PATH}")
+        prelude = f"{CLONE} || exit $?\ncd {CODE_PATH} || exit $?\nunset CODE_GIT_USERNAME CODE_GIT_PASSWORD"
+        return PodCode(volume, mount, [code_path, *env], prelude=prelude, in_code=True)
     localizer = {"name": LOCALIZER, "image": git_image, "command": ["sh", "-c", CLONE], "env": env,
-                 "volumeMounts": [mount]}
-    return PodCode(volume, mount, [code_path], init_container=localizer)
+                 "volumeMounts": [mount], "terminationMessagePolicy": "FallbackToLogsOnError"}
+    return PodCode(volume, mount, [code_path], init_container=localizer, in_code=True)

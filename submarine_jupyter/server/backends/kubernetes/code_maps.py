@@ -12,6 +12,9 @@ from ..base import BackendError
 from .client import REQUEST_TIMEOUT, Apis, Connector, call
 from .code import Script, config_map, config_map_name, owner_reference
 
+#: A JSON merge patch: the client would otherwise send a dict as a JSON Patch, which the API server refuses.
+MERGE_PATCH = "application/merge-patch+json"
+
 
 class ScriptMaps:
     """Create, own and delete the ConfigMap of a job's script."""
@@ -37,16 +40,16 @@ class ScriptMaps:
                 if error.status != 409:
                     raise
                 apis.core.patch_namespaced_config_map(name, namespace, {"data": body["data"]},
-                                                      _request_timeout=REQUEST_TIMEOUT)
+                                                      _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT)
 
         await self._call(put, namespace, name)
 
     async def own(self, job: dict[str, Any], created: dict[str, Any]) -> None:
-        """Make the created job the ConfigMap's owner."""
+        """Make the created (or replaced) job the ConfigMap's only owner."""
         namespace, name = job["metadata"]["namespace"], f"{job['metadata']['name']}-code"
         patch = {"metadata": {"ownerReferences": [owner_reference(created)]}}
         await self._call(lambda apis: apis.core.patch_namespaced_config_map(
-            name, namespace, patch, _request_timeout=REQUEST_TIMEOUT), namespace, name)
+            name, namespace, patch, _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT), namespace, name)
 
     async def forget(self, namespace: str, experiment_id: str) -> None:
         """Delete the experiment's ConfigMap, if it has one."""

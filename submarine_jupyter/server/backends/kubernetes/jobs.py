@@ -48,8 +48,9 @@ class Jobs:
             kind, namespace, name,
         )
 
-    async def replace(self, kind: JobKind, manifest: dict[str, Any]) -> None:
-        """Give the job ``manifest``'s spec and labels, read-modify-write, again on a conflict."""
+    async def replace(self, kind: JobKind, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Give the job ``manifest``'s spec and labels, read-modify-write, again on a conflict;
+        the job as stored."""
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
 
         def replace(apis: Apis) -> Any:
@@ -68,7 +69,7 @@ class Jobs:
                         raise
             raise AssertionError("unreachable")
 
-        await self.call(replace, kind, namespace, name)
+        return await self.call(replace, kind, namespace, name)
 
     async def delete(self, job: JobRef) -> None:
         """Delete the job (its pods go with it); one already gone is no error."""

@@ -149,7 +149,8 @@ def container_of(submission: Submission, role: str, task: TaskSpec, kind: JobKin
     if code is not None:
         env[:0] = code.env
         mounts.append(code.mount)
-        container["workingDir"] = CODE_PATH
+        if code.in_code:
+            container["workingDir"] = CODE_PATH
     if mounts:
         container["volumeMounts"] = mounts
     if env:

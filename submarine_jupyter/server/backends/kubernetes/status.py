@@ -175,7 +175,8 @@ def replica_from_pod(replica: Replica, pod: dict[str, Any] | None, container: st
     # controller may delete the pod once its backoff is spent, and with it the reason
     ended = terminated or (last if waiting else None)
     exit_code = ended.get("exitCode") if ended else None
-    message = _init_failure(status) if state == "Pending" else None
+    never_ran = not terminated and not (current.get("state") or {}).get("running") and not current.get("lastState")
+    message = _init_failure(status) if state == "Pending" or (state == "Failed" and never_ran) else None
     if message is None:
         message = _container_message(status, terminated, waiting)
     return ReplicaStatus(

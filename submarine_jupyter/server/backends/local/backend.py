@@ -129,6 +129,8 @@ class LocalBackend(LoggingConfigurable):
         async with run.lock:
             if run.phase == "running":
                 run.generation += 1
+                if run.checkout is not None:
+                    run.checkout.cancel()
                 await self.supervisor.stop_replicas(run)
                 self.admission.release(run)
             run.submission, run.demand = submission, demand
@@ -156,6 +158,8 @@ class LocalBackend(LoggingConfigurable):
             return None
         async with run.lock:
             run.generation += 1
+            if run.checkout is not None:
+                run.checkout.cancel()
             self.admission.dequeue(experiment_id)
             if run.phase == "running":
                 await self.supervisor.stop_replicas(run)
@@ -233,7 +237,9 @@ class LocalBackend(LoggingConfigurable):
                 if run.generation != generation or run.phase != "running":
                     return
                 await self._emit(run, status="Created", message=f"cloning {code.git.url} ({code.git.branch})")
-            problem = await checkout(code.git, self.plan.code(run.experiment_id), self.clone_timeout)
+            run.checkout = asyncio.ensure_future(
+                checkout(code.git, self.plan.code(run.experiment_id), self.clone_timeout))
+            problem = await run.checkout
             if problem is not None:
                 async with run.lock:
                     if run.generation == generation and run.phase == "running":
@@ -287,6 +293,10 @@ class LocalBackend(LoggingConfigurable):
     async def _adopt(self, experiment_id: str) -> None:
         state = self._unadopted.pop(experiment_id)
         run = self._runs[experiment_id]
+        if run.submission.spec.code is not None and all(s.state == "Pending" for s in state.replicas.values()):
+            run.adopted.set()  # its clone was cut short with the previous server: launch it again
+            self.supervisor.background(self._launch(run, run.generation))
+            return
         try:
             async with run.lock:
                 ended = await restore(run, state, self.supervisor)

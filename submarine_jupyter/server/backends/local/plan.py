@@ -18,6 +18,7 @@ from typing import Any
 from ....wire.constants import replica_name, role_rank
 from ...domain import ReplicaStatus
 from ..base import Submission
+from . import checkout
 from .operator_env import replica_env
 from .run import Replica
 
@@ -91,8 +92,9 @@ class Plan:
 
     def remove(self, experiment_id: str) -> None:
         """Remove what the experiment's replicas left: logs, TensorBoard events, tracking rows, its clone."""
-        for folder in (self.log_dir / experiment_id, self.tensorboard(experiment_id), self.code(experiment_id)):
+        for folder in (self.log_dir / experiment_id, self.tensorboard(experiment_id)):
             shutil.rmtree(folder, ignore_errors=True)
+        checkout.remove(self.code(experiment_id))
         self.tracking(experiment_id).unlink(missing_ok=True)
 
     def metric_env(self, experiment_id: str, replica: str) -> dict[str, str]:

@@ -42,6 +42,8 @@ class Run:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once the run's processes are known (at once, but for a run re-adopted at start: then).
     adopted: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The clone of its ``code.git`` while it is made (cancelled when the run is stopped or patched).
+    checkout: asyncio.Task[str | None] | None = None
 
     @property
     def experiment_id(self) -> str:
