@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.conftest import ALL_BACKENDS
+
 try:
     from playwright.async_api import expect
 except ImportError:  # then the `chromium` fixture fails the tests (CI=true) or skips them
@@ -27,6 +29,9 @@ RESOURCES = "cpu=0.1,memory=64M"
 @pytest.fixture
 def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
+
+
+BACKENDS = ALL_BACKENDS  # each test on local, the training-operator and Trainer v2
 
 
 def job(name: str, cmd: str, roles: dict[str, int] | None = None, env: dict[str, str] | None = None,

@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.conftest import ALL_BACKENDS
+
 try:
     from playwright.async_api import expect
 except ImportError:  # then the `chromium` fixture fails the tests (CI=true) or skips them
@@ -34,10 +36,13 @@ def submarine_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     return backend_config
 
 
+BACKENDS = ALL_BACKENDS  # each test on local, the training-operator and Trainer v2
+
+
 def spec(name: str, cmd: str) -> dict[str, Any]:
     return {
-        "meta": {"name": name, "framework": "TensorFlow", "cmd": cmd},
-        "spec": {"Worker": {"replicas": 1, "resources": "cpu=0.1,memory=64M"}},
+        "meta": {"name": name, "framework": "PyTorch", "cmd": cmd},
+        "spec": {"Master": {"replicas": 1, "resources": "cpu=0.1,memory=64M"}},
     }
 
 
@@ -57,6 +62,7 @@ def spec_of_magic(line: str) -> dict[str, Any]:
     )
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # resizes a running job: a TrainJob's nodes are fixed
 async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
     async with lab.open() as page:
         panel = await lab.open_panel(page)
@@ -210,6 +216,7 @@ def dry_run_answer(response: Any) -> bool:
     return response.request.method == "POST" and "dryRun=true" in response.url
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # its valid spec is TensorFlow: Trainer v2 has no runtime for it
 async def test_refused_form_shows_why(lab: Any, api: Any) -> None:
     async with lab.open() as page:
         # Straight to the form from the command palette.
