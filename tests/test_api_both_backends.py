@@ -80,3 +80,21 @@ async def test_kubernetes_times_are_the_job_conditions(api: Api, kube_cluster_cl
     running = max(began["Running"], created)
     assert [utc(done[key]) for key in ("createdTime", "runningTime", "finishedTime")] == [
         created, running, max(began["Succeeded"], running)]
+
+
+@pytest.mark.parametrize("backend_config", ["trainer"], indirect=True)
+async def test_a_running_trainjob_refuses_a_change_it_would_never_apply(api: Api, kube_cluster_clean: Any) -> None:
+    """Kubeflow Trainer builds a TrainJob's JobSet once (it is updated only while suspended), so
+    a PATCH of a running one is a 409 that points to a re-run, and changes nothing."""
+    spec = experiment("sleep 60", framework="PyTorch", roles={"Master": 1})
+    created = await api.ok("POST", "api/v1/experiment", spec)
+    experiment_id = created["experimentId"]
+    await api.wait(experiment_id, statuses=("Running",), timeout=60)
+    bigger = {**spec, "spec": {"Master": {"replicas": 1}, "Worker": {"replicas": 2}}}
+    code, data = await api.call("PATCH", f"api/v1/experiment/{experiment_id}", bigger)
+    assert code == 409 and f"POST /api/v1/experiment/{experiment_id}/rerun" in data["message"], data
+    assert (await api.ok("GET", f"api/v1/experiment/{experiment_id}"))["spec"]["spec"] == spec["spec"]
+    trainjob = kube_cluster_clean.custom_objects().get_namespaced_custom_object(
+        "trainer.kubeflow.org", "v1alpha1", "default", "trainjobs", experiment_id.replace("_", "-"))
+    assert trainjob["spec"]["trainer"]["numNodes"] == 1
+    await api.ok("DELETE", f"api/v1/experiment/{experiment_id}")

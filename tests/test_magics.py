@@ -323,6 +323,7 @@ async def test_list_shows_a_coloured_table(shell: Shell, client: SubmarineClient
     assert filtered.outputs[0]["text/plain"] == "No experiments."
 
 
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # patches a running job, which Trainer v2 refuses (409: test_api_both_backends)
 async def test_get_logs_patch_delete(shell: Shell, client: SubmarineClient) -> None:
     long_cmd = 'echo "hello $RANK"; sleep 30'
     created = await asyncio.to_thread(client.create, job_spec("ops", long_cmd, 2))

@@ -62,7 +62,7 @@ def spec_of_magic(line: str) -> dict[str, Any]:
     )
 
 
-@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # resizes a running job: a TrainJob's nodes are fixed
+@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # resizes a running job, which Trainer v2 refuses (409)
 async def test_create_follow_resize_delete(lab: Any, api: Any) -> None:
     async with lab.open() as page:
         panel = await lab.open_panel(page)

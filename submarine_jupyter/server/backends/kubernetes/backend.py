@@ -254,6 +254,10 @@ class KubernetesBackend(LoggingConfigurable):
         found = await self._find(submission.experiment_id)
         if found is None:
             raise BackendError(f"{kind.kind} {name} is no longer on the cluster (was it deleted?)", 404)
+        if self.kubeflow.name == "trainer":  # its JobSet is built once (jobset.go: "Do not update the JobSet if
+            raise BackendError(  # it already exists and is not suspended"): a change would never reach the pods
+                f"TrainJob {name} cannot change while it runs: Kubeflow Trainer builds its nodes once; stop it and "
+                f"re-run it with the changes (POST /api/v1/experiment/{submission.experiment_id}/rerun)", 409)
         if (found.kind, found.namespace) != (kind, namespace):
             raise BackendError(
                 f"cannot move {found.kind.kind} {name} from namespace '{found.namespace}' to a "
