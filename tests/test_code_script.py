@@ -13,11 +13,17 @@ from submarine_jupyter.kernel.spec_builder import script_command
 from submarine_jupyter.server.backends.kubernetes.code import MAX_SCRIPT_BYTES
 
 from .conftest import Api, experiment
+from .k8s.cluster import EXPERIMENT_LABEL
 
 pytestmark = pytest.mark.parametrize("backend_config", ["kubernetes", "trainer"], indirect=True)
 
-CELL = """import os, sys
+CELL = """import os, pathlib, sys, time
 print("args", sys.argv[1:], "file", __file__, "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"])
+printed = pathlib.Path(os.environ["PRINTED"])  # the Master's end ends the job: it waits for the others
+printed.mkdir(exist_ok=True)
+(printed / os.environ["RANK"]).touch()
+while os.environ["RANK"] == "0" and len(list(printed.iterdir())) < int(os.environ["WORLD_SIZE"]):
+    time.sleep(0.05)
 """
 
 
@@ -30,8 +36,10 @@ def torch(cmd: str) -> dict[str, Any]:
     return experiment(cmd, framework="PyTorch", roles={"Master": 1, "Worker": 1})
 
 
-def config_maps(cluster: Any) -> list[dict[str, Any]]:
-    listed = cluster.core_v1().list_namespaced_config_map("default", label_selector="submarine.apache.org/experiment-id")
+def config_maps(cluster: Any, experiment_id: str | None = None) -> list[dict[str, Any]]:
+    """The ConfigMaps this server made (for one experiment, or for any)."""
+    selector = EXPERIMENT_LABEL + (f"={experiment_id}" if experiment_id else "")
+    listed = cluster.core_v1().list_namespaced_config_map("default", label_selector=selector)
     return [cluster.core_v1().api_client.sanitize_for_serialization(item) for item in listed.items]
 
 
@@ -40,19 +48,21 @@ async def test_a_cell_runs_from_its_configmap_on_every_replica(api: Api, tmp_pat
     notebook = tmp_path / "notebooks"
     notebook.mkdir()
     cmd = script_command(CELL, "demo", notebook, "--lr 0.1")
-    plan = await api.ok("POST", "api/v1/experiment", torch(cmd), params={"dryRun": "true"})
+    spec = torch(cmd)
+    spec["meta"]["envVars"] = {"PRINTED": str(tmp_path / "printed")}
+    plan = await api.ok("POST", "api/v1/experiment", spec, params={"dryRun": "true"})
     config_map = plan["plan"]["configMap"]
     (name, text), = config_map["data"].items()
     assert text == CELL and name.startswith("demo-") and name.endswith(".py")
 
-    created = await api.ok("POST", "api/v1/experiment", torch(cmd))
+    created = await api.ok("POST", "api/v1/experiment", spec)
     done = await api.wait(created["experimentId"], timeout=120)
     logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
     assert done["status"] == "Succeeded", (done, logs)
     lines = sorted(pod["podLog"].strip() for pod in logs["logContent"])
     assert lines == [f"args ['--lr', '0.1'] file /code/{name} code /code rank {rank}" for rank in (0, 1)], lines
 
-    (stored,) = config_maps(kube_cluster_clean)
+    (stored,) = config_maps(kube_cluster_clean, created["experimentId"])
     job_name = created["experimentId"].replace("_", "-")
     assert stored["metadata"]["name"] == f"{job_name}-code" and stored["data"] == {name: CELL}
     (owner,) = stored["metadata"]["ownerReferences"]
@@ -62,7 +72,7 @@ async def test_a_cell_runs_from_its_configmap_on_every_replica(api: Api, tmp_pat
     assert (owner["name"], owner["uid"]) == (job_name, job["metadata"]["uid"])
 
     await api.ok("DELETE", f"api/v1/experiment/{created['experimentId']}")
-    assert config_maps(kube_cluster_clean) == []
+    assert config_maps(kube_cluster_clean, created["experimentId"]) == []
 
 
 async def test_a_script_too_big_to_travel_is_refused_naming_it(api: Api, tmp_path: Path,

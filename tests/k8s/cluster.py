@@ -43,6 +43,8 @@ K8S_VERSION = "1.20.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_HINT = "run `bash scripts/build_k8s.sh` (installs etcd-server and builds kube-apiserver, ~7-10 min once)"
 
+#: The label of everything the server under test makes for an experiment.
+EXPERIMENT_LABEL = "submarine.apache.org/experiment-id"
 CRD_FILES = ("kubeflow.org_tfjobs.yaml", "kubeflow.org_pytorchjobs.yaml", "kubeflow.org_xgboostjobs.yaml")
 JOB_PLURALS = ("tfjobs", "pytorchjobs", "xgboostjobs")
 GROUP, VERSION = "kubeflow.org", "v1"
@@ -372,7 +374,8 @@ class KubeCluster:
 
     def delete_all_jobs(self, wait: float = 15) -> None:
         """Delete every Kubeflow job (v1 jobs and TrainJobs) in every namespace and wait until they,
-        their JobSets and their pods are gone."""
+        their JobSets and their pods are gone; and the ConfigMaps an experiment's script travels
+        in (the garbage collector's part: this cluster runs no kube-controller-manager)."""
         from kubernetes import client
 
         kinds = [(GROUP, VERSION, p) for p in JOB_PLURALS]
@@ -382,10 +385,12 @@ class KubeCluster:
             selectors.append("jobset.sigs.k8s.io/jobset-name")
         with self.api_client() as api:
             co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-            for kind in kinds:
-                for ns in self._all_namespaces(core):
+            for ns in self._all_namespaces(core):
+                for kind in kinds:
                     with contextlib.suppress(client.ApiException):
                         co.delete_collection_namespaced_custom_object(kind[0], kind[1], ns, kind[2])
+                with contextlib.suppress(client.ApiException):
+                    core.delete_collection_namespaced_config_map(ns, label_selector=EXPERIMENT_LABEL)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 left = sum(len(co.list_cluster_custom_object(*kind)["items"]) for kind in kinds)
