@@ -57,8 +57,9 @@ class Script:
     command: str
 
 
-def config_map_name(experiment_id: str) -> str:
-    return f"{dns_name(experiment_id)}-code"
+def config_map_name(job_name: str) -> str:
+    """The ConfigMap of the job named ``job_name`` (``dns_name`` of its experiment's id)."""
+    return f"{job_name}-code"
 
 
 def _interpreter(word: str) -> bool:
@@ -181,7 +182,7 @@ def pod_code(spec: ExperimentSpec, experiment_id: str, script: Script | None, gi
     ``spec``'s code; ``None`` when it has none to bring."""
     code_path = {"name": "CODE_PATH", "value": CODE_PATH}
     if script is not None:
-        return PodCode({"name": CODE_VOLUME, "configMap": {"name": config_map_name(experiment_id)}},
+        return PodCode({"name": CODE_VOLUME, "configMap": {"name": config_map_name(dns_name(experiment_id))}},
                        {"name": CODE_VOLUME, "mountPath": CODE_PATH, "readOnly": True}, [code_path], script.command)
     if spec.code is None or spec.code.git is None:
         return None

@@ -8,6 +8,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from ....wire.constants import dns_name
 from ..base import BackendError
 from .client import REQUEST_TIMEOUT, Apis, Connector, call
 from .code import Script, config_map, config_map_name, owner_reference
@@ -26,7 +27,7 @@ class ScriptMaps:
     def manifest(script: Script, job: dict[str, Any]) -> dict[str, Any]:
         """The ConfigMap of ``job`` (a manifest): named after it, with its labels."""
         metadata = job["metadata"]
-        return config_map(script, f"{metadata['name']}-code", metadata["namespace"], metadata["labels"])
+        return config_map(script, config_map_name(metadata["name"]), metadata["namespace"], metadata["labels"])
 
     async def put(self, script: Script, job: dict[str, Any]) -> None:
         """Create the ConfigMap, or give the one there (a patched job, a retried submit) this script."""
@@ -46,14 +47,14 @@ class ScriptMaps:
 
     async def own(self, job: dict[str, Any], created: dict[str, Any]) -> None:
         """Make the created (or replaced) job the ConfigMap's only owner."""
-        namespace, name = job["metadata"]["namespace"], f"{job['metadata']['name']}-code"
+        namespace, name = job["metadata"]["namespace"], config_map_name(job["metadata"]["name"])
         patch = {"metadata": {"ownerReferences": [owner_reference(created)]}}
         await self._call(lambda apis: apis.core.patch_namespaced_config_map(
             name, namespace, patch, _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT), namespace, name)
 
     async def forget(self, namespace: str, experiment_id: str) -> None:
         """Delete the experiment's ConfigMap, if it has one."""
-        await self._delete(namespace, config_map_name(experiment_id))
+        await self._delete(namespace, config_map_name(dns_name(experiment_id)))
 
     async def _delete(self, namespace: str, name: str) -> None:
         try:
