@@ -15,9 +15,14 @@ import pytest
 
 from .conftest import THREE_BACKENDS, Api, experiment
 
-SCRIPT = """import os
+SCRIPT = """import os, pathlib, time
 print("branch", open("which.txt").read().strip())
-print("cwd", os.getcwd(), "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"])
+print("cwd", os.getcwd(), "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"], flush=True)
+printed = pathlib.Path(os.environ["PRINTED"])  # the Master's end ends the job: it waits for the others
+printed.mkdir(exist_ok=True)
+(printed / os.environ["RANK"]).touch()
+while os.environ["RANK"] == "0" and len(list(printed.iterdir())) < int(os.environ["WORLD_SIZE"]):
+    time.sleep(0.05)
 """
 
 
@@ -55,8 +60,10 @@ def cloned(url: str, cmd: str = "python train.py", branch: str = "exp") -> dict[
 
 
 @THREE_BACKENDS
-async def test_every_replica_runs_in_a_clone_of_the_branch(api: Api, repository: str) -> None:
-    created = await api.ok("POST", "api/v1/experiment", cloned(repository))
+async def test_every_replica_runs_in_a_clone_of_the_branch(api: Api, repository: str, tmp_path: Path) -> None:
+    spec = cloned(repository)
+    spec["meta"]["envVars"] = {"PRINTED": str(tmp_path / "printed")}
+    created = await api.ok("POST", "api/v1/experiment", spec)
     done = await api.wait(created["experimentId"], timeout=120)
     logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
     assert done["status"] == "Succeeded", (done, logs)
