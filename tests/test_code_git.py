@@ -1,7 +1,8 @@
 """Submarine's ``code.git`` on all three backends: the branch is cloned before the replicas
 start, and they run in it with ``CODE_PATH`` (locally a folder of the experiment's own, on
-Kubernetes ``/code``); a clone that fails fails the experiment; credentials are refused in
-the spec."""
+Kubernetes ``/code``, cloned by the ``code-localizer`` init container; on Trainer v2 in a
+TrainingRuntime of the experiment's own); a clone that fails fails the experiment, or holds
+it saying why; credentials are refused in the spec."""
 
 from __future__ import annotations
 
@@ -14,16 +15,13 @@ from typing import Any
 import pytest
 
 from .conftest import THREE_BACKENDS, Api, experiment
+from .k8s.cluster import TRAINER_GROUP, TRAINER_VERSION
+from .rendezvous import WAIT_FOR_EVERY_REPLICA, printed_env
 
-SCRIPT = """import os, pathlib, time
+SCRIPT = """import os
 print("branch", open("which.txt").read().strip())
 print("cwd", os.getcwd(), "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"], flush=True)
-printed = pathlib.Path(os.environ["PRINTED"])  # the Master's end ends the job: it waits for the others
-printed.mkdir(exist_ok=True)
-(printed / os.environ["RANK"]).touch()
-while os.environ["RANK"] == "0" and len(list(printed.iterdir())) < int(os.environ["WORLD_SIZE"]):
-    time.sleep(0.05)
-"""
+""" + WAIT_FOR_EVERY_REPLICA
 
 
 @pytest.fixture
@@ -62,7 +60,7 @@ def cloned(url: str, cmd: str = "python train.py", branch: str = "exp") -> dict[
 @THREE_BACKENDS
 async def test_every_replica_runs_in_a_clone_of_the_branch(api: Api, repository: str, tmp_path: Path) -> None:
     spec = cloned(repository)
-    spec["meta"]["envVars"] = {"PRINTED": str(tmp_path / "printed")}
+    spec["meta"]["envVars"] = printed_env(tmp_path)
     created = await api.ok("POST", "api/v1/experiment", spec)
     done = await api.wait(created["experimentId"], timeout=120)
     logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
@@ -86,9 +84,10 @@ async def test_every_replica_runs_in_a_clone_of_the_branch(api: Api, repository:
 
 @THREE_BACKENDS
 async def test_a_clone_that_fails_fails_the_experiment_or_holds_it_saying_why(api: Api, tmp_path: Path) -> None:
-    """Locally and on Trainer v2 (where the node clones) the experiment fails; on the
-    training-operator the kubelet restarts a failed init container (restartPolicy
-    OnFailure), and the operator, counting only running pods' restarts, waits: the replicas say why."""
+    """The kubelet restarts a failed init container (restartPolicy OnFailure). On the
+    training-operator, which counts only running pods' restarts, the experiment waits and its
+    replicas say why; on Trainer v2 the Job controller counts a pending pod's restarts too, so
+    its backoff limit fails the experiment; locally the experiment fails at once."""
     created = await api.ok("POST", "api/v1/experiment", cloned(f"file://{tmp_path}/missing"))
     api_name = {t["name"]: t for t in await api.ok("GET", "api/v1/target")}[created["target"]]["api"]
     if api_name == "training-operator":
@@ -120,3 +119,55 @@ async def test_credentials_in_the_spec_are_refused_and_nothing_is_stored(api: Ap
         assert "name it in code.git.secret" in data["message"]
         assert "hunter2" not in data["message"] and "ghp_token" not in data["message"]
     assert await api.ok("GET", "api/v1/experiment") == []
+
+
+@pytest.mark.parametrize("backend_config", ["trainer"], indirect=True)
+async def test_on_trainer_v2_the_clone_is_an_init_container_of_a_runtime_of_the_experiments_own(
+        api: Api, repository: str, tmp_path: Path, kube_cluster_clean: Any) -> None:
+    """Its node pods run the ``code-localizer`` first, and carry no credentials; the runtime is
+    owned by the TrainJob, goes with the experiment, and no other experiment picks it."""
+    spec = cloned(repository)
+    spec["meta"]["envVars"] = printed_env(tmp_path)
+    spec["code"]["git"]["secret"] = "git-token"
+    core = kube_cluster_clean.core_v1()
+    core.create_namespaced_secret("default", {"metadata": {"name": "git-token"},
+                                              "stringData": {"password": "unused-by-a-file-url"}})
+    try:
+        await _runs_on_its_own_runtime(api, spec, kube_cluster_clean)
+    finally:
+        core.delete_namespaced_secret("git-token", "default")
+
+
+async def _runs_on_its_own_runtime(api: Api, spec: dict[str, Any], kube_cluster: Any) -> None:
+    plan = await api.ok("POST", "api/v1/experiment", spec, params={"dryRun": "true"})
+    assert plan["plan"]["trainingRuntime"]["spec"]["mlPolicy"] == {"numNodes": 1, "torch": {}}
+    created = await api.ok("POST", "api/v1/experiment", spec)
+    experiment_id, job_name = created["experimentId"], created["experimentId"].replace("_", "-")
+    custom = kube_cluster.custom_objects()
+    runtime = custom.get_namespaced_custom_object(TRAINER_GROUP, TRAINER_VERSION, "default", "trainingruntimes",
+                                                  f"{job_name}-code")
+    assert runtime["spec"] == plan["plan"]["trainingRuntime"]["spec"]
+    job = custom.get_namespaced_custom_object(TRAINER_GROUP, TRAINER_VERSION, "default", "trainjobs", job_name)
+    assert job["spec"]["runtimeRef"] == {"apiGroup": TRAINER_GROUP, "kind": "TrainingRuntime",
+                                         "name": f"{job_name}-code"}
+    (owner,) = runtime["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("TrainJob", job_name, job["metadata"]["uid"])
+
+    done = await api.wait(experiment_id, timeout=120)
+    logs = await api.ok("GET", f"api/v1/experiment/logs/{experiment_id}")
+    assert done["status"] == "Succeeded", (done, logs)
+    assert [pod["podLog"].splitlines()[0] for pod in logs["logContent"]] == ["branch exp"] * 2
+    pods = kube_cluster.core_v1().list_namespaced_pod(
+        "default", label_selector=f"jobset.sigs.k8s.io/jobset-name={job_name}").items
+    assert len(pods) == 2
+    for pod in pods:
+        assert [c.name for c in pod.spec.init_containers] == ["code-localizer"]
+        assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
+        (node,) = pod.spec.containers
+        assert node.working_dir == "/code" and not any(e.name.startswith("CODE_GIT") for e in node.env)
+
+    plain = await api.ok("POST", "api/v1/experiment", experiment("true", framework="PyTorch"), params={"dryRun": "true"})
+    assert plain["plan"]["manifest"]["spec"]["runtimeRef"]["name"] == "torch-distributed"
+    await api.ok("DELETE", f"api/v1/experiment/{experiment_id}")
+    listed = custom.list_namespaced_custom_object(TRAINER_GROUP, TRAINER_VERSION, "default", "trainingruntimes")
+    assert [item["metadata"]["name"] for item in listed["items"]] == []

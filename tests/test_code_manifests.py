@@ -1,10 +1,11 @@
 """How code reaches the pods, without a cluster: the ``code-localizer`` init container of a
-v1 job and the clone before a Trainer v2 node's command (both valid against the real CRDs),
+v1 job and of a Trainer v2 experiment's own runtime (all valid against the real CRDs),
 credentials only as Secret references, the clone's credential helper run by a real git, and
 which commands carry a script."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 from pathlib import Path
@@ -12,16 +13,20 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from submarine_jupyter.server.backends.base import BackendError, Submission
 from submarine_jupyter.server.backends.kubernetes.code import CLONE, MAX_SCRIPT_BYTES, git_env, script_of
+from submarine_jupyter.server.backends.kubernetes.code_runtime import code_runtime
 from submarine_jupyter.server.backends.kubernetes.manifests import ManifestConfig, job_manifest
-from submarine_jupyter.server.backends.kubernetes.trainjobs import trainjob_manifest
+from submarine_jupyter.server.backends.kubernetes.trainjobs import RuntimeRef, trainjob_manifest
 from submarine_jupyter.wire.requests import ExperimentSpec
 
+from .k8s.cluster import shared_dir
 from .test_manifests import EXPERIMENT_ID, validate, validators  # noqa: F401 (a fixture)
 from .test_trainjobs import trainjob_schema  # noqa: F401 (a fixture)
 
+JOB = EXPERIMENT_ID.replace("_", "-")
 GIT = {"url": "https://git.example.com/team/models.git", "branch": "exp/lr", "secret": "git-token"}
 
 
@@ -54,20 +59,60 @@ def test_a_v1_job_clones_in_an_init_container_into_code(validators: Any) -> None
         assert not any(e["name"].startswith("CODE_GIT") for e in container["env"])  # the clone's alone
 
 
-def test_a_trainjob_node_clones_before_its_command(trainjob_schema: Any) -> None:  # noqa: F811
-    manifest = trainjob_manifest(cloning(), ManifestConfig(), None)
-    jsonschema.validate(manifest, trainjob_schema)
-    trainer = manifest["spec"]["trainer"]
-    assert trainer["command"][2].endswith(
-        f"\n{CLONE} || exit $?\ncd /code || exit $?\nunset CODE_GIT_USERNAME CODE_GIT_PASSWORD\npython train.py")
-    env = {e["name"]: e for e in trainer["env"]}
-    assert env["CODE_PATH"]["value"] == "/code"
+@pytest.fixture(scope="module")
+def torch_runtime() -> dict[str, Any]:
+    return yaml.safe_load((shared_dir() / "kubeflow-crds/trainer-v2/runtimes/torch_distributed.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def runtime_schema() -> dict[str, Any]:
+    path = shared_dir() / "kubeflow-crds/trainer-v2/trainer.kubeflow.org_trainingruntimes.yaml"
+    return yaml.safe_load(path.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def test_a_trainjob_clones_in_a_runtime_of_its_own(trainjob_schema: Any, runtime_schema: Any,  # noqa: F811
+                                                   torch_runtime: dict[str, Any]) -> None:
+    """Trainer's own torch runtime, copied with the ``code-localizer`` before the node, which
+    works in ``/code``; the TrainJob names that copy and carries no clone, volume nor credential."""
+    submission, config = cloning(), ManifestConfig(code_git_image="alpine/git:2.47.2")
+    original = copy.deepcopy(torch_runtime)
+    runtime = code_runtime(submission, config, torch_runtime, RuntimeRef("torch-distributed"))
+    assert torch_runtime == original
+    jsonschema.validate(runtime, runtime_schema)
+    assert (runtime["kind"], runtime["metadata"]["name"]) == ("TrainingRuntime", f"{JOB}-code")
+    assert runtime["metadata"]["namespace"] == "default"
+    assert "trainer.kubeflow.org/framework" not in runtime["metadata"]["labels"]  # no other experiment picks it
+    assert runtime["spec"]["mlPolicy"] == torch_runtime["spec"]["mlPolicy"]
+    (job,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    pod = job["template"]["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert (init["name"], init["image"], init["command"]) == ("code-localizer", "alpine/git:2.47.2", ["sh", "-c", CLONE])
+    env = {e["name"]: e for e in init["env"]}
     assert env["CODE_GIT_USERNAME"]["valueFrom"] == {"secretKeyRef": {"name": "git-token", "key": "username",
                                                                       "optional": True}}
-    pod = manifest["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0][
-        "template"]["spec"]["template"]["spec"]
     assert pod["volumes"] == [{"name": "submarine-code", "emptyDir": {}}]
-    assert pod["containers"] == [{"name": "node", "volumeMounts": [{"name": "submarine-code", "mountPath": "/code"}]}]
+    (node,) = pod["containers"]
+    assert node["image"] == torch_runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"][
+        "template"]["spec"]["containers"][0]["image"]
+    assert node["workingDir"] == "/code"
+    assert node["volumeMounts"] == [{"name": "submarine-code", "mountPath": "/code"}]
+
+    manifest = trainjob_manifest(submission, config, RuntimeRef(runtime["metadata"]["name"], "TrainingRuntime"))
+    jsonschema.validate(manifest, trainjob_schema)
+    assert manifest["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "TrainingRuntime",
+                                              "name": f"{JOB}-code"}
+    trainer = manifest["spec"]["trainer"]
+    assert trainer["command"][2].endswith("\npython train.py") and "git" not in trainer["command"][2]
+    assert {e["name"]: e.get("value") for e in trainer["env"]}["CODE_PATH"] == "/code"
+    assert not any(e["name"].startswith("CODE_GIT") for e in trainer["env"])  # the clone's alone
+    assert "spec" not in manifest["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"][
+        "replicatedJobs"][0]["template"]["spec"]["template"]
+
+
+def test_a_runtime_without_a_node_container_cannot_clone() -> None:
+    other = {"spec": {"template": {"spec": {"replicatedJobs": [{"name": "launcher", "template": {}}]}}}}
+    with pytest.raises(BackendError, match=r"code\.git: the runtime TrainingRuntime mine has no 'node' container"):
+        code_runtime(cloning(), ManifestConfig(), other, RuntimeRef("mine", "TrainingRuntime"))
 
 
 def test_without_a_secret_the_clone_reads_no_credentials() -> None:

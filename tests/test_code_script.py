@@ -14,17 +14,13 @@ from submarine_jupyter.server.backends.kubernetes.code import MAX_SCRIPT_BYTES
 
 from .conftest import Api, experiment
 from .k8s.cluster import EXPERIMENT_LABEL
+from .rendezvous import WAIT_FOR_EVERY_REPLICA, printed_env
 
 pytestmark = pytest.mark.parametrize("backend_config", ["kubernetes", "trainer"], indirect=True)
 
-CELL = """import os, pathlib, sys, time
-print("args", sys.argv[1:], "file", __file__, "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"])
-printed = pathlib.Path(os.environ["PRINTED"])  # the Master's end ends the job: it waits for the others
-printed.mkdir(exist_ok=True)
-(printed / os.environ["RANK"]).touch()
-while os.environ["RANK"] == "0" and len(list(printed.iterdir())) < int(os.environ["WORLD_SIZE"]):
-    time.sleep(0.05)
-"""
+CELL = """import os, sys
+print("args", sys.argv[1:], "file", __file__, "code", os.environ["CODE_PATH"], "rank", os.environ["RANK"], flush=True)
+""" + WAIT_FOR_EVERY_REPLICA
 
 
 @pytest.fixture
@@ -49,7 +45,7 @@ async def test_a_cell_runs_from_its_configmap_on_every_replica(api: Api, tmp_pat
     notebook.mkdir()
     cmd = script_command(CELL, "demo", notebook, "--lr 0.1")
     spec = torch(cmd)
-    spec["meta"]["envVars"] = {"PRINTED": str(tmp_path / "printed")}
+    spec["meta"]["envVars"] = printed_env(tmp_path)
     plan = await api.ok("POST", "api/v1/experiment", spec, params={"dryRun": "true"})
     config_map = plan["plan"]["configMap"]
     (name, text), = config_map["data"].items()
@@ -94,8 +90,11 @@ async def test_a_script_not_on_this_machine_is_left_to_the_image(api: Api) -> No
 
 async def test_a_script_runs_where_the_image_puts_it_so_it_can_write_there(api: Api, tmp_path: Path) -> None:
     """The ConfigMap is read-only: the script runs from it, in the image's working directory."""
-    (tmp_path / "train.py").write_text("open('model.txt', 'w').write('saved'); print(open('model.txt').read())\n")
-    created = await api.ok("POST", "api/v1/experiment", torch(f"cd {tmp_path} && python train.py"))
+    (tmp_path / "train.py").write_text(
+        "open('model.txt', 'w').write('saved'); print(open('model.txt').read(), flush=True)\n" + WAIT_FOR_EVERY_REPLICA)
+    spec = torch(f"cd {tmp_path} && python train.py")
+    spec["meta"]["envVars"] = printed_env(tmp_path)
+    created = await api.ok("POST", "api/v1/experiment", spec)
     done = await api.wait(created["experimentId"], timeout=120)
     logs = await api.ok("GET", f"api/v1/experiment/logs/{created['experimentId']}")
     assert done["status"] == "Succeeded", (done, logs)

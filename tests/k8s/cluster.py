@@ -374,8 +374,9 @@ class KubeCluster:
 
     def delete_all_jobs(self, wait: float = 15) -> None:
         """Delete every Kubeflow job (v1 jobs and TrainJobs) in every namespace and wait until they,
-        their JobSets and their pods are gone; and the ConfigMaps an experiment's script travels
-        in (the garbage collector's part: this cluster runs no kube-controller-manager)."""
+        their JobSets and their pods are gone; and what an experiment's code travels in, its
+        ConfigMaps and TrainingRuntimes (the garbage collector's part: this cluster runs no
+        kube-controller-manager)."""
         from kubernetes import client
 
         kinds = [(GROUP, VERSION, p) for p in JOB_PLURALS]
@@ -391,6 +392,10 @@ class KubeCluster:
                         co.delete_collection_namespaced_custom_object(kind[0], kind[1], ns, kind[2])
                 with contextlib.suppress(client.ApiException):
                     core.delete_collection_namespaced_config_map(ns, label_selector=EXPERIMENT_LABEL)
+                if self.with_trainer:
+                    with contextlib.suppress(client.ApiException):
+                        co.delete_collection_namespaced_custom_object(
+                            TRAINER_GROUP, TRAINER_VERSION, ns, "trainingruntimes", label_selector=EXPERIMENT_LABEL)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 left = sum(len(co.list_cluster_custom_object(*kind)["items"]) for kind in kinds)

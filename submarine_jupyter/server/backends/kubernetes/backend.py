@@ -37,8 +37,9 @@ from .apis import APIS, AUTO, TRAINING_OPERATOR, KubeflowApi, discovered, neithe
 from .archive import LogArchive
 from .cache import JobCache
 from .client import Connector
-from .code import Script, script_for
-from .code_maps import ScriptMaps
+from .code import script_for
+from .code_runtime import clones, code_runtime
+from .companions import CONFIG_MAP, TRAINING_RUNTIME, Companions, script_map
 from .follow import LogFollower
 from .jobs import PROPAGATION_POLICIES, Jobs
 from .kinds import JobKind
@@ -46,12 +47,16 @@ from .logs import LogReader
 from .manifests import CLEAN_POD_POLICIES, RESTART_POLICIES, ManifestConfig, namespace_of
 from .runtimes import Runtimes
 from .status import JobRef
+from .trainjobs import RuntimeRef
 from .watch import ListWatcher
 from .watches import WatchEvent, watchers
 
 #: Log streams metric collection may hold open at once (one per running replica).
 COLLECTOR_STREAMS = 256
 
+
+#: Where a dry run's plan shows each companion of the job.
+PLAN_KEYS = {CONFIG_MAP.kind: "configMap", TRAINING_RUNTIME.kind: "trainingRuntime"}
 
 STOPPED = "stopped by the user; the job and its pods are deleted, their logs kept by this server"
 
@@ -114,7 +119,7 @@ class KubernetesBackend(LoggingConfigurable):
         "name, e.g. {'persistentVolumeClaim': {'claimName': 'tensorboard'}} (default: none mounted).").tag(config=True)
     code_git_image = Unicode(
         ManifestConfig.code_git_image, help="The image of the init container that clones an experiment's code.git "
-        "(it needs sh and git; Trainer v2 clones with the training image's own git).").tag(config=True)
+        "(it needs sh and git; on Trainer v2 it runs in a TrainingRuntime of the experiment's own).").tag(config=True)
     tensorboard_server_dir = Unicode(
         None, allow_none=True, help="Where this server sees the same volume, to read the scalars replicas write "
         "there (default: not read).").tag(config=True)
@@ -134,7 +139,7 @@ class KubernetesBackend(LoggingConfigurable):
         )
         self._connector = Connector(self.kubeconfig, self.context, self.in_cluster)
         self._runtimes = Runtimes(self._connector, dict(self.trainer_runtimes))
-        self.scripts = ScriptMaps(self._connector)
+        self.companions = Companions(self._connector)
         self._logs = LogReader(self._connector)
         self._collector_reader = LogReader(self._connector, max_streams=COLLECTOR_STREAMS)
         #: ``api: auto`` until the cluster has said which it serves (``_discover``), and why not yet.
@@ -227,29 +232,29 @@ class KubernetesBackend(LoggingConfigurable):
     # requests
 
     async def submit(self, submission: Submission) -> None:
-        kind, manifest, script = await self._manifest(submission)
+        kind, manifest, companions = await self._manifest(submission)
         self.cache.track(submission, self._namespace(submission))
         namespace = manifest["metadata"]["namespace"]
         try:
-            if script is not None:
-                await self.scripts.put(script, manifest)
+            for companion in companions:
+                await self.companions.put(companion)
             created = await self.jobs.create(kind, manifest)
         except BackendError as error:
             self.cache.untrack(submission.experiment_id)
-            if script is not None and error.code != 409:  # a job of that name (and its script) was there
-                await self._forget_script(namespace, submission.experiment_id)
+            if companions and error.code != 409:  # a job of that name (and its companions) was there
+                await self._forget_companions(namespace, submission.experiment_id)
             raise
-        if script is not None:
-            await self._own_script(manifest, created)
+        await self._own_companions(companions, created)
 
-    async def _own_script(self, manifest: dict[str, Any], job: dict[str, Any]) -> None:
-        try:
-            await self.scripts.own(manifest, job)
-        except BackendError as error:  # this server still deletes it with the job
-            self.log.warning("submarine_jupyter: %s", error.message)
+    async def _own_companions(self, companions: list[dict[str, Any]], job: dict[str, Any]) -> None:
+        for companion in companions:
+            try:
+                await self.companions.own(companion, job)
+            except BackendError as error:  # this server still deletes it with the job
+                self.log.warning("submarine_jupyter: %s", error.message)
 
     async def patch(self, submission: Submission) -> None:
-        kind, manifest, script = await self._manifest(submission)
+        kind, manifest, companions = await self._manifest(submission)
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         found = await self._find(submission.experiment_id)
         if found is None:
@@ -263,11 +268,10 @@ class KubernetesBackend(LoggingConfigurable):
                 f"cannot move {found.kind.kind} {name} from namespace '{found.namespace}' to a "
                 f"{kind.kind} in '{namespace}'; create a new experiment instead"
             )
-        if script is not None:
-            await self.scripts.put(script, manifest)
+        for companion in companions:
+            await self.companions.put(companion)
         replaced = await self.jobs.replace(kind, manifest)
-        if script is not None:
-            await self._own_script(manifest, replaced)
+        await self._own_companions(companions, replaced)
         tracked = self.cache.tracked(submission.experiment_id) or self.cache.track(
             submission, self._namespace(submission))
         tracked.submission = submission
@@ -295,10 +299,10 @@ class KubernetesBackend(LoggingConfigurable):
         await self._emit(BackendEvent(experiment_id, status="Stopped", message=STOPPED, replicas=replicas or None))
 
     async def dry_run(self, submission: Submission) -> dict[str, Any]:
-        _, manifest, script = await self._manifest(submission)
+        _, manifest, companions = await self._manifest(submission)
         plan = {"manifest": manifest}
-        if script is not None:
-            plan["configMap"] = self.scripts.manifest(script, manifest)
+        for companion in companions:
+            plan[PLAN_KEYS[companion["kind"]]] = companion
         return plan
 
     async def logs(
@@ -355,16 +359,25 @@ class KubernetesBackend(LoggingConfigurable):
 
     # helpers
 
-    async def _manifest(self, submission: Submission) -> tuple[JobKind, dict[str, Any], Script | None]:
+    async def _manifest(self, submission: Submission) -> tuple[JobKind, dict[str, Any], list[dict[str, Any]]]:
         """The kind and object ``submission`` becomes here (a TrainJob's runtime looked up
-        first), and the local script that travels with it."""
+        first), and the objects that carry its code (``companions``), to create before it."""
         self._check_bound()
         kind = self.kubeflow.kind_for(submission.spec)
-        runtime = None
+        runtime, companions = None, []
         if self.kubeflow.name == "trainer":
-            runtime = await self._runtimes.find(submission.spec, namespace_of(submission.spec, self.manifest_config))
+            namespace = namespace_of(submission.spec, self.manifest_config)
+            runtime = await self._runtimes.find(submission.spec, namespace)
+            if clones(submission):
+                own = code_runtime(submission, self.manifest_config, await self._runtimes.read(runtime, namespace),
+                                   runtime)
+                runtime = RuntimeRef(own["metadata"]["name"], own["kind"])
+                companions.append(own)
         script = await asyncio.to_thread(script_for, submission.spec, self._script_root)
-        return kind, self.kubeflow.manifest(submission, self.manifest_config, runtime, script), script
+        manifest = self.kubeflow.manifest(submission, self.manifest_config, runtime, script)
+        if script is not None:
+            companions.append(script_map(script, manifest))
+        return kind, manifest, companions
 
     def _kept(self, experiment_id: str) -> bool:
         """Whether this server kept the experiment's logs (it was stopped: its pods are gone)."""
@@ -382,7 +395,7 @@ class KubernetesBackend(LoggingConfigurable):
         tracked = self.cache.untrack(experiment_id)
         if found is None:
             if tracked is not None:
-                await self._forget_script(tracked.namespace, experiment_id)
+                await self._forget_companions(tracked.namespace, experiment_id)
             return
         try:
             await self.jobs.delete(found)
@@ -390,14 +403,17 @@ class KubernetesBackend(LoggingConfigurable):
             if tracked is not None:
                 self.cache.restore(tracked)
             raise
-        await self._forget_script(found.namespace, experiment_id)
+        await self._forget_companions(found.namespace, experiment_id)
 
-    async def _forget_script(self, namespace: str, experiment_id: str) -> None:
-        """Delete the experiment's script ConfigMap; one left behind is its job's to take along."""
-        try:
-            await self.scripts.forget(namespace, experiment_id)
-        except BackendError as error:
-            self.log.warning("submarine_jupyter: %s (its owner reference lets the cluster delete it)", error.message)
+    async def _forget_companions(self, namespace: str, experiment_id: str) -> None:
+        """Delete what carried the experiment's code; one left behind is its job's to take along."""
+        kinds = [CONFIG_MAP, TRAINING_RUNTIME] if self.kubeflow.name == "trainer" else [CONFIG_MAP]
+        for kind in kinds:
+            try:
+                await self.companions.forget(kind, namespace, experiment_id)
+            except BackendError as error:
+                self.log.warning("submarine_jupyter: %s (its owner reference lets the cluster delete it)",
+                                 error.message)
 
     def _check_bound(self) -> None:
         if self._unbound is not None:

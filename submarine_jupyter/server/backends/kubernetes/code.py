@@ -10,10 +10,10 @@ Both put the code at ``/code`` in every replica, with ``CODE_PATH=/code``:
   script that is not on this machine is left to the image.
 - **code.git**: an emptyDir at ``/code`` that the ``code-localizer`` init container (the
   name Submarine gives it) fills with a clone of the branch, before the replica starts in
-  it. Trainer v2's TrainJob cannot add an init container to its runtime's pods, so there
-  every node clones before its command instead, with the image's own ``git``. Credentials
-  come only from the Secret the spec names, as environment variables the clone's credential
-  helper reads: the manifest, and every answer, holds only the Secret's name.
+  it (on Trainer v2, in a TrainingRuntime of the experiment's own: ``code_runtime``).
+  Credentials come only from the Secret the spec names, as environment variables of the
+  init container that the clone's credential helper reads: the manifest, and every answer,
+  holds only the Secret's name.
 
 ``script_of`` reads a file; everything else here is pure.
 """
@@ -57,8 +57,9 @@ class Script:
     command: str
 
 
-def config_map_name(job_name: str) -> str:
-    """The ConfigMap of the job named ``job_name`` (``dns_name`` of its experiment's id)."""
+def code_name(job_name: str) -> str:
+    """The name of what carries the code of the job named ``job_name`` (``dns_name`` of its
+    experiment's id): its script's ConfigMap, its code.git TrainingRuntime."""
     return f"{job_name}-code"
 
 
@@ -135,7 +136,7 @@ def config_map(script: Script, name: str, namespace: str, labels: dict[str, str]
 
 
 def owner_reference(job: dict[str, Any]) -> dict[str, Any]:
-    """The job as the owner of its ConfigMap: deleted with it by the garbage collector."""
+    """The job as the owner of what carries its code: deleted with it by the garbage collector."""
     return {"apiVersion": job["apiVersion"], "kind": job["kind"], "name": job["metadata"]["name"],
             "uid": job["metadata"]["uid"]}
 
@@ -164,33 +165,21 @@ class PodCode:
     env: list[dict[str, Any]]
     #: The command instead of the spec's (the script's, from ``/code``).
     command: str | None = None
-    #: Shell lines run before the command (Trainer v2: the clone); the replica ends if they fail.
-    prelude: str | None = None
+    #: The clone (code.git), before which the replica does not start, in ``/code``.
     init_container: dict[str, Any] | None = None
-    #: Whether the replica runs in ``/code`` (a clone; a script's ConfigMap is read-only).
-    in_code: bool = False
-
-    def wrap(self, command: str) -> str:
-        """``command`` as the replica runs it."""
-        command = self.command or command
-        return f"{self.prelude}\n{command}" if self.prelude else command
 
 
-def pod_code(spec: ExperimentSpec, experiment_id: str, script: Script | None, git_image: str,
-             init_container: bool = True) -> PodCode | None:
-    """The volume, mount, variables (and init container, or the command that clones first) of
-    ``spec``'s code; ``None`` when it has none to bring."""
+def pod_code(spec: ExperimentSpec, experiment_id: str, script: Script | None, git_image: str) -> PodCode | None:
+    """The volume, mount, variables (and init container) of ``spec``'s code; ``None`` when it
+    has none to bring."""
     code_path = {"name": "CODE_PATH", "value": CODE_PATH}
     if script is not None:
-        return PodCode({"name": CODE_VOLUME, "configMap": {"name": config_map_name(dns_name(experiment_id))}},
+        return PodCode({"name": CODE_VOLUME, "configMap": {"name": code_name(dns_name(experiment_id))}},
                        {"name": CODE_VOLUME, "mountPath": CODE_PATH, "readOnly": True}, [code_path], script.command)
     if spec.code is None or spec.code.git is None:
         return None
     volume, mount = {"name": CODE_VOLUME, "emptyDir": {}}, {"name": CODE_VOLUME, "mountPath": CODE_PATH}
     env = git_env(spec.code.git)
-    if not init_container:
-        prelude = f"{CLONE} || exit $?\ncd {CODE_PATH} || exit $?\nunset CODE_GIT_USERNAME CODE_GIT_PASSWORD"
-        return PodCode(volume, mount, [code_path, *env], prelude=prelude, in_code=True)
     localizer = {"name": LOCALIZER, "image": git_image, "command": ["sh", "-c", CLONE], "env": env,
                  "volumeMounts": [mount], "terminationMessagePolicy": "FallbackToLogsOnError"}
-    return PodCode(volume, mount, [code_path], init_container=localizer, in_code=True)
+    return PodCode(volume, mount, [code_path], init_container=localizer)

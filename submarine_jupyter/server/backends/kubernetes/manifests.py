@@ -137,7 +137,7 @@ def container_of(submission: Submission, role: str, task: TaskSpec, kind: JobKin
     container: dict[str, Any] = {
         "name": kind.container,
         "image": image,
-        "command": ["sh", "-c", code.wrap(task.cmd or meta.cmd) if code else task.cmd or meta.cmd],
+        "command": ["sh", "-c", (code.command if code else None) or task.cmd or meta.cmd],
     }
     env: list[dict[str, Any]] = [
         {"name": name, "value": value} for name, value in {**meta.env_vars, **task.env_vars}.items()]
@@ -149,7 +149,7 @@ def container_of(submission: Submission, role: str, task: TaskSpec, kind: JobKin
     if code is not None:
         env[:0] = code.env
         mounts.append(code.mount)
-        if code.in_code:
+        if code.init_container is not None:  # a clone (a script's ConfigMap is read-only)
             container["workingDir"] = CODE_PATH
     if mounts:
         container["volumeMounts"] = mounts

@@ -51,6 +51,24 @@ class Runtimes:
             f"TrainingRuntime in '{namespace}' nor ClusterTrainingRuntime is labelled {FRAMEWORK_LABEL}={label} "
             "(install one, or name one in c.KubernetesBackend.trainer_runtimes)")
 
+    async def read(self, ref: RuntimeRef, namespace: str) -> dict[str, Any]:
+        """The runtime ``ref`` names (a TrainingRuntime: in ``namespace``)."""
+        def read(apis: Apis) -> dict[str, Any]:
+            if ref.kind == "TrainingRuntime":
+                return apis.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+                    GROUP, VERSION, namespace, "trainingruntimes", ref.name, _request_timeout=REQUEST_TIMEOUT)
+            return apis.custom.get_cluster_custom_object(  # type: ignore[no-any-return]
+                GROUP, VERSION, "clustertrainingruntimes", ref.name, _request_timeout=REQUEST_TIMEOUT)
+
+        try:
+            return await call(self._connector, read, namespace=namespace, name=ref.name)
+        except BackendError as error:
+            if error.code != 404:
+                raise
+            where = f" in '{namespace}'" if ref.kind == "TrainingRuntime" else ""
+            raise BackendError(f"meta.framework: the Kubeflow Trainer runtime {ref.kind} {ref.name} is not on this "
+                               f"target{where}, to clone code.git for", 422) from None
+
 
 def _labelled(apis: Apis, namespace: str, label: str) -> list[tuple[str, str]]:
     """(kind, name) of the runtimes labelled for ``label``'s framework."""

@@ -29,7 +29,7 @@ from ....wire.constants import dns_name
 from ....wire.requests import ExperimentSpec
 from ...domain import Status
 from ..base import BackendError, Submission
-from .code import PodCode, Script, pod_code
+from .code import Script, pod_code
 from .kinds import LABEL_PREFIX, JobKind
 from .manifests import (
     TENSORBOARD_VOLUME,
@@ -153,13 +153,13 @@ def _preamble(spec: ExperimentSpec, experiment_id: str, config: ManifestConfig) 
 
 
 def _runtime_patch(submission: Submission, config: ManifestConfig, mounts: list[dict[str, Any]],
-                   code: PodCode | None) -> dict[str, Any]:
+                   code_volume: dict[str, Any] | None) -> dict[str, Any]:
     """The ``runtimePatches`` entry: the pods' labels, volumes, pull secrets and service account."""
     pod: dict[str, Any] = {}
     volumes = [{"name": TENSORBOARD_VOLUME, **config.tensorboard_volume}] \
         if config.tensorboard_mount_path and config.tensorboard_volume is not None else []
-    if code is not None:
-        volumes.append(code.volume)
+    if code_volume is not None:
+        volumes.append(code_volume)
     if volumes:
         pod["volumes"] = volumes
         pod["containers"] = [{"name": NODE, "volumeMounts": mounts}]
@@ -177,15 +177,19 @@ def _runtime_patch(submission: Submission, config: ManifestConfig, mounts: list[
 def trainjob_manifest(submission: Submission, config: ManifestConfig, runtime: RuntimeRef | None,
                       script: Script | None = None) -> dict[str, Any]:
     """The TrainJob ``submission`` becomes on ``runtime`` (with ``script`` from its ConfigMap
-    at ``/code``); ``BackendError`` when it cannot be one."""
+    at ``/code``; with ``code.git``, ``runtime`` is the experiment's own, ``code_runtime``,
+    which clones); ``BackendError`` when it cannot be one."""
     spec = submission.spec
     framework = spec.meta.framework_key
     namespace = namespace_of(spec, config)
     check_operator_rules(spec)
     _alike(spec)
     role, task = next(iter(spec.spec.items()))
-    code = pod_code(spec, submission.experiment_id, script, config.code_git_image, init_container=False)
+    code = pod_code(spec, submission.experiment_id, script, config.code_git_image)
     container = container_of(submission, role, task, TRAINJOB, config, code)
+    mounts, code_volume = container.get("volumeMounts", []), code.volume if code is not None else None
+    if code is not None and code.init_container is not None:  # the clone, its volume and mount: in the runtime
+        mounts, code_volume = [mount for mount in mounts if mount is not code.mount], None
     env = [item for item in container.get("env", []) if not item["name"].startswith("SUBMARINE_")]
     env[:0] = [{"name": "PYTHONUNBUFFERED", "value": UNBUFFERED[framework]},
                {"name": "SUBMARINE_NODE_INDEX",
@@ -211,6 +215,6 @@ def trainjob_manifest(submission: Submission, config: ManifestConfig, runtime: R
         "spec": {
             "runtimeRef": {"apiGroup": GROUP, "kind": chosen.kind, "name": chosen.name},
             "trainer": trainer,
-            "runtimePatches": [_runtime_patch(submission, config, container.get("volumeMounts", []), code)],
+            "runtimePatches": [_runtime_patch(submission, config, mounts, code_volume)],
         },
     }
