@@ -33,13 +33,13 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 @pytest.mark.parametrize("authorization", ["", "token not-the-token"], ids=["no token", "wrong token"])
 async def test_every_route_needs_the_token(api: Api, authorization: str) -> None:
     await api.ok("POST", "api/v1/environment", {"name": "env-a", "dockerImage": "img"})
-    created = await api.ok("POST", "api/v1/experiment", experiment("sleep 30"))
+    created = await api.ok("POST", "api/v1/experiment", experiment("sleep 30", framework="PyTorch"))
     for method, path in ROUTES:
-        body = {"name": "env-a", "dockerImage": "other"} if "environment" in path else experiment("echo changed", roles={"Worker": 3})
+        body = {"name": "env-a", "dockerImage": "other"} if "environment" in path else experiment(
+            "echo changed", framework="PyTorch", roles={"Worker": 3})
         code, data = await api.call(
             method, path.format(id=created["experimentId"]),
             body if method in ("POST", "PATCH") else None,
@@ -94,7 +94,6 @@ async def test_yaml_body(api: Api) -> None:
     assert code == 400 and "not valid YAML" in data["message"]
 
 
-@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 async def test_environment_crud(api: Api) -> None:
     spec = {
         "name": "my-submarine-env",
@@ -114,17 +113,17 @@ async def test_environment_crud(api: Api) -> None:
     assert patched["environmentSpec"]["dockerImage"] == "python:3.11"
     code, data = await api.call("PATCH", "api/v1/environment/my-submarine-env", {**spec, "name": "other"})
     assert code == 400 and "cannot rename" in data["message"]
-    uses = await api.ok("POST", "api/v1/experiment", {**experiment(), "environment": {"name": "my-submarine-env"}})
+    uses = await api.ok("POST", "api/v1/experiment", {**experiment(framework="PyTorch"),
+                                                       "environment": {"name": "my-submarine-env"}})
     assert uses["spec"]["environment"] == {"name": "my-submarine-env"}
     assert (await api.ok("DELETE", "api/v1/environment/my-submarine-env"))["environmentId"] == created["environmentId"]
     assert await api.ok("GET", "api/v1/environment") == []
 
 
-@pytest.mark.parametrize("backend_config", ["local", "kubernetes"], indirect=True)  # TensorFlow: Trainer v2 has no runtime for it
 async def test_list_filters_by_status_case_insensitively(api: Api) -> None:
-    done = await api.ok("POST", "api/v1/experiment", experiment("true", name="quick"))
+    done = await api.ok("POST", "api/v1/experiment", experiment("true", name="quick", framework="PyTorch"))
     await api.wait(done["experimentId"])
-    running = await api.ok("POST", "api/v1/experiment", experiment("sleep 30", name="slow"))
+    running = await api.ok("POST", "api/v1/experiment", experiment("sleep 30", name="slow", framework="PyTorch"))
     await api.wait(running["experimentId"], ("Running",))
     for status, expected in (("running", [running]), ("RUNNING", [running]), ("Succeeded", [done]), ("failed", [])):
         listed = await api.ok("GET", "api/v1/experiment", params={"status": status})
