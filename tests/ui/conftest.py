@@ -127,6 +127,17 @@ class Lab:
         await panel.wait_for(state="visible", timeout=10_000)
         return panel
 
+    async def open_experiment(self, page: Any, experiment_id: str) -> Any:
+        """The panel, widened, showing one experiment's detail view."""
+        from playwright.async_api import expect
+
+        panel = await self.open_panel(page)
+        await self.widen_sidebar(page, 420)
+        await panel.locator(f".jp-SubmarinePanel-item[data-experiment-id='{experiment_id}']").click()
+        detail = panel.locator(f".jp-SubmarinePanel-detail[data-experiment-id='{experiment_id}']")
+        await expect(detail).to_be_visible()
+        return detail
+
     @staticmethod
     async def run_command(page: Any, label: str) -> None:
         """Run a command through Lab's command palette, found by its label."""

@@ -49,16 +49,6 @@ def rerun_request(request: Any) -> bool:
     return request.method == "POST" and urlparse(request.url).path.endswith("/rerun")
 
 
-async def open_experiment(lab: Any, page: Any, experiment_id: str) -> Any:
-    """The panel, widened, showing one experiment's detail view."""
-    panel = await lab.open_panel(page)
-    await lab.widen_sidebar(page, 420)
-    await panel.locator(f".jp-SubmarinePanel-item[data-experiment-id='{experiment_id}']").click()
-    detail = panel.locator(f".jp-SubmarinePanel-detail[data-experiment-id='{experiment_id}']")
-    await expect(detail).to_be_visible()
-    return detail
-
-
 def status_of(detail: Any) -> Any:
     return detail.locator(".jp-SubmarinePanel-title .jp-SubmarinePanel-status")
 
@@ -68,7 +58,7 @@ async def test_stop_keeps_the_experiment_and_its_logs(lab: Any, api: Any) -> Non
         "long-train", "echo started; sleep 120", roles={"Master": 1, "Worker": 1}))
     experiment_id = created["experimentId"]
     async with lab.open() as page:
-        detail = await open_experiment(lab, page, experiment_id)
+        detail = await lab.open_experiment(page, experiment_id)
         await expect(status_of(detail)).to_have_text("Running", timeout=60_000)
         log = detail.locator(".jp-SubmarinePanel-logText")
         await expect(log).to_contain_text("started", timeout=30_000)
@@ -126,7 +116,7 @@ async def test_rerun_with_changes_links_both_ways(lab: Any, api: Any) -> None:
     assert (await api.wait(first_id, timeout=90))["status"] == "Succeeded"
     async with lab.open() as page:
         panel = page.locator("#submarine-jupyter-panel")
-        detail = await open_experiment(lab, page, first_id)
+        detail = await lab.open_experiment(page, first_id)
         await detail.get_by_role("button", name="Re-run with changes").click()
 
         # The create form, prefilled from the spec that ran, under the same name.
@@ -202,7 +192,7 @@ async def test_a_spec_patched_after_the_end_says_nothing_ran(lab: Any, api: Any)
     await api.ok("PATCH", f"api/v1/experiment/{experiment_id}", patched)
     async with lab.open() as page:
         panel = page.locator("#submarine-jupyter-panel")
-        detail = await open_experiment(lab, page, experiment_id)
+        detail = await lab.open_experiment(page, experiment_id)
         notice = detail.get_by_role("note", name="Pending spec")
         await expect(notice).to_contain_text("nothing was re-run")
         await expect(notice.get_by_label("Recorded changes").locator("li")).to_have_text([

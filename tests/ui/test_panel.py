@@ -210,10 +210,7 @@ async def test_on_trainer_v2_resize_says_why_it_cannot_and_changes_nothing(lab: 
     experiment_id = created["experimentId"]
     await api.wait(experiment_id, ("Running",), timeout=60)
     async with lab.open() as page:
-        panel = await lab.open_panel(page)
-        await lab.widen_sidebar(page, 400)
-        await panel.locator(f".jp-SubmarinePanel-item[data-experiment-id='{experiment_id}']").click()
-        detail = panel.locator(".jp-SubmarinePanel-detail")
+        detail = await lab.open_experiment(page, experiment_id)
         role = detail.locator("tr[data-role=Worker]")
         await role.get_by_label("Worker replicas").fill("2")
         await role.get_by_role("button", name="Resize").click()

@@ -39,7 +39,7 @@ from .cache import JobCache
 from .client import Connector
 from .code import script_for
 from .code_runtime import clones, code_runtime
-from .companions import CONFIG_MAP, TRAINING_RUNTIME, Companions, script_map
+from .companions import CONFIG_MAP, KINDS, TRAINING_RUNTIME, Companions, script_map
 from .follow import LogFollower
 from .jobs import PROPAGATION_POLICIES, Jobs
 from .kinds import JobKind
@@ -54,9 +54,6 @@ from .watches import WatchEvent, watchers
 #: Log streams metric collection may hold open at once (one per running replica).
 COLLECTOR_STREAMS = 256
 
-
-#: Where a dry run's plan shows each companion of the job.
-PLAN_KEYS = {CONFIG_MAP.kind: "configMap", TRAINING_RUNTIME.kind: "trainingRuntime"}
 
 STOPPED = "stopped by the user; the job and its pods are deleted, their logs kept by this server"
 
@@ -302,7 +299,7 @@ class KubernetesBackend(LoggingConfigurable):
         _, manifest, companions = await self._manifest(submission)
         plan = {"manifest": manifest}
         for companion in companions:
-            plan[PLAN_KEYS[companion["kind"]]] = companion
+            plan[KINDS[companion["kind"]].plan_key] = companion
         return plan
 
     async def logs(

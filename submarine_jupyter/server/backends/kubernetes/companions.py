@@ -31,19 +31,21 @@ class CompanionKind:
     content: str
     #: What it is to the user, for messages.
     purpose: str
+    #: Where a dry run's plan shows it.
+    plan_key: str
     create: Callable[[Apis, str, dict[str, Any]], Any]
     patch: Callable[[Apis, str, str, dict[str, Any]], Any]
     delete: Callable[[Apis, str, str], Any]
 
 
 CONFIG_MAP = CompanionKind(
-    "ConfigMap", "data", "the script this experiment runs",
+    "ConfigMap", "data", "the script this experiment runs", "configMap",
     lambda apis, ns, body: apis.core.create_namespaced_config_map(ns, body, _request_timeout=REQUEST_TIMEOUT),
     lambda apis, name, ns, patch: apis.core.patch_namespaced_config_map(
         name, ns, patch, _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT),
     lambda apis, name, ns: apis.core.delete_namespaced_config_map(name, ns, _request_timeout=REQUEST_TIMEOUT))
 TRAINING_RUNTIME = CompanionKind(
-    "TrainingRuntime", "spec", "the runtime that clones this experiment's code.git",
+    "TrainingRuntime", "spec", "the runtime that clones this experiment's code.git", "trainingRuntime",
     lambda apis, ns, body: apis.custom.create_namespaced_custom_object(
         GROUP, VERSION, ns, "trainingruntimes", body, _request_timeout=REQUEST_TIMEOUT),
     lambda apis, name, ns, patch: apis.custom.patch_namespaced_custom_object(

@@ -189,7 +189,7 @@ def trainjob_manifest(submission: Submission, config: ManifestConfig, runtime: R
     container = container_of(submission, role, task, TRAINJOB, config, code)
     mounts, code_volume = container.get("volumeMounts", []), code.volume if code is not None else None
     if code is not None and code.init_container is not None:  # the clone, its volume and mount: in the runtime
-        mounts, code_volume = [mount for mount in mounts if mount is not code.mount], None
+        mounts, code_volume = [mount for mount in mounts if mount != code.mount], None
     env = [item for item in container.get("env", []) if not item["name"].startswith("SUBMARINE_")]
     env[:0] = [{"name": "PYTHONUNBUFFERED", "value": UNBUFFERED[framework]},
                {"name": "SUBMARINE_NODE_INDEX",
