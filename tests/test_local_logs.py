@@ -14,7 +14,7 @@ import pytest
 
 from submarine_jupyter.server.backends import filewatch, logfollow
 from submarine_jupyter.server.backends.base import LogChunk
-from submarine_jupyter.server.backends.logfollow import follow_chunks, resume_at
+from submarine_jupyter.server.backends.logfollow import ended, follow_chunks, resume_at
 
 from .conftest import Api, experiment
 
@@ -102,7 +102,7 @@ async def test_follow_reads_the_same_lines_whatever_the_pieces(
     expected = [line.decode("utf-8", "replace") for line in kept]
     for size in range(1, len(AWKWARD_LOG) + 2):
         monkeypatch.setattr(logfollow, "FOLLOW_CHUNK", size)
-        chunks = follow_chunks(lambda: {"r": log}, lambda: True, resume_at({}), max_line)
+        chunks = follow_chunks(lambda: {"r": log}, ended(), resume_at({}), max_line)
         assert [line async for batch in chunks for chunk in batch for line in chunk.lines] == expected, size
 
 
@@ -119,7 +119,6 @@ def open_fds() -> list[str]:
 
 def no_timer_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every timed wake-up of a follower a minute away: only a notification is prompt."""
-    monkeypatch.setattr(logfollow, "ENDED_MIN_SECONDS", 60.0)
     monkeypatch.setattr(logfollow, "POLL_MIN_SECONDS", 60.0)
     monkeypatch.setattr(logfollow, "POLL_MAX_SECONDS", 60.0)
 
@@ -147,7 +146,7 @@ async def test_a_line_after_a_quiet_spell_is_delivered_on_a_notification(
     no_timer_in_time(monkeypatch)
     log = tmp_path / "logs" / "replica-0.log"  # its folder does not exist yet: seen through the one above
     before = open_fds()
-    stream = follow_chunks(lambda: {"replica-0": log}, lambda: False, resume_at({}))
+    stream = follow_chunks(lambda: {"replica-0": log}, asyncio.Event(), resume_at({}))
     first = asyncio.ensure_future(stream.__anext__())
     await asyncio.sleep(0.3)
     assert open_fds().count(INOTIFY) == before.count(INOTIFY) + 1 and not first.done()
@@ -161,26 +160,55 @@ async def test_a_line_after_a_quiet_spell_is_delivered_on_a_notification(
     assert open_fds() == before
 
 
+async def test_only_a_log_changing_wakes_a_waiting_follower(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_timer_in_time(monkeypatch)
+    log = tmp_path / "replica-0.log"
+    log.write_text("start\n")
+    rounds = 0
+    read_round = logfollow._round
+
+    def counting(*args: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        return read_round(*args)
+
+    monkeypatch.setattr(logfollow, "_round", counting)
+    stream = follow_chunks(lambda: {"replica-0": log}, asyncio.Event(), resume_at({}))
+    assert [chunk.lines for chunk in await stream.__anext__()] == [["start"]]
+    waiting = asyncio.ensure_future(stream.__anext__())
+    await asyncio.sleep(0.3)
+    quiet = rounds
+    (tmp_path / "replica-0.exit").write_text("0")  # the exit code, beside the log
+    with open(log, "rb"):  # opened and closed: read, not changed
+        pass
+    await asyncio.sleep(0.3)
+    assert rounds == quiet and not waiting.done()
+    with open(log, "a") as handle:
+        handle.write("more\n")
+    assert [chunk.lines for chunk in await asyncio.wait_for(waiting, 30)] == [["more"]]
+    await stream.aclose()
+
+
 async def test_a_follower_ended_or_cancelled_releases_its_watch(tmp_path: Path) -> None:
     log = tmp_path / "replica-0.log"
     log.write_text("start\n")
-    ended = False
+    finished = asyncio.Event()
     before = open_fds()
 
     async def read_all() -> list[LogChunk]:
-        return [chunk async for chunks in follow_chunks(lambda: {"r": log}, lambda: ended, resume_at({}))
+        return [chunk async for chunks in follow_chunks(lambda: {"r": log}, finished, resume_at({}))
                 for chunk in chunks]
 
     reading = asyncio.ensure_future(read_all())
     await asyncio.sleep(0.3)
     assert open_fds().count(INOTIFY) == before.count(INOTIFY) + 1
-    ended = True
     with open(log, "a") as handle:
         handle.write("last")
+    finished.set()
     assert [c.lines for c in await asyncio.wait_for(reading, 30)] == [["start"], ["last"]]
     assert open_fds() == before
 
-    ended = False
+    finished = asyncio.Event()
     reading = asyncio.ensure_future(read_all())
     await asyncio.sleep(0.3)
     assert open_fds().count(INOTIFY) == before.count(INOTIFY) + 1
@@ -193,35 +221,36 @@ async def test_a_follower_ended_or_cancelled_releases_its_watch(tmp_path: Path) 
 async def test_without_inotify_follow_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(filewatch, "_libc", None)
     log = tmp_path / "replica-0.log"
-    ended = False
+    finished = asyncio.Event()
     before = open_fds()
-    stream = follow_chunks(lambda: {"r": log}, lambda: ended, resume_at({}))
+    stream = follow_chunks(lambda: {"r": log}, finished, resume_at({}))
     first = asyncio.ensure_future(stream.__anext__())
     await asyncio.sleep(0.3)
     assert open_fds() == before and not first.done()
     log.write_text("start\n")
     assert [chunk.lines for chunk in await asyncio.wait_for(first, 30)] == [["start"]]
     assert len(await lines_after_quiet_spells(log, stream, [0.5, 0.1])) == 2
-    ended = True
+    finished.set()
     assert [chunk async for chunk in stream] == []
     assert open_fds() == before
 
 
-async def test_follow_ends_promptly_when_the_experiment_ends(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Uncapped, checks for the end back off from 1 ms (1, 2, 4 ... ms) while the logs are quiet: 2 s
-    # after the last line the next is 2 s away, so only the notice of the replica closing its log
-    # on exit (which restarts them at 1 ms) ends the follow promptly.
-    monkeypatch.setattr(logfollow, "POLL_MAX_SECONDS", 60.0)
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "polling"])
+async def test_follow_ends_when_the_experiment_ends_with_its_status_stored(
+    api: Api, monkeypatch: pytest.MonkeyPatch, inotify: bool
+) -> None:
+    # Every timer of a follower is a minute away: only the run's end, not a poll, can end the
+    # follow within seconds of the replica's exit, and by then the verdict is stored.
+    no_timer_in_time(monkeypatch)
+    if not inotify:
+        monkeypatch.setattr(filewatch, "_libc", None)
     before = open_fds().count(INOTIFY)
+    posted = time.monotonic()
     created = await api.ok("POST", "api/v1/experiment", experiment("echo first; sleep 2"))
-    seen: list[float] = []
-
-    def on_line(item: dict[str, str]) -> None:
-        seen.append(time.monotonic())
-
-    lines = await api.follow(created["experimentId"], on_line)
+    lines = await api.follow(created["experimentId"])
     assert [item["line"] for item in lines] == ["first"]
-    assert time.monotonic() - seen[0] < 2.5
+    assert time.monotonic() - posted < 5  # the replica ran for 2 s; a poll was a minute away
+    assert (await api.ok("GET", f"api/v1/experiment/{created['experimentId']}"))["status"] == "Succeeded"
     deadline = time.monotonic() + 10  # the metrics collector's follow ends on its own time
     while open_fds().count(INOTIFY) != before:
         assert time.monotonic() < deadline, "an inotify descriptor outlived its follower"

@@ -12,7 +12,7 @@ import pytest
 
 from submarine_jupyter.server.backends.base import LogChunk
 from submarine_jupyter.server.backends.kubernetes.follow import read_lines
-from submarine_jupyter.server.backends.logfollow import follow_chunks, resume_at
+from submarine_jupyter.server.backends.logfollow import ended, follow_chunks, resume_at
 from submarine_jupyter.server.metrics.downsample import downsample
 from submarine_jupyter.server.metrics.parse import LineParser, log_batch
 from submarine_jupyter.server.metrics.parsing import ParsingProcess
@@ -99,7 +99,7 @@ def test_local_logs_resume_at_positions_and_leave_long_lines_out(tmp_path: Path)
     log.write_bytes(b"a=1\n" + b"x" * (3 << 20) + b"\nb=2\nc=3")  # a 3 MB line across three reads
 
     async def read(positions: dict[str, dict[str, int]]) -> list[LogChunk]:
-        stream = follow_chunks(lambda: {"replica-0": log}, lambda: True, resume_at(positions), max_line=1000)
+        stream = follow_chunks(lambda: {"replica-0": log}, ended(), resume_at(positions), max_line=1000)
         return [chunk async for chunks in stream for chunk in chunks]
 
     chunks = asyncio.run(read({}))

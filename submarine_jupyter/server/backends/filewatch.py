@@ -17,8 +17,9 @@ from typing import NamedTuple
 IN_ACCESS, IN_MODIFY, IN_CLOSE_WRITE, IN_OPEN = 0x1, 0x2, 0x8, 0x20
 IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x80, 0x100, 0x200, 0x400, 0x800
 IN_IGNORED, IN_ONLYDIR, IN_MASK_ADD = 0x8000, 0x01000000, 0x20000000
-#: What wakes a follower in a log's folder (the events of the files in it included).
-CHANGES = IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
+#: What wakes a follower in a log's folder (the events of the files in it included): what
+#: changes a file's content or the folder's entries; not a close, which changes neither.
+CHANGES = IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
 #: What wakes it in the nearest existing folder above one that does not exist yet (added to
 #: whatever that folder is watched for already).
 APPEARS = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_MASK_ADD
@@ -83,11 +84,13 @@ def read_events(fd: int) -> list[Event]:
 
 
 class FolderWatch:
-    """Wakes :meth:`changed` when anything happens in the watched folders: one inotify
-    descriptor, read by the running event loop. A folder that does not exist yet is waited
-    for through its nearest existing ancestor. :meth:`close` releases the descriptor."""
+    """Wakes :meth:`changed` when a file whose name ends with ``suffix`` changes in the
+    watched folders, or a folder itself does: one inotify descriptor, read by the running
+    event loop. A folder that does not exist yet is waited for through its nearest existing
+    ancestor. :meth:`close` releases the descriptor."""
 
-    def __init__(self) -> None:
+    def __init__(self, suffix: str = "") -> None:
+        self._suffix = suffix
         self._fd = inotify_open()
         self._watched: dict[int, Path] = {}  # watch descriptor -> folder
         self._changed = asyncio.Event()
@@ -95,10 +98,10 @@ class FolderWatch:
         self._loop.add_reader(self._fd, self._read)
 
     @classmethod
-    def open(cls) -> FolderWatch | None:
+    def open(cls, suffix: str = "") -> FolderWatch | None:
         """A watch, or ``None`` where inotify is unavailable (not Linux, or its limits reached)."""
         try:
-            return cls()
+            return cls(suffix)
         except OSError:
             return None
 
@@ -124,21 +127,17 @@ class FolderWatch:
             return (above / folder.relative_to(above).parts[0]).exists()
         return False
 
-    async def changed(self, timeout: float) -> bool:
-        """Whether anything changed since the last call, waiting up to ``timeout`` seconds for it."""
-        if not self._changed.is_set():
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except asyncio.TimeoutError:
-                return False
+    async def changed(self) -> None:
+        """Until anything changed since the last call."""
+        await self._changed.wait()
         self._changed.clear()
-        return True
 
     def _read(self) -> None:
         for event in read_events(self._fd):
             if event.mask & IN_IGNORED:  # the folder went: watch it again if it comes back
                 self._watched.pop(event.wd, None)
-        self._changed.set()
+            if event.wd not in self._watched or not event.name or event.name.endswith(self._suffix):
+                self._changed.set()  # an ancestor's, the folder's own, or a file that counts
 
     def close(self) -> None:
         self._loop.remove_reader(self._fd)

@@ -3,7 +3,8 @@
 Each round reads what every log gained (at most ``FOLLOW_CHUNK`` bytes of each) in a
 worker thread, so the event loop never waits on a disk. While output keeps coming, rounds
 are ``GATHER_SECONDS`` apart; once the logs are quiet, inotify on their folders says when to
-look again (where there is no inotify, follow polls). A
+look again (where there is no inotify, follow polls), and the experiment's end wakes it at
+once: it reads what is left and stops. A
 position is the byte offset where the next unread line begins (plus ``skip`` inside a line
 too long to keep), so a reader that stops can resume exactly there.
 """
@@ -11,21 +12,21 @@ too long to keep), so a reader that stops can resume exactly there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .base import LogChunk, LogPosition
 from .filewatch import FolderWatch
 from .logfiles import tail_offset
 
 FOLLOW_CHUNK = 1 << 20
+#: What a replica's log is named with: nothing else in its folder (its exit code) wakes a follower.
+LOG_SUFFIX = ".log"
 #: Without inotify, follow polls quickly right after new output and backs off while a log is quiet.
 POLL_MIN_SECONDS = 0.01
 POLL_MAX_SECONDS = 0.2
-#: With inotify, follow wakes on its own only to ask whether the experiment ended: soon
-#: after the logs changed (a replica's exit closes its log), backing off to ``POLL_MAX_SECONDS``.
-ENDED_MIN_SECONDS = 0.001
 #: While output keeps coming, a round waits this long after one that read something (none
 #: when a log had more than ``FOLLOW_CHUNK`` to read), so a busy log is read in large pieces
 #: rather than a few lines per round; a line after a quiet spell is read at once.
@@ -97,44 +98,58 @@ def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start,
     return chunks, grew, behind
 
 
+def ended() -> asyncio.Event:
+    """The end of logs that no longer grow (an ended experiment's): already set."""
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
+async def _until(finished: asyncio.Event, wake: Coroutine[Any, Any, object]) -> None:
+    """Until ``wake`` is done or ``finished`` is set, whichever comes first."""
+    if finished.is_set():
+        wake.close()
+        return
+    waits = [asyncio.ensure_future(wake), asyncio.ensure_future(finished.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
 class _Wakeup:
     """When a follower looks at its logs again: on an inotify notice where there is one, else
-    by polling with a backoff. The inotify descriptor is open only while the logs are quiet:
-    while output keeps coming, each write would wake the event loop for nothing."""
+    by polling with a backoff; at once when the experiment ends. The inotify descriptor is
+    open only while the logs are quiet: while output keeps coming, each write would wake the
+    event loop for nothing."""
 
     def __init__(self) -> None:
         self.watch: FolderWatch | None = None
         self.inotify = True  # until opening or using a watch fails: then poll
-        self.pause = ENDED_MIN_SECONDS
-
-    def _first(self) -> float:
-        return ENDED_MIN_SECONDS if self.inotify else POLL_MIN_SECONDS
+        self.pause = POLL_MIN_SECONDS
 
     def output(self) -> None:
         """The logs grew: look again soon, with no notices until they are quiet."""
-        self.pause = self._first()
+        self.pause = POLL_MIN_SECONDS
         self.close()
 
-    async def wait(self, folders: set[Path], finished: Callable[[], bool]) -> None:
-        """Until the logs in ``folders`` may have changed, or ``finished()`` turned true."""
+    async def wait(self, folders: set[Path], finished: asyncio.Event) -> None:
+        """Until the logs in ``folders`` may have changed, or ``finished`` is set."""
         if self.inotify:
-            self.watch = self.watch or FolderWatch.open()
+            self.watch = self.watch or FolderWatch.open(LOG_SUFFIX)
             try:
                 if self.watch is not None and self.watch.cover(folders):
                     return  # newly watched: the next round reads what came before the watch
             except OSError:  # out of inotify watches
                 self.close()
             if self.watch is None:
-                self.inotify, self.pause = False, POLL_MIN_SECONDS
+                self.inotify = False
         if self.watch is None:
-            await asyncio.sleep(self.pause)
+            await _until(finished, asyncio.sleep(self.pause))
             self.pause = min(self.pause * 2, POLL_MAX_SECONDS)
             return
-        while not await self.watch.changed(self.pause):
-            self.pause = min(self.pause * 2, POLL_MAX_SECONDS)
-            if finished():
-                return
-        self.pause = ENDED_MIN_SECONDS
+        await _until(finished, self.watch.changed())
 
     def close(self) -> None:
         if self.watch is not None:
@@ -143,19 +158,19 @@ class _Wakeup:
 
 
 async def follow_chunks(
-    paths: Callable[[], dict[str, Path]], finished: Callable[[], bool], start: Start, max_line: int | None = None,
+    paths: Callable[[], dict[str, Path]], finished: asyncio.Event, start: Start, max_line: int | None = None,
 ) -> AsyncGenerator[list[LogChunk], None]:
     """Chunks of new complete lines from every replica's log as they are written.
 
     ``paths`` is asked again on every round, so replicas that appear later (a patch, a
-    replica that starts late) are read too. Ends once ``finished()`` is true and every
+    replica that starts late) are read too. Ends once ``finished`` is set and every
     file is read to its end, with the last line of each log that had no newline.
     """
     logs: dict[str, _Log] = {}
     wakeup: _Wakeup | None = None  # made at the first wait: a finished follow never needs one
     try:
         while True:
-            done = finished()
+            done = finished.is_set()
             found = paths()
             chunks, grew, behind = await asyncio.to_thread(_round, logs, found, start, max_line)
             if chunks:
@@ -164,7 +179,7 @@ async def follow_chunks(
                 if wakeup is not None:
                     wakeup.output()
                 if not (behind or done):
-                    await asyncio.sleep(GATHER_SECONDS)
+                    await _until(finished, asyncio.sleep(GATHER_SECONDS))
                 continue
             if done:
                 rest = [LogChunk(name, [log.partial.decode("utf-8", "replace")], {"offset": log.offset})
@@ -180,7 +195,7 @@ async def follow_chunks(
 
 
 def follow_files(
-    paths: Callable[[], dict[str, Path]], finished: Callable[[], bool], tail_lines: int | None = None,
+    paths: Callable[[], dict[str, Path]], finished: asyncio.Event, tail_lines: int | None = None,
 ) -> AsyncGenerator[list[LogChunk], None]:
     """Batches of new lines from every replica's log (its last ``tail_lines`` first)."""
     def start(name: str, path: Path) -> LogPosition:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from ....wire.constants import replica_sort_key
 from ..base import LogChunk, LogPosition, PodLog
 from ..logfiles import log_chunks, offset_after_lines
-from ..logfollow import follow_chunks, follow_files
+from ..logfollow import ended, follow_chunks, follow_files
 from .logs import LogReader
 from .status import JobRef
 
@@ -57,7 +57,7 @@ class LogArchive:
         def paths() -> dict[str, Path]:
             return {n: p for n, p in self.paths(experiment_id).items() if pod_name is None or n == pod_name}
 
-        return follow_files(paths, lambda: True, tail_lines)
+        return follow_files(paths, ended(), tail_lines)
 
     def follow_from(self, experiment_id: str, positions: Mapping[str, LogPosition],
                     max_line: int) -> AsyncGenerator[list[LogChunk], None]:
@@ -69,7 +69,7 @@ class LogArchive:
                 return position
             return {"offset": offset_after_lines(path, int(position.get("lines", 0)))}
 
-        return follow_chunks(lambda: self.paths(experiment_id), lambda: True, start, max_line)
+        return follow_chunks(lambda: self.paths(experiment_id), ended(), start, max_line)
 
     async def forget(self, experiment_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.folder / experiment_id, True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..base import (
     TargetState,
 )
 from ..logfiles import log_chunks
-from ..logfollow import follow_chunks, follow_files, resume_at
+from ..logfollow import ended, follow_chunks, follow_files, resume_at
 from . import processes as proc
 from .admission import Admission
 from .adoption import restore
@@ -116,8 +117,8 @@ class LocalBackend(LoggingConfigurable):
         run = self._new_run(submission)
         self._runs[run.experiment_id] = run
         self.admission.enqueue(run.experiment_id)
+        self._schedule()  # first: a run that fits starts without waiting for this write (writes keep their order)
         await self._emit(run, message=self.admission.waiting_message(run))
-        self._schedule()
 
     async def patch(self, submission: Submission) -> None:
         await self._adopted(submission.experiment_id)
@@ -142,16 +143,22 @@ class LocalBackend(LoggingConfigurable):
         self._schedule()
 
     async def delete(self, experiment_id: str) -> None:
-        await self._end(experiment_id)
+        run = await self._end(experiment_id)
+        if run is not None:
+            run.finished.set()
         await asyncio.to_thread(self.plan.remove, experiment_id)
 
     async def stop_experiment(self, experiment_id: str) -> None:
         run = await self._end(experiment_id)
         if run is not None:
-            await self._emit(run, status="Stopped", message=STOPPED)
+            try:
+                await self._emit(run, status="Stopped", message=STOPPED)
+            finally:
+                run.finished.set()
 
     async def _end(self, experiment_id: str) -> Run | None:
-        """Stop every replica of the run (a queued one never starts) and forget it."""
+        """Stop every replica of the run (a queued one never starts) and forget it; the caller
+        sets ``run.finished`` once what it reports is stored."""
         await self._adopted(experiment_id)
         run = self._runs.get(experiment_id)
         if run is None:
@@ -168,7 +175,6 @@ class LocalBackend(LoggingConfigurable):
                 if rep.status.state == "Pending":
                     rep.status.state = "Stopped"
             run.phase = "done"
-            run.finished.set()
             self._runs.pop(experiment_id, None)
         self._schedule()
         return run
@@ -193,12 +199,12 @@ class LocalBackend(LoggingConfigurable):
             found = self._log_paths(experiment_id)
             return {pod_name: found[pod_name]} if pod_name in found else ({} if pod_name else found)
 
-        return follow_files(paths, lambda: self._ended(experiment_id), tail_lines)
+        return follow_files(paths, self._finished_event(experiment_id), tail_lines)
 
     def follow_from(
         self, experiment_id: str, positions: Mapping[str, LogPosition], *, max_line: int
     ) -> AsyncGenerator[list[LogChunk], None]:
-        return follow_chunks(lambda: self._log_paths(experiment_id), lambda: self._ended(experiment_id),
+        return follow_chunks(lambda: self._log_paths(experiment_id), self._finished_event(experiment_id),
                              resume_at(positions), max_line)
 
     async def describe(self) -> TargetState:
@@ -249,10 +255,10 @@ class LocalBackend(LoggingConfigurable):
             if run.generation != generation or run.phase != "running":
                 return
             run.ports = allocate_ports(run.submission, run.ports, self._ports_taken())
-            await self._emit(run, status="Created")
-            for rep in run.replicas.values():
+            created = datetime.now().astimezone()
+            for rep in run.replicas.values():  # first: a replica's start waits for no write
                 await self.supervisor.spawn(run, rep)
-            await self._emit(run, status="Running")
+            await self._emit(run, status="Running", times={"Created": created})
 
     def _finished(self, run: Run) -> None:
         self.admission.release(run)
@@ -309,9 +315,10 @@ class LocalBackend(LoggingConfigurable):
 
     # helpers
 
-    def _ended(self, experiment_id: str) -> bool:
+    def _finished_event(self, experiment_id: str) -> asyncio.Event:
+        """Set once the run has ended and its status is stored (already, if it is not running)."""
         run = self._runs.get(experiment_id)
-        return run is None or run.finished.is_set()
+        return ended() if run is None else run.finished
 
     def _log_paths(self, experiment_id: str) -> dict[str, Path]:
         """Every replica's log: the current plan's, then any earlier one's still on disk."""
@@ -323,10 +330,11 @@ class LocalBackend(LoggingConfigurable):
             paths.update(sorted(extra.items(), key=lambda item: replica_sort_key(item[0])))
         return paths
 
-    async def _emit(self, run: Run, *, status: Status | None = None, message: str | None = None) -> None:
+    async def _emit(self, run: Run, *, status: Status | None = None, message: str | None = None,
+                    times: dict[Status, datetime] | None = None) -> None:
         if self._sink is None:
             return
         await self._sink(BackendEvent(
             run.experiment_id, status=status, message=message,
-            replicas=[rep.status for rep in run.replicas.values()], state=run.state().to_json(),
+            replicas=[rep.status for rep in run.replicas.values()], state=run.state().to_json(), times=times or {},
         ))

@@ -2,14 +2,16 @@
 
 Each replica runs ``sh -c <cmd>`` under a tiny ``sh`` wrapper that writes the exit
 code next to the log, so a server that restarts can still learn how a replica it
-did not see end, ended. Processes live in their own session (process group), so
-they survive the Jupyter server and are stopped as a group.
+did not see end, ended. The file is read only once the wrapper is gone, so it is written
+in place: a wrapper killed while writing it leaves the code unknown, as with no file.
+Processes live in their own session (process group), so they survive the Jupyter server
+and are stopped as a group.
 
-With a log limit, the replica's output goes through ``head`` (unbuffered) and ``tail`` on its way to
-the log: the log's first bytes up to the limit are kept, then a marker line, then (when
-the replica ends) its last ``tail_bytes``; what lies between is dropped, so a replica
-printing without end never fills the disk. Both ignore SIGTERM, so a stopped replica's
-last bytes are still written.
+With a log limit, the replica's output goes through ``head`` (unbuffered) and ``tail`` on
+its way to the log: the log's first bytes up to the limit are kept, then a marker line,
+then (when the replica ends) its last ``tail_bytes``; what lies between is dropped, so a
+replica printing without end never fills the disk. Both ignore SIGTERM, so a stopped
+replica's last bytes are still written.
 """
 
 from __future__ import annotations
@@ -23,17 +25,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_RECORD_EXIT = 'printf "%s" "$code" > "$2.tmp" && mv "$2.tmp" "$2"; exit "$code"'
-_WRAPPER = f'sh -c "$1"; code=$?; {_RECORD_EXIT}'
+_WRAPPER = 'sh -c "$1"; code=$?; printf "%s" "$code" > "$2"; exit "$code"'
 #: Arguments after the command and exit file: log, bytes ``head`` may write, the log size
-#: past which output is dropped, bytes kept at the end. The command's exit code comes out
-#: of the pipeline on fd 3 (its own fds 3 and 4 closed), so it is the wrapper's too.
+#: past which output is dropped, bytes kept at the end. The command's exit code is written
+#: before the log's end is, and read back once it is, to be the wrapper's too.
 _LIMITED_WRAPPER = (
-    'exec 4>&1; code=$({ { sh -c "$1" 3>&- 4>&-; echo "$?" >&3; } 2>&1 | '
+    '{ sh -c "$1"; printf "%s" "$?" > "$2"; } 2>&1 | '
     '{ trap "" TERM; stdbuf -o0 head -c "$4"; if [ "$(wc -c < "$3")" -ge "$5" ]; then '
     "printf '\\n[submarine-jupyter: output dropped here: the log reached %s bytes, its limit; the last %s bytes "
-    "of the output follow when the replica ends]\\n' \"$5\" \"$6\"; tail -c \"$6\"; fi; } >&4 3>&-; } 3>&1); "
-    f"{_RECORD_EXIT}"
+    "of the output follow when the replica ends]\\n' \"$5\" \"$6\"; tail -c \"$6\"; fi; }; "
+    'read -r code < "$2"; exit "$code"'
 )
 #: At most this much of a limited log's end is kept (a quarter of the limit if that is less).
 TAIL_BYTES = 64 << 10

@@ -39,6 +39,7 @@ class Run:
     generation: int = 0
     ports: dict[str, list[int]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set once the run has ended and what it ended as is stored: its followers stop then.
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once the run's processes are known (at once, but for a run re-adopted at start: then).
     adopted: asyncio.Event = field(default_factory=asyncio.Event)

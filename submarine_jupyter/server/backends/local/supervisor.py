@@ -118,8 +118,10 @@ class Supervisor:
     async def _finish(self, run: Run, status: Status, message: str) -> None:
         run.phase = "done"
         await self.stop_replicas(run)
-        run.finished.set()
-        await self.emit(run, status=status, message=message)
+        try:
+            await self.emit(run, status=status, message=message)
+        finally:
+            run.finished.set()  # after the status is stored: a follower that sees the end can read it
         self.finished(run)
 
     async def stop_replicas(self, run: Run) -> None:
