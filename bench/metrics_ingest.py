@@ -9,6 +9,7 @@ Starts a real ``jupyter server`` with the extension (state in a temporary folder
   2. lines per second delivered by ``logs/{id}?follow=true`` for a replica printing the
      largest N such lines, with collection on and with ``metrics.enabled: false``,
      alternately, medians of ``--rounds`` each (the same server, the same run).
+Exits 1 when collecting costs follow more than ``COST_TARGET`` of its rate.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.servers import TOKEN, JupyterProcess
 
+#: The most that collecting metrics from a log may take off following it.
+COST_TARGET = 0.10
 PRINT = "import sys; sys.stdout.writelines(f'step={{i}} loss={{1 / (i + 1):.6f}} acc={{i / {n}:.6f}}\\n' for i in range({n}))"
 
 
@@ -119,6 +122,9 @@ def main() -> None:
     print(f"{'median of ' + str(args.rounds):<32}{on:>14,.0f}{off:>16,.0f}{1 - on / off:>8.1%}")
     for collect, label in ((True, "collecting"), (False, "not collecting")):
         print(f"  {label}: " + ", ".join(f"{rate:,.0f}" for rate in rates[collect]))
+    met = 1 - on / off <= COST_TARGET
+    print(f"target: collecting costs follow at most {COST_TARGET:.0%}: {'met' if met else 'MISSED'}")
+    sys.exit(0 if met else 1)
 
 
 if __name__ == "__main__":
