@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from submarine_jupyter.server.backends.base import LogChunk
 from submarine_jupyter.server.backends.kubernetes.follow import read_lines
 from submarine_jupyter.server.backends.logfollow import ended, follow_chunks, resume_at
 from submarine_jupyter.server.metrics.downsample import downsample
+from submarine_jupyter.server.metrics.logread import read_batch
 from submarine_jupyter.server.metrics.parse import LineParser, log_batch
 from submarine_jupyter.server.metrics.parsing import ParsingProcess
 from submarine_jupyter.server.store.metrics import Points
@@ -103,12 +105,11 @@ def test_local_logs_resume_at_positions_and_leave_long_lines_out(tmp_path: Path)
         return [chunk async for chunks in stream for chunk in chunks]
 
     chunks = asyncio.run(read({}))
-    assert [(c.lines, c.position) for c in chunks] == [  # read 1 MB at a time
-        (["a=1"], {"offset": 1 << 20, "skip": True}), (["b=2"], {"offset": 4 + (3 << 20) + 5}),
-        (["c=3"], {"offset": log.stat().st_size})]
+    assert [(c.lines, c.position) for c in chunks] == [  # read 1 MB at a time; the ended log's last line too
+        (["a=1"], {"offset": 1 << 20, "skip": True}), (["b=2", "c=3"], {"offset": log.stat().st_size})]
     assert [c.lines for c in asyncio.run(read({"replica-0": {"offset": 4 + (3 << 20) + 5}}))] == [["c=3"]]
     inside = asyncio.run(read({"replica-0": {"offset": 4 + (2 << 20), "skip": True}}))
-    assert [c.lines for c in inside] == [["b=2"], ["c=3"]]
+    assert [c.lines for c in inside] == [["b=2", "c=3"]]
 
 
 class Pieces:
@@ -147,6 +148,30 @@ def test_the_parsing_process_parses_as_in_process_and_outlives_a_killed_child() 
         assert again.points[("loss", "a")].steps == [4.0] and counts == {"a": 5}
         await process.parse(LineParser(), chunks, counts, 4.0)  # by a new child
         assert counts == {"a": 7} and process._child is not None and process._child is not child
+        await process.close()
+
+    asyncio.run(run())
+
+
+def test_the_parsing_process_reads_log_files_from_positions_at_the_lowest_priority(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"loss=1\n" + b"x" * 100 + b"\nstep=3 acc=2\nacc=4")
+    files = {"a": (log, {"offset": 0}), "b": (tmp_path / "b.log", {"offset": 0})}  # b: not started yet
+
+    async def run() -> None:
+        process, counts = ParsingProcess(), {}
+        found = await process.read(LineParser(max_line_length=50), files, counts, 2.0, False)
+        assert found == read_batch(LineParser(max_line_length=50), files, {}, 2.0, False)
+        assert found.positions == {"a": {"offset": 7 + 101 + 13}} and found.read_to == {"a": log.stat().st_size}
+        assert found.batch.points[("acc", "a")].steps == [3.0] and counts == {"a": 2}
+        child = process._child
+        assert child is not None
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == 19 and os.getsid(child.pid) == child.pid
+        child.kill()
+        await child.wait()
+        rest = await process.read(LineParser(), {"a": (log, found.positions["a"])}, counts, 3.0, True)  # the child died: served again
+        assert rest.positions == {"a": {"offset": log.stat().st_size}} and counts == {"a": 3}
+        assert rest.batch.points[("acc", "a")].values == [4.0] and ("loss", "a") not in rest.batch.points
         await process.close()
 
     asyncio.run(run())

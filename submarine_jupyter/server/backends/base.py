@@ -13,6 +13,7 @@ Backends are found by name in the ``submarine_jupyter.backends`` entry-point gro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,9 +95,20 @@ class LogChunk:
 
 
 @dataclass(frozen=True)
+class LogFiles:
+    """Replica logs that are files on this machine: each replica's now (asked again on every
+    round), and the event set once the experiment has ended (its logs grow no more)."""
+
+    paths: Callable[[], dict[str, Path]]
+    finished: asyncio.Event
+
+
+@dataclass(frozen=True)
 class MetricFiles:
     """Where this server reads an experiment's metric files; ``None``: this backend has none."""
 
+    #: The replicas' logs, read for metrics straight from their files (else through ``follow_from``).
+    logs: LogFiles | None = None
     #: One folder per replica, named by its pod name: each replica's ``SUBMARINE_TENSORBOARD_LOG_DIR``.
     tensorboard: Path | None = None
     #: The SQLite file Submarine's tracking SDK writes (the replicas' ``SUBMARINE_DB_URI``).

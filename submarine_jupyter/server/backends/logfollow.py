@@ -4,18 +4,19 @@ Each round reads what every log gained (at most ``FOLLOW_CHUNK`` bytes of each) 
 worker thread, so the event loop never waits on a disk. While output keeps coming, rounds
 are ``GATHER_SECONDS`` apart; once the logs are quiet, inotify on their folders says when to
 look again (where there is no inotify, follow polls), and the experiment's end wakes it at
-once: it reads what is left and stops. A
-position is the byte offset where the next unread line begins (plus ``skip`` inside a line
-too long to keep), so a reader that stops can resume exactly there.
+once: it reads what is left and stops (``follow_rounds``). A position is the byte offset
+where the next unread line begins (plus ``skip`` inside a line too long to keep), so a
+reader that stops can resume exactly there; ``read_from`` reads from one with nothing kept
+between calls, for a reader in another process.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .base import LogChunk, LogPosition
 from .filewatch import FolderWatch
@@ -33,6 +34,10 @@ POLL_MAX_SECONDS = 0.2
 GATHER_SECONDS = 0.01
 #: Where a replica's reading starts: (its name, its log) -> its first position.
 Start = Callable[[str, Path], LogPosition]
+T = TypeVar("T")
+#: One look at the logs (their paths; whether the experiment has ended): what it found
+#: (``None`` or empty: nothing), whether any log grew, whether any has more to read already.
+Look = Callable[[dict[str, Path], bool], Awaitable[tuple[T | None, bool, bool]]]
 
 
 @dataclass
@@ -76,11 +81,18 @@ class _Log:
                 return [line.decode("utf-8", "replace") for line in complete if len(line) <= max_line]
         return str(memoryview(buffer)[start:end], "utf-8", "replace").split("\n")  # "\n" is never inside a character
 
+    def take_rest(self) -> list[str]:
+        """The last line, which has no newline (once the log no longer grows), as read so far."""
+        if not self.partial or self.behind:
+            return []
+        rest, self.partial = self.partial.decode("utf-8", "replace"), b""
+        return [rest]
 
-def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start,
-           max_line: int | None) -> tuple[list[LogChunk], bool, bool]:
-    """One look at every log (in a worker thread): the lines each gained, whether any grew,
-    and whether any has more to read already."""
+
+def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start, max_line: int | None,
+           final: bool) -> tuple[list[LogChunk], bool, bool]:
+    """One look at every log (in a worker thread): the lines each gained (with ``final``, a
+    last line without a newline too), whether any grew, and whether any has more to read already."""
     chunks = []
     grew = behind = False
     for name, path in paths.items():
@@ -93,9 +105,23 @@ def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start,
         lines = log.read(max_line)
         grew = grew or lines is not None
         behind = behind or log.behind
+        lines = (lines or []) + (log.take_rest() if final else [])
         if lines:
             chunks.append(LogChunk(name, lines, log.position()))
     return chunks, grew, behind
+
+
+def read_from(path: Path, position: LogPosition, max_line: int | None,
+              final: bool) -> tuple[list[str], LogPosition, int, bool] | None:
+    """What a log holds after ``position``, read afresh (nothing kept between calls): its
+    complete lines (with ``final``, a last one without a newline too), the position after
+    them, the offset read to, and whether more was there; ``None`` while the log does not exist."""
+    log = _Log(path, int(position.get("offset", 0)), skipping=bool(position.get("skip")))
+    try:
+        lines = log.read(max_line) or []
+    except FileNotFoundError:
+        return None
+    return lines + (log.take_rest() if final else []), log.position(), log.offset, log.behind
 
 
 def ended() -> asyncio.Event:
@@ -157,24 +183,24 @@ class _Wakeup:
             self.watch = None
 
 
-async def follow_chunks(
-    paths: Callable[[], dict[str, Path]], finished: asyncio.Event, start: Start, max_line: int | None = None,
-) -> AsyncGenerator[list[LogChunk], None]:
-    """Chunks of new complete lines from every replica's log as they are written.
+async def follow_rounds(
+    paths: Callable[[], dict[str, Path]], finished: asyncio.Event, look: Look[T],
+) -> AsyncGenerator[T, None]:
+    """What ``look`` finds in the logs, round after round, as they are written.
 
     ``paths`` is asked again on every round, so replicas that appear later (a patch, a
-    replica that starts late) are read too. Ends once ``finished`` is set and every
-    file is read to its end, with the last line of each log that had no newline.
+    replica that starts late) are looked at too; ``look``'s ``final`` says the experiment
+    has ended (its last lines without a newline count). Ends once ``finished`` is set and a
+    round finds that no log grew.
     """
-    logs: dict[str, _Log] = {}
     wakeup: _Wakeup | None = None  # made at the first wait: a finished follow never needs one
     try:
         while True:
             done = finished.is_set()
             found = paths()
-            chunks, grew, behind = await asyncio.to_thread(_round, logs, found, start, max_line)
-            if chunks:
-                yield chunks
+            item, grew, behind = await look(found, done)
+            if item:
+                yield item
             if grew:
                 if wakeup is not None:
                     wakeup.output()
@@ -182,16 +208,26 @@ async def follow_chunks(
                     await _until(finished, asyncio.sleep(GATHER_SECONDS))
                 continue
             if done:
-                rest = [LogChunk(name, [log.partial.decode("utf-8", "replace")], {"offset": log.offset})
-                        for name, log in logs.items() if log.partial]
-                if rest:
-                    yield rest
                 return
             wakeup = wakeup or _Wakeup()
             await wakeup.wait({path.parent for path in found.values()}, finished)
     finally:
         if wakeup is not None:
             wakeup.close()
+
+
+def follow_chunks(
+    paths: Callable[[], dict[str, Path]], finished: asyncio.Event, start: Start, max_line: int | None = None,
+) -> AsyncGenerator[list[LogChunk], None]:
+    """Chunks of new complete lines from every replica's log as they are written (read in a
+    worker thread; see ``follow_rounds``), the last line of each log that has no newline
+    once ``finished`` is set."""
+    logs: dict[str, _Log] = {}
+
+    def look(found: dict[str, Path], final: bool) -> Awaitable[tuple[list[LogChunk], bool, bool]]:
+        return asyncio.to_thread(_round, logs, found, start, max_line, final)
+
+    return follow_rounds(paths, finished, look)
 
 
 def follow_files(

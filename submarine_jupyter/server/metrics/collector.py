@@ -1,12 +1,13 @@
 """One experiment's metric collection: its logs, TensorBoard events and tracking rows, until
 all of them are in.
 
-Logs come from the backend's ``follow_from``, resumed at the positions stored with the
-last batch; event files and the tracking file are polled every ``poll_interval`` seconds
-until the experiment has ended, then read once more. Log lines are parsed by ``parse`` (in
-a process of its own: the service's), files read in a worker thread, and batches written by
-the store's writer thread, never on the event loop; a batch's points and positions go in
-one transaction. When every part is done, the collection is marked finished.
+Logs are read from the positions stored with the last batch: where they are files here,
+by the parsing process itself, round after round as they grow (``follow_rounds``); else
+as the backend's ``follow_from`` streams them, parsed by that process. Event files and the
+tracking file are polled every ``poll_interval`` seconds until the experiment has ended,
+then read once more, in a worker thread. Batches are written by the store's writer thread,
+never on the event loop; a batch's points and positions go in one transaction. When every
+part is done, the collection is marked finished.
 """
 
 from __future__ import annotations
@@ -15,24 +16,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ...wire.metrics import MetricsSpec
 from ...wire.requests import ExperimentSpec
-from ..backends.base import Backend, LogChunk
+from ..backends.base import Backend, LogFiles, LogPosition
+from ..backends.logfollow import follow_rounds
 from ..store.metrics import Batch, MetricsStore
 from .parse import LineParser
+from .parsing import ParsingProcess
 from .tensorboard import TensorBoardReader
 from .tracking import TrackingReader, replica_of
 
 Reader = TensorBoardReader | TrackingReader
 #: Where each key of a source stands: key -> (position, metric lines so far).
 Saved = dict[str, tuple[Any, int]]
-#: Parses chunks of log lines into a batch, brings the replicas' metric line counts up to date.
-Parse = Callable[[LineParser, list[LogChunk], dict[str, int], float], Awaitable[Batch]]
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Collector:
     """Collects one experiment's metrics; ``ended`` is set once the experiment has ended."""
 
     def __init__(self, experiment_id: str, spec: ExperimentSpec, backend: Backend, store: MetricsStore,
-                 limits: Limits, over: Callable[[], Awaitable[bool]], parse: Parse, log: logging.Logger,
+                 limits: Limits, over: Callable[[], Awaitable[bool]], parsing: ParsingProcess, log: logging.Logger,
                  stopped: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.experiment_id = experiment_id
         self.spec = spec
@@ -58,7 +60,7 @@ class Collector:
         self.limits = limits
         self.over = over
         self.stopped = stopped
-        self.parse = parse
+        self.parsing = parsing
         self.log = log
         self.ended = asyncio.Event()
         self._warned = False
@@ -76,7 +78,7 @@ class Collector:
             if await self.over():
                 self.ended.set()
             saved = {source: await self.store.positions(self.experiment_id, source) for source in sources}
-        parts = [self._logs(settings.filters, saved["log"])] if settings.enabled else []
+        parts = [self._logs(settings.filters, saved["log"], files.logs)] if settings.enabled else []
         if files.tensorboard is not None:
             folder = files.tensorboard
             parts.append(self._poll("tensorboard", saved["tensorboard"], lambda places: TensorBoardReader(
@@ -93,7 +95,7 @@ class Collector:
                 task.cancel()
         await self.store.finish(self.experiment_id)
 
-    async def _logs(self, filters: list[str], saved: Saved) -> None:
+    async def _logs(self, filters: list[str], saved: Saved, files: LogFiles | None) -> None:
         limits = self.limits
         parser = LineParser(filters, max_line_length=limits.max_line_length, max_name_length=limits.max_name_length)
         for attempt in range(2):  # once more after a stop: a stopped job's pods go, the logs kept stay
@@ -103,10 +105,33 @@ class Collector:
                 saved = await self.store.positions(self.experiment_id, "log")
             counts = {replica: lines for replica, (_, lines) in saved.items()}
             positions = {replica: place for replica, (place, _) in saved.items()}
-            stream = self.backend.follow_from(self.experiment_id, positions, max_line=limits.max_line_length)
+            stream = self._read(parser, files, positions, counts) if files else self._parsed(parser, positions, counts)
             async with aclosing(stream) as batches:
-                async for chunks in batches:
-                    await self._write("log", await self.parse(parser, chunks, counts, time.time()))
+                async for batch in batches:
+                    await self._write("log", batch)
+
+    async def _parsed(self, parser: LineParser, positions: dict[str, LogPosition],
+                      counts: dict[str, int]) -> AsyncGenerator[Batch, None]:
+        """Batches of the lines the backend streams from ``positions``."""
+        stream = self.backend.follow_from(self.experiment_id, positions, max_line=parser.max_line_length)
+        async with aclosing(stream) as chunks:
+            async for chunk in chunks:
+                yield await self.parsing.parse(parser, chunk, counts, time.time())
+
+    def _read(self, parser: LineParser, files: LogFiles, positions: dict[str, LogPosition],
+              counts: dict[str, int]) -> AsyncGenerator[Batch, None]:
+        """Batches of what the log files hold after ``positions``, read by the parsing process."""
+        read_to = {replica: int(place.get("offset", 0)) for replica, place in positions.items()}
+
+        async def look(paths: dict[str, Path], final: bool) -> tuple[Batch | None, bool, bool]:
+            found = await self.parsing.read(parser, {replica: (path, positions.get(replica, {"offset": 0}))
+                                                     for replica, path in paths.items()}, counts, time.time(), final)
+            grew = any(offset > read_to.get(replica, 0) for replica, offset in found.read_to.items())
+            positions.update(found.positions)
+            read_to.update(found.read_to)
+            return (found.batch if found.batch.positions else None), grew, found.behind
+
+        return follow_rounds(files.paths, files.finished, look)
 
     async def _poll(self, source: str, saved: Saved, make: Callable[[dict[str, dict[str, int]]], Reader]) -> None:
         reader = make({key: place for key, (place, _) in saved.items()})

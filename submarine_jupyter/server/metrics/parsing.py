@@ -1,32 +1,42 @@
-"""Parsing log lines in a process of its own (``python -m submarine_jupyter.server.metrics.parsing``).
+"""Reading and parsing log lines in a process of its own (``python -m submarine_jupyter.server.metrics.parsing``).
 
 Parsing is pure Python: in a thread it would hold the server's one interpreter lock as long
 as serving does, so a burst of output would slow every answer (log follows first). The
-server sends each batch of chunks over the child's stdin and reads the batch back from its
-stdout (length-prefixed pickles between a process and the child it started). The child
-ends when its stdin closes; one that dies is started again, its batch parsed in a thread.
+server sends each request over the child's stdin and reads the batch back from its stdout
+(length-prefixed pickles between a process and the child it started): chunks of lines a
+backend streamed (``parse``), or, for logs that are files here, where to read each from
+(``read``): then the lines never pass through the server at all. The child ends when its
+stdin closes; one that dies is started again, its request served in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import pickle
 import sys
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 from ..backends.base import LogChunk
 from ..store.metrics import Batch
+from .logread import Files, Read, read_batch
 from .parse import LineParser, log_batch
 
 #: Bytes of a message's length prefix.
 PREFIX = 8
 
 
-def _parse(request: tuple[Any, ...]) -> Batch:
-    filters, max_line_length, max_name_length, chunks, counts, now = request
+def _serve(request: tuple[Any, ...]) -> Batch | Read:
+    kind, filters, max_line_length, max_name_length, *rest = request
     parser = LineParser(filters, max_line_length=max_line_length, max_name_length=max_name_length)
-    return log_batch(parser, chunks, counts, now)
+    return log_batch(parser, *rest) if kind == "parse" else read_batch(parser, *rest)
+
+
+def _settings(parser: LineParser) -> tuple[list[str], int, int]:
+    return parser.filters, parser.max_line_length, parser.max_name_length
 
 
 class ParsingProcess:
@@ -39,30 +49,45 @@ class ParsingProcess:
 
     async def parse(self, parser: LineParser, chunks: list[LogChunk], counts: dict[str, int], now: float) -> Batch:
         """``log_batch`` of the chunks; ``counts`` brought up to date."""
-        request = (parser.filters, parser.max_line_length, parser.max_name_length, chunks, counts, now)
+        batch = await self._request(("parse", *_settings(parser), chunks, counts, now))
+        assert isinstance(batch, Batch)
+        return self._counted(batch, counts)
+
+    async def read(self, parser: LineParser, files: Files, counts: dict[str, int], now: float, final: bool) -> Read:
+        """``read_batch`` of the files; ``counts`` brought up to date."""
+        found = await self._request(("read", *_settings(parser), files, counts, now, final))
+        assert isinstance(found, Read)
+        self._counted(found.batch, counts)
+        return found
+
+    @staticmethod
+    def _counted(batch: Batch, counts: dict[str, int]) -> Batch:
+        counts.update({replica: lines for replica, (_, lines) in batch.positions.items()})
+        return batch
+
+    async def _request(self, request: tuple[Any, ...]) -> Batch | Read:
         async with self._lock:
             try:
-                batch = await self._ask(request)
+                return await self._ask(request)
             except asyncio.CancelledError:  # the answer would come to the next request: start afresh
                 self._discard()
                 raise
             except (OSError, EOFError, asyncio.IncompleteReadError, pickle.UnpicklingError):
                 self._discard()
-                batch = await asyncio.to_thread(_parse, request)
-        counts.update({replica: lines for replica, (_, lines) in batch.positions.items()})
-        return batch
+                return await asyncio.to_thread(_serve, request)
 
-    async def _ask(self, request: tuple[Any, ...]) -> Batch:
+    async def _ask(self, request: tuple[Any, ...]) -> Batch | Read:
         if self._child is None or self._child.returncode is not None:
             self._child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", __name__, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                sys.executable, "-m", __name__, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                start_new_session=True)
         assert self._child.stdin is not None and self._child.stdout is not None
         data = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
         self._child.stdin.write(len(data).to_bytes(PREFIX, "big") + data)
         await self._child.stdin.drain()
         size = int.from_bytes(await self._child.stdout.readexactly(PREFIX), "big")
-        batch: Batch = pickle.loads(await self._child.stdout.readexactly(size))
-        return batch
+        answer: Batch | Read = pickle.loads(await self._child.stdout.readexactly(size))
+        return answer
 
     async def close(self) -> None:
         """Stop the child (and any being reaped), and wait until it is gone."""
@@ -89,12 +114,21 @@ class ParsingProcess:
         return child
 
 
+def background() -> None:
+    """Take only CPU time that nothing else wants: the lowest priority, for this process and,
+    where the kernel groups processes by session (autogroup), for its own session's group."""
+    os.nice(19)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text("19")
+
+
 def main() -> None:
     """Serve parse requests from stdin until it closes."""
+    background()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while len(prefix := stdin.read(PREFIX)) == PREFIX:
-        batch = _parse(pickle.loads(stdin.read(int.from_bytes(prefix, "big"))))
-        data = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+        answer = _serve(pickle.loads(stdin.read(int.from_bytes(prefix, "big"))))
+        data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
         stdout.write(len(data).to_bytes(PREFIX, "big") + data)
         stdout.flush()
 

@@ -58,7 +58,7 @@ class MetricsService(LoggingConfigurable):
         ``Collector.run`` for ``gate``)."""
         limits = Limits(self.max_line_length, self.max_name_length, self.max_series, self.poll_interval)
         collector = Collector(experiment_id, spec, self.backend, self.data, limits,
-                              lambda: self._over(experiment_id), self._parsing.parse, self.log,
+                              lambda: self._over(experiment_id), self._parsing, self.log,
                               stopped=lambda: self._stopped(experiment_id))
         task = asyncio.ensure_future(collector.run(gate))
         self._collectors[experiment_id] = (collector, task)

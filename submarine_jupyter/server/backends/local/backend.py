@@ -22,6 +22,7 @@ from ..base import (
     BackendEvent,
     EventSink,
     LogChunk,
+    LogFiles,
     LogPosition,
     MetricFiles,
     PodLog,
@@ -212,7 +213,8 @@ class LocalBackend(LoggingConfigurable):
         return TargetState(reachable=True, cpu=float(total.cpu), memory=format_bytes(total.memory), gpu=total.gpu)
 
     def metric_files(self, experiment_id: str) -> MetricFiles:
-        return MetricFiles(tensorboard=self.plan.tensorboard(experiment_id), tracking=self.plan.tracking(experiment_id))
+        return MetricFiles(logs=LogFiles(lambda: self._log_paths(experiment_id), self._finished_event(experiment_id)),
+                           tensorboard=self.plan.tensorboard(experiment_id), tracking=self.plan.tracking(experiment_id))
 
     # runs
 
