@@ -114,9 +114,9 @@ class Collector:
                       counts: dict[str, int]) -> AsyncGenerator[Batch, None]:
         """Batches of the lines the backend streams from ``positions``."""
         stream = self.backend.follow_from(self.experiment_id, positions, max_line=parser.max_line_length)
-        async with aclosing(stream) as chunks:
-            async for chunk in chunks:
-                yield await self.parsing.parse(parser, chunk, counts, time.time())
+        async with aclosing(stream) as rounds:
+            async for chunks in rounds:
+                yield await self.parsing.parse(parser, chunks, counts, time.time())
 
     def _read(self, parser: LineParser, files: LogFiles, positions: dict[str, LogPosition],
               counts: dict[str, int]) -> AsyncGenerator[Batch, None]:
