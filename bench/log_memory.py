@@ -1,4 +1,5 @@
-"""Memory used to answer ``GET logs/{id}`` for a large log, beside loading it whole, in one run.
+"""Memory used to answer ``GET logs/{id}`` for a large log, whole and followed, beside
+loading it whole, in one run.
 
     python bench/log_memory.py [--mb 200]
 
@@ -6,6 +7,7 @@ Starts a real ``jupyter server`` with the extension, runs an experiment whose re
 writes a log of about ``--mb`` MB, and prints:
   - how much the server's peak resident memory (VmHWM, reset just before) rose while it
     sent the whole log through ``GET /api/v1/experiment/logs/{id}``, and how long it took;
+  - the same for ``?follow=true``, which streams the log from its start as lines;
   - the baseline: the rise in a fresh Python process that answers the same way by
     loading the log whole (read, decode, ``json.dumps`` of the envelope).
 """
@@ -61,7 +63,7 @@ def make_log(server: JupyterProcess, megabytes: int) -> tuple[str, Path]:
     return experiment_id, path
 
 
-def served(server: JupyterProcess, experiment_id: str) -> tuple[int, int, float]:
+def served(server: JupyterProcess, experiment_id: str, query: str = "") -> tuple[int, int, float]:
     """(peak rise in KiB, bytes received, seconds) for one GET of the whole log."""
     assert server.process is not None
     pid = server.process.pid
@@ -69,14 +71,14 @@ def served(server: JupyterProcess, experiment_id: str) -> tuple[int, int, float]
     before = kib(pid, "VmRSS")
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
-    conn.request("GET", f"/api/v1/experiment/logs/{experiment_id}", headers={"Authorization": f"token {TOKEN}"})
+    conn.request("GET", f"/api/v1/experiment/logs/{experiment_id}{query}", headers={"Authorization": f"token {TOKEN}"})
     response = conn.getresponse()
     received, tail = 0, b""
     while chunk := response.read(1 << 20):
         received += len(chunk)
         tail = (tail + chunk)[-200:]
     elapsed = time.perf_counter() - start
-    assert response.status == 200 and tail.endswith(b'}'), (response.status, tail)
+    assert response.status == 200 and tail.rstrip().endswith(b'}'), (response.status, tail)
     return kib(pid, "VmHWM") - before, received, elapsed
 
 
@@ -96,13 +98,16 @@ def main() -> None:
         try:
             experiment_id, path = make_log(server, args.mb)
             ours = served(server, experiment_id)
+            followed = served(server, experiment_id, "?follow=true")
             whole = loaded_whole(path)
         finally:
             server.stop()
         size_mb = path.stat().st_size / 1e6 if path.exists() else float(args.mb)
     print(f"log: {size_mb:.0f} MB, python: {sys.executable}")
     print(f"{'GET logs/{id}, whole log':<40}{'peak RSS rise (MB)':>20}{'answer (MB)':>14}{'seconds':>10}")
-    for label, (rise, size, seconds) in (("submarine-jupyter (streamed)", ours), ("baseline (loaded whole)", whole)):
+    rows = (("submarine-jupyter (streamed)", ours), ("submarine-jupyter, ?follow=true", followed),
+            ("baseline (loaded whole)", whole))
+    for label, (rise, size, seconds) in rows:
         print(f"{label:<40}{rise / 1024:>20.1f}{size / 1e6:>14.1f}{seconds:>10.2f}")
 
 

@@ -95,7 +95,7 @@ def follow_rate(server: JupyterProcess, lines: int, collect: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, nargs="+", default=[50_000, 200_000])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--set", action="append", default=[], metavar="Class.setting=value",
                         help="a server setting, e.g. MetricsService.max_series=10")
     args = parser.parse_args()
