@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,45 @@ def test_the_parsing_process_reads_log_files_from_positions_at_the_lowest_priori
         rest = await process.read(LineParser(), {"a": (log, found.positions["a"])}, counts, 3.0, True)  # the child died: served again
         assert rest.positions == {"a": {"offset": log.stat().st_size}} and counts == {"a": 3}
         assert rest.batch.points[("acc", "a")].values == [4.0] and ("loss", "a") not in rest.batch.points
+        await process.close()
+
+    asyncio.run(run())
+
+
+def test_the_parsing_process_exchanges_whole_messages_when_unbuffered_and_interrupted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``PYTHONUNBUFFERED=1`` (as many images set it) a raw stdin read returns what one
+    read got and a raw stdout write what one write took; a request bigger than the pipe and
+    an answer written while the child is stopped and continued must still arrive whole."""
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    chunks = [LogChunk("a", [f"step={i} loss={1 / (i + 1):.6f} acc={i / 50_000:.6f}" for i in range(50_000)],
+                       {"offset": 1 << 20})]
+
+    async def interrupt(pid: int, answered: asyncio.Event) -> None:
+        try:
+            while not answered.is_set():
+                os.kill(pid, signal.SIGSTOP)
+                await asyncio.sleep(0.001)
+                os.kill(pid, signal.SIGCONT)
+                await asyncio.sleep(0.002)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    async def run() -> None:
+        process = ParsingProcess()
+        await process.parse(LineParser(), chunks[:0], {}, 1.0)  # the child is up
+        child = process._child
+        assert child is not None
+        answered = asyncio.Event()
+        stopping = asyncio.ensure_future(interrupt(child.pid, answered))
+        try:
+            for now in (2.0, 3.0):
+                batch = await asyncio.wait_for(process.parse(LineParser(), chunks, {}, now), 30)
+                assert batch == log_batch(LineParser(), chunks, {}, now)
+        finally:
+            answered.set()
+            await stopping
+        assert process._child is child and child.returncode is None  # served by the child, not after its death
         await process.close()
 
     asyncio.run(run())

@@ -123,14 +123,19 @@ def background() -> None:
 
 
 def main() -> None:
-    """Serve parse requests from stdin until it closes."""
+    """Serve parse requests from stdin until it closes.
+
+    The pipes are opened buffered whatever ``PYTHONUNBUFFERED`` says: unbuffered,
+    ``sys.stdin.buffer`` and ``sys.stdout.buffer`` are raw files, whose ``read`` returns what
+    one read got and whose ``write`` what one write took (less than asked when a signal or a
+    stop interrupts it), and a message would arrive in part."""
     background()
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    while len(prefix := stdin.read(PREFIX)) == PREFIX:
-        answer = _serve(pickle.loads(stdin.read(int.from_bytes(prefix, "big"))))
-        data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
-        stdout.write(len(data).to_bytes(PREFIX, "big") + data)
-        stdout.flush()
+    with open(0, "rb", closefd=False) as stdin, open(1, "wb", closefd=False) as stdout:
+        while len(prefix := stdin.read(PREFIX)) == PREFIX:
+            answer = _serve(pickle.loads(stdin.read(int.from_bytes(prefix, "big"))))
+            data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+            stdout.write(len(data).to_bytes(PREFIX, "big") + data)
+            stdout.flush()
 
 
 if __name__ == "__main__":
