@@ -122,20 +122,32 @@ def background() -> None:
         Path("/proc/self/autogroup").write_text("19")
 
 
+def _read_exactly(fd: int, size: int) -> bytes:
+    """``size`` bytes from ``fd``, fewer only at its end."""
+    data = bytearray()
+    while len(data) < size and (piece := os.read(fd, size - len(data))):
+        data += piece
+    return bytes(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def main() -> None:
     """Serve parse requests from stdin until it closes.
 
-    The pipes are opened buffered whatever ``PYTHONUNBUFFERED`` says: unbuffered,
-    ``sys.stdin.buffer`` and ``sys.stdout.buffer`` are raw files, whose ``read`` returns what
-    one read got and whose ``write`` what one write took (less than asked when a signal or a
-    stop interrupts it), and a message would arrive in part."""
+    The pipes are read and written by descriptor until each message is whole: a single
+    read or write may move less than asked (a pipe holds 64 KiB, and a signal or a stop
+    interrupts a write part way), which ``sys.stdin.buffer`` and ``sys.stdout.buffer`` pass
+    on when ``PYTHONUNBUFFERED`` makes them raw files."""
     background()
-    with open(0, "rb", closefd=False) as stdin, open(1, "wb", closefd=False) as stdout:
-        while len(prefix := stdin.read(PREFIX)) == PREFIX:
-            answer = _serve(pickle.loads(stdin.read(int.from_bytes(prefix, "big"))))
-            data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
-            stdout.write(len(data).to_bytes(PREFIX, "big") + data)
-            stdout.flush()
+    while len(prefix := _read_exactly(0, PREFIX)) == PREFIX:
+        answer = _serve(pickle.loads(_read_exactly(0, int.from_bytes(prefix, "big"))))
+        data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+        _write_all(1, len(data).to_bytes(PREFIX, "big") + data)
 
 
 if __name__ == "__main__":
