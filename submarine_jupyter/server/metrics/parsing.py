@@ -122,12 +122,12 @@ def background() -> None:
         Path("/proc/self/autogroup").write_text("19")
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
+def _read_exactly(fd: int, size: int) -> bytearray:
     """``size`` bytes from ``fd``, fewer only at its end."""
     data = bytearray()
     while len(data) < size and (piece := os.read(fd, size - len(data))):
         data += piece
-    return bytes(data)
+    return data
 
 
 def _write_all(fd: int, data: bytes) -> None:
