@@ -5,8 +5,10 @@ resumably with over-long lines left out (local files, and a Kubernetes log strea
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from submarine_jupyter.server.backends.kubernetes.follow import read_lines
 from submarine_jupyter.server.backends.logfollow import ended, follow_chunks, resume_at
 from submarine_jupyter.server.metrics.downsample import downsample
 from submarine_jupyter.server.metrics.logread import read_batch
-from submarine_jupyter.server.metrics.parse import LineParser, log_batch
+from submarine_jupyter.server.metrics.parse import LineParser, katib_pairs, log_batch
 from submarine_jupyter.server.metrics.parsing import ParsingProcess
 from submarine_jupyter.server.store.metrics import Points
+from submarine_jupyter.wire.metrics import KATIB_FORMAT
 
 PARSER = LineParser()
 
@@ -61,6 +64,21 @@ def test_custom_filters_replace_katibs() -> None:
     parser = LineParser([r"(\w+):\s*([0-9.]+)", r"<(\w+)>([0-9.]+)"])
     assert parser.parse("loss: 0.5 acc: 0.9 <lr>0.01 other=3") == (None, [("loss", 0.5), ("acc", 0.9), ("lr", 0.01)])
     assert parser.parse('{"loss": 2}') == (None, [("loss", 2.0)])  # JSON lines whatever the filters
+
+
+def test_katibs_pairs_are_found_as_its_regex_finds_them_in_one_pass_over_a_line() -> None:
+    """The pairs of Katib's own pattern, over every short line of the characters that matter
+    (glued values such as ``a=1b=2`` included); a line of 65,000 name characters, which a
+    search from each of them would scan 2 billion times, is read once."""
+    katib = re.compile(KATIB_FORMAT)
+    alphabet = "ab1|-= .e+\t"
+    for length in range(6):
+        for chars in itertools.product(alphabet, repeat=length):
+            line = "".join(chars)
+            assert katib_pairs(line) == [(name, value) for name, value, *_ in katib.findall(line)], line
+    assert katib_pairs("a=1b=2 c = 3") == [("a", "1"), ("b", "2"), ("c", "3")]
+    assert PARSER.parse("loss=1 " + "w" * 65_000) == (None, [("loss", 1.0)])
+    assert PARSER.parse("w" * 65_000 + "==") is None
 
 
 def test_long_lines_are_skipped_and_wide_ones_bounded_by_length() -> None:
@@ -111,6 +129,18 @@ def test_local_logs_resume_at_positions_and_leave_long_lines_out(tmp_path: Path)
     assert [c.lines for c in asyncio.run(read({"replica-0": {"offset": 4 + (3 << 20) + 5}}))] == [["c=3"]]
     inside = asyncio.run(read({"replica-0": {"offset": 4 + (2 << 20), "skip": True}}))
     assert [c.lines for c in inside] == [["b=2", "c=3"]]
+
+
+def test_a_log_line_longer_than_a_read_but_within_the_limit_is_read_from_a_position(tmp_path: Path) -> None:
+    """Reading from a stored position keeps nothing between reads, so a read reaches past
+    the longest line kept: with ``max_line_length`` above 1 MB, a 1.5 MB line is read, not
+    looked at again and again."""
+    log = tmp_path / "a.log"
+    log.write_bytes(b"loss=1 " + b"w" * (3 << 19) + b"\nacc=2\n")
+    parser = LineParser(max_line_length=2 << 20)
+    found = read_batch(parser, {"a": (log, {"offset": 0})}, {}, 1.0, False)
+    assert found.positions == {"a": {"offset": log.stat().st_size}} and not found.behind
+    assert found.batch.points[("loss", "a")].values == [1.0] and found.batch.points[("acc", "a")].values == [2.0]
 
 
 class Pieces:
@@ -168,6 +198,7 @@ def test_the_parsing_process_reads_log_files_from_positions_at_the_lowest_priori
         child = process._child
         assert child is not None
         assert os.getpriority(os.PRIO_PROCESS, child.pid) == 19 and os.getsid(child.pid) == child.pid
+        assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE
         child.kill()
         await child.wait()
         rest = await process.read(LineParser(), {"a": (log, found.positions["a"])}, counts, 3.0, True)  # the child died: served again

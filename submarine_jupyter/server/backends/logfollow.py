@@ -55,12 +55,13 @@ class _Log:
             return {"offset": self.offset, "skip": True}
         return {"offset": self.offset - len(self.partial)}
 
-    def read(self, max_line: int | None) -> list[str] | None:
-        """The complete lines the file gained, over-long ones left out; ``None`` if it gained nothing."""
+    def read(self, max_line: int | None, size: int = FOLLOW_CHUNK) -> list[str] | None:
+        """The complete lines the file gained (at most ``size`` bytes read), over-long ones
+        left out; ``None`` if it gained nothing."""
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
-            data = handle.read(FOLLOW_CHUNK)
-        self.behind = len(data) == FOLLOW_CHUNK
+            data = handle.read(size)
+        self.behind = len(data) == size
         if not data:
             return None
         self.offset += len(data)
@@ -111,14 +112,16 @@ def _round(logs: dict[str, _Log], paths: dict[str, Path], start: Start, max_line
     return chunks, grew, behind
 
 
-def read_from(path: Path, position: LogPosition, max_line: int | None,
+def read_from(path: Path, position: LogPosition, max_line: int,
               final: bool) -> tuple[list[str], LogPosition, int, bool] | None:
     """What a log holds after ``position``, read afresh (nothing kept between calls): its
     complete lines (with ``final``, a last one without a newline too), the position after
-    them, the offset read to, and whether more was there; ``None`` while the log does not exist."""
+    them, the offset read to, and whether more was there; ``None`` while the log does not
+    exist. It reads ``FOLLOW_CHUNK``, or more where a kept line may be longer: a read that
+    ends inside such a line would never get past it, as nothing is kept for the next."""
     log = _Log(path, int(position.get("offset", 0)), skipping=bool(position.get("skip")))
     try:
-        lines = log.read(max_line) or []
+        lines = log.read(max_line, max(FOLLOW_CHUNK, max_line + 1)) or []
     except FileNotFoundError:
         return None
     return lines + (log.take_rest() if final else []), log.position(), log.offset, log.behind
