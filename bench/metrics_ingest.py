@@ -1,6 +1,6 @@
 """Metric collection: memory to ingest a large log, and what it costs log follow, in one run.
 
-    python bench/metrics_ingest.py [--lines 50000 200000] [--rounds 3] [--set MetricsService.max_series=10 ...]
+    python bench/metrics_ingest.py [--lines 50000 200000] [--rounds 15] [--set MetricsService.max_series=10 ...]
 
 Starts a real ``jupyter server`` with the extension (state in a temporary folder) and prints:
   1. for replicas printing N lines of ``step=i loss=... acc=...``: the log's size and how much
@@ -8,7 +8,8 @@ Starts a real ``jupyter server`` with the extension (state in a temporary folder
      was stored (flat: it does not grow with the log), and the peak of its parsing child;
   2. lines per second delivered by ``logs/{id}?follow=true`` for a replica printing the
      largest N such lines, with collection on and with ``metrics.enabled: false``,
-     alternately, medians of ``--rounds`` each (the same server, the same run).
+     alternately, medians of ``--rounds`` each (the same server, the same run); rounds
+     swing by a third on a shared machine, so the default is 15.
 Exits 1 when collecting costs follow more than ``COST_TARGET`` of its rate.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import statistics
 import sys
 import tempfile
@@ -95,10 +97,11 @@ def follow_rate(server: JupyterProcess, lines: int, collect: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, nargs="+", default=[50_000, 200_000])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--set", action="append", default=[], metavar="Class.setting=value",
                         help="a server setting, e.g. MetricsService.max_series=10")
     args = parser.parse_args()
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory() as home:
         server = JupyterProcess(Path(home), *(f"--{setting}" for setting in args.set)).start()
         try:
@@ -113,6 +116,8 @@ def main() -> None:
         finally:
             server.stop()
     print(f"python: {sys.executable}")
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in load)}, after: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"{'ingest (2 metrics a line)':<32}{'log (MB)':>10}{'peak RSS rise (MB)':>20}{'seconds':>10}")
     for lines, size, rise, seconds in memory:
         print(f"{f'{lines:,} lines':<32}{size:>10.1f}{rise:>20.1f}{seconds:>10.2f}")
