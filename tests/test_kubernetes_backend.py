@@ -15,7 +15,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +129,9 @@ def test_condition_times_are_when_conditions_began() -> None:
         at("Succeeded", "True", "2026-11-27T10:01:30Z"),
     ]}}
     assert condition_times(job) == {
-        "Created": datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc),
-        "Running": datetime(2026, 11, 27, 10, 0, 5, tzinfo=timezone.utc),
-        "Succeeded": datetime(2026, 11, 27, 10, 1, 30, tzinfo=timezone.utc),
+        "Created": datetime(2026, 11, 27, 10, 0, tzinfo=UTC),
+        "Running": datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC),
+        "Succeeded": datetime(2026, 11, 27, 10, 1, 30, tzinfo=UTC),
     }
     assert condition_times({}) == {}
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from submarine_jupyter.server.backends.base import BackendEvent, Submission
@@ -118,9 +118,9 @@ def test_a_job_seen_first_succeeded_reports_the_condition_times() -> None:
     (event,) = cache.apply("SYNC", PYTORCH, None, [finished])
     assert (event.status, event.message) == ("Succeeded", "PyTorchJob demo successfully completed.")
     assert event.times == {
-        "Created": datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc),
-        "Running": datetime(2026, 11, 27, 10, 0, 5, tzinfo=timezone.utc),
-        "Succeeded": datetime(2026, 11, 27, 10, 0, 30, tzinfo=timezone.utc),
+        "Created": datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC),
+        "Running": datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC),
+        "Succeeded": datetime(2026, 11, 27, 10, 0, 30, tzinfo=UTC),
     }
     assert states(event) == {f"{PREFIX}-master-0": "Pending", f"{PREFIX}-worker-0": "Pending"}
 

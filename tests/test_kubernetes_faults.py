@@ -165,7 +165,7 @@ async def answered(api: Api, method: str, path: str, body: Any = None, **kwargs:
     started = time.monotonic()
     try:
         return await asyncio.wait_for(api.call(method, path, body, **kwargs), ANSWER_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"{method} {path} got no answer in {time.monotonic() - started:.1f} s") from None
 
 

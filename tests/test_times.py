@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from submarine_jupyter.server.domain import ExperimentRecord
 from submarine_jupyter.server.times import set_times
 
-ACCEPTED = datetime(2026, 11, 27, 10, 0, 0, 500_000, tzinfo=timezone.utc)
+ACCEPTED = datetime(2026, 11, 27, 10, 0, 0, 500_000, tzinfo=UTC)
 
 
 def record() -> ExperimentRecord:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..wire.constants import replica_label
@@ -43,7 +43,7 @@ def _parse_time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def elapsed(experiment: Experiment, now: datetime | None = None) -> timedelta | None:
@@ -51,7 +51,7 @@ def elapsed(experiment: Experiment, now: datetime | None = None) -> timedelta | 
     start = _parse_time(experiment.get("acceptedTime"))
     if start is None:
         return None
-    end = _parse_time(experiment.get("finishedTime")) or now or datetime.now(timezone.utc)
+    end = _parse_time(experiment.get("finishedTime")) or now or datetime.now(UTC)
     return max(end - start, timedelta(0))
 
 
@@ -61,7 +61,7 @@ def duration(experiment: Experiment, now: datetime | None = None) -> timedelta |
     start = _parse_time(experiment.get("runningTime") or experiment.get("createdTime"))
     if start is None:
         return None
-    end = _parse_time(experiment.get("finishedTime")) or now or datetime.now(timezone.utc)
+    end = _parse_time(experiment.get("finishedTime")) or now or datetime.now(UTC)
     return max(end - start, timedelta(0))
 
 

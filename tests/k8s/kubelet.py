@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def _rfc3339nano(ns: int) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
-    base = _dt.datetime.fromtimestamp(secs, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = _dt.datetime.fromtimestamp(secs, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{frac:09d}Z"
 
 

@@ -205,7 +205,7 @@ class SubmarineHandler(ExtensionHandlerMixin, APIHandler):
         cannot hold open logs and API server streams forever."""
         try:
             await asyncio.wait_for(self.flush(), WRITE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             stalled = OSError(f"the client read nothing for {WRITE_TIMEOUT_S:g} s")
             self.cut(stalled)
             raise StreamClosedError(stalled) from None

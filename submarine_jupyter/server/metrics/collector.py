@@ -146,7 +146,7 @@ class Collector:
                 return
             try:
                 await asyncio.wait_for(self.ended.wait(), self.limits.poll_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _write(self, source: str, batch: Batch) -> None:

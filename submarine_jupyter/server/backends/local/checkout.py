@@ -71,7 +71,7 @@ async def _checkout(git: GitCode, folder: Path, timeout: float) -> str | None:
         return f"{where} failed: git cannot be run here ({error})"
     try:
         _, stderr = await asyncio.wait_for(child.communicate(), timeout)
-    except (asyncio.TimeoutError, asyncio.CancelledError) as error:
+    except (TimeoutError, asyncio.CancelledError) as error:
         os.killpg(child.pid, signal.SIGKILL)  # git and its transport helpers
         await child.wait()
         await asyncio.to_thread(remove, folder)
