@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from submarine_jupyter.server.metrics.downsample import downsample
 from submarine_jupyter.server.metrics.logread import read_batch
 from submarine_jupyter.server.metrics.parse import LineParser, katib_pairs, log_batch
 from submarine_jupyter.server.metrics.parsing import ParsingProcess
-from submarine_jupyter.server.store.metrics import Points
+from submarine_jupyter.server.store.metrics import Batch, Points
 from submarine_jupyter.wire.metrics import KATIB_FORMAT
 
 PARSER = LineParser()
@@ -164,19 +165,36 @@ def test_kubernetes_stream_lines_skip_what_was_read_and_long_lines() -> None:
     assert json.dumps(delivered)  # positions and lines are JSON data
 
 
+def unpacked(batch: Batch) -> Batch:
+    """A batch the parsing process answered with, its points read back from their database."""
+    assert batch.packed is not None and not batch.points
+    points: dict[tuple[str, str], Points] = {}
+    if batch.packed.series:
+        conn = sqlite3.connect(":memory:")
+        conn.deserialize(batch.packed.database)
+        for k, step, value, at in conn.execute("SELECT k, step, value, time FROM p ORDER BY k, ord"):
+            series = points.setdefault(batch.packed.series[k], Points())
+            series.steps.append(step)
+            series.values.append(value)
+            series.times.append(at)
+        conn.close()
+    return Batch(points, batch.positions, batch.params)
+
+
 def test_the_parsing_process_parses_as_in_process_and_outlives_a_killed_child() -> None:
     chunks = [LogChunk("a", ["loss=1", "step=3 acc=2", "x" * 100], {"offset": 120})]
 
     async def run() -> None:
         process, counts = ParsingProcess(), {"a": 1}
-        assert await process.parse(LineParser(), chunks, counts, 2.0) == log_batch(LineParser(), chunks, {"a": 1}, 2.0)
+        answer = await process.parse(LineParser(), chunks, counts, 2.0)
+        assert unpacked(answer) == log_batch(LineParser(), chunks, {"a": 1}, 2.0)
         assert counts == {"a": 3}
         child = process._child
         assert child is not None
         child.kill()
         await child.wait()
         again = await process.parse(LineParser(max_line_length=50), chunks, counts, 3.0)  # parsed here instead
-        assert again.points[("loss", "a")].steps == [4.0] and counts == {"a": 5}
+        assert unpacked(again).points[("loss", "a")].steps == [4.0] and counts == {"a": 5}
         await process.parse(LineParser(), chunks, counts, 4.0)  # by a new child
         assert counts == {"a": 7} and process._child is not None and process._child is not child
         await process.close()
@@ -192,9 +210,10 @@ def test_the_parsing_process_reads_log_files_from_positions_at_the_lowest_priori
     async def run() -> None:
         process, counts = ParsingProcess(), {}
         found = await process.read(LineParser(max_line_length=50), files, counts, 2.0, False)
-        assert found == read_batch(LineParser(max_line_length=50), files, {}, 2.0, False)
+        here = read_batch(LineParser(max_line_length=50), files, {}, 2.0, False)
+        assert (unpacked(found.batch), found.positions, found.read_to) == (here.batch, here.positions, here.read_to)
         assert found.positions == {"a": {"offset": 7 + 101 + 13}} and found.read_to == {"a": log.stat().st_size}
-        assert found.batch.points[("acc", "a")].steps == [3.0] and counts == {"a": 2}
+        assert unpacked(found.batch).points[("acc", "a")].steps == [3.0] and counts == {"a": 2}
         child = process._child
         assert child is not None
         assert os.getpriority(os.PRIO_PROCESS, child.pid) == 19 and os.getsid(child.pid) == child.pid
@@ -203,7 +222,8 @@ def test_the_parsing_process_reads_log_files_from_positions_at_the_lowest_priori
         await child.wait()
         rest = await process.read(LineParser(), {"a": (log, found.positions["a"])}, counts, 3.0, True)  # the child died: served again
         assert rest.positions == {"a": {"offset": log.stat().st_size}} and counts == {"a": 3}
-        assert rest.batch.points[("acc", "a")].values == [4.0] and ("loss", "a") not in rest.batch.points
+        rest_points = unpacked(rest.batch).points
+        assert rest_points[("acc", "a")].values == [4.0] and ("loss", "a") not in rest_points
         await process.close()
 
     asyncio.run(run())
@@ -238,7 +258,7 @@ def test_the_parsing_process_exchanges_whole_messages_when_unbuffered_and_interr
         try:
             for now in (2.0, 3.0):
                 batch = await asyncio.wait_for(process.parse(LineParser(), chunks, {}, now), 30)
-                assert batch == log_batch(LineParser(), chunks, {}, now)
+                assert unpacked(batch) == log_batch(LineParser(), chunks, {}, now)
         finally:
             answered.set()
             await stopping

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import LogChunk
-from ..store.metrics import Batch
+from ..store.metrics import Batch, packed
 from .logread import Files, Read, read_batch
 from .parse import LineParser, log_batch
 
@@ -30,9 +30,14 @@ PREFIX = 8
 
 
 def _serve(request: tuple[Any, ...]) -> Batch | Read:
+    """The request's batch, its points packed: the server stores them without handling each."""
     kind, filters, max_line_length, max_name_length, *rest = request
     parser = LineParser(filters, max_line_length=max_line_length, max_name_length=max_name_length)
-    return log_batch(parser, *rest) if kind == "parse" else read_batch(parser, *rest)
+    if kind == "parse":
+        return packed(log_batch(parser, *rest))
+    found = read_batch(parser, *rest)
+    found.batch = packed(found.batch)
+    return found
 
 
 def _settings(parser: LineParser) -> tuple[list[str], int, int]:

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _LOCKED_CODES = (5, 6)
 #: Rows ``page_experiments_as`` renders between two pauses that let the event loop take the GIL.
 RENDER_SLICE = 20
+#: The schema every connection attaches (in memory) to read packed metric batches from (``metrics``).
+PACKED_SCHEMA = "metric_batch"
 #: The counter bumped in the transaction of every write that changes an experiment's answer.
 CHANGES = "experiment_changes"
 
@@ -94,6 +96,7 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         migrate(conn)
+        conn.execute(f"ATTACH ':memory:' AS {PACKED_SCHEMA}")
         conn.execute("UPDATE experiments SET target = ? WHERE target IS NULL", (self.default_target,))
         return conn
 

@@ -19,9 +19,12 @@ from typing import Any
 from ...wire.constants import replica_sort_key
 from ..domain import ParamRecord, SeriesRecord
 from ..metrics.downsample import downsample
-from . import Store
+from . import PACKED_SCHEMA, Store
 
 SEQUENCE = "metric_point"
+#: A packed batch's table: its points, by series (an index into ``Packed.series``) in order.
+_PACKED_TABLE = ("CREATE TABLE p (k INTEGER NOT NULL, ord INTEGER NOT NULL, step REAL NOT NULL, value REAL NOT NULL, "
+                 "time REAL NOT NULL, PRIMARY KEY (k, ord)) WITHOUT ROWID")
 
 
 @dataclass
@@ -45,6 +48,39 @@ class Batch:
     #: key (a replica, a file ...) -> (position, metric lines so far)
     positions: dict[str, tuple[Any, int]] = field(default_factory=dict)
     params: list[ParamRecord] = field(default_factory=list)
+    #: ``points`` packed (``packed``) by the process that found them; then ``points`` is empty.
+    packed: Packed | None = None
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Points as a small SQLite database (``_PACKED_TABLE``) and the (name, replica) of each
+    series in it: the store copies each series in one statement, which runs with the
+    interpreter lock let go, so storing a burst of points does not hold up the event loop."""
+
+    series: list[tuple[str, str]]
+    database: bytes
+
+
+def pack(points: SeriesPoints) -> Packed:
+    """``points`` as a ``Packed``."""
+    if not points:
+        return Packed([], b"")
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(_PACKED_TABLE)
+        for index, new in enumerate(points.values()):
+            conn.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", zip(
+                repeat(index), range(len(new.values)), new.steps, new.values, new.times, strict=False))
+        conn.commit()
+        return Packed(list(points), conn.serialize())
+    finally:
+        conn.close()
+
+
+def packed(batch: Batch) -> Batch:
+    """``batch`` with its points packed, to hand to another process."""
+    return Batch(positions=batch.positions, params=batch.params, packed=pack(batch.points))
 
 
 class MetricsStore:
@@ -81,7 +117,7 @@ class MetricsStore:
     async def write(self, experiment_id: str, source: str, batch: Batch, max_series: int) -> list[str]:
         """Store a batch; the names left out because the experiment has ``max_series`` series."""
         def write(conn: sqlite3.Connection) -> list[str]:
-            dropped = _add_points(conn, experiment_id, source, batch.points, max_series)
+            dropped = _add_points(conn, experiment_id, source, batch.packed or pack(batch.points), max_series)
             conn.executemany(
                 "INSERT INTO metric_positions (experiment_id, source, key, position, metric_lines) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(experiment_id, source, key) "
@@ -152,15 +188,20 @@ class MetricsStore:
         await self.store.run(delete)
 
 
-def _add_points(conn: sqlite3.Connection, experiment_id: str, source: str, points: SeriesPoints,
+def _add_points(conn: sqlite3.Connection, experiment_id: str, source: str, points: Packed,
                 max_series: int) -> list[str]:
     """Insert ``points`` and update their series' totals; names beyond ``max_series`` are dropped."""
+    if not points.series:
+        return []
+    conn.deserialize(points.database, name=PACKED_SCHEMA)
     dropped: list[str] = []
     known: int | None = None
     row = conn.execute("SELECT value FROM counters WHERE name = ?", (SEQUENCE,)).fetchone()
     seq = row[0] if row else 0
-    for (name, replica), new in points.items():
-        if not new.values:
+    for index, (name, replica) in enumerate(points.series):
+        count, low, high = conn.execute(f"SELECT count(*), min(value), max(value) FROM {PACKED_SCHEMA}.p "
+                                        "WHERE k = ?", (index,)).fetchone()
+        if not count:
             continue
         found = conn.execute("SELECT id FROM metric_series WHERE experiment_id = ? AND name = ? AND replica = ? "
                              "AND source = ?", (experiment_id, name, replica, source)).fetchone()
@@ -176,13 +217,15 @@ def _add_points(conn: sqlite3.Connection, experiment_id: str, source: str, point
                                      "VALUES (?, ?, ?, ?)", (experiment_id, name, replica, source)).lastrowid
         else:
             (series_id,) = found
-        first, seq = seq + 1, seq + len(new.values)
-        conn.executemany("INSERT INTO metric_points (series_id, seq, step, value, time) VALUES (?, ?, ?, ?, ?)",
-                         zip(repeat(series_id), range(first, seq + 1), new.steps, new.values, new.times, strict=False))
+        (last,) = conn.execute(f"SELECT value FROM {PACKED_SCHEMA}.p WHERE k = ? ORDER BY ord DESC LIMIT 1",
+                               (index,)).fetchone()
+        first, seq = seq + 1, seq + count
+        conn.execute(f"INSERT INTO metric_points (series_id, seq, step, value, time) "
+                     f"SELECT ?, ? + ord, step, value, time FROM {PACKED_SCHEMA}.p WHERE k = ? ORDER BY ord",
+                     (series_id, first, index))
         conn.execute("UPDATE metric_series SET count = count + ?, last = ?, min = min(coalesce(min, ?), ?), "
                      "max = max(coalesce(max, ?), ?), last_seq = ? WHERE id = ?",
-                     (len(new.values), new.values[-1], *(min(new.values),) * 2, *(max(new.values),) * 2, seq,
-                      series_id))
+                     (count, last, low, low, high, high, seq, series_id))
     conn.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?",
                  (SEQUENCE, seq, seq))
     return dropped
