@@ -24,9 +24,7 @@ submarine_jupyter/wire); do not edit: change the wire models and regenerate.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
-
-from typing_extensions import NotRequired
+from typing import Any, Literal, NotRequired, TypedDict
 '''
 
 
